@@ -1,0 +1,102 @@
+"""The spatial prior: where, inside an object's bounding box, each of its parts usually is.
+
+For every object class, part frequencies are counted on a G x G grid over object-normalised coordinates (the
+object's bounding box mapped to the unit square) from the suite's train split. A prediction labels each object pixel
+with the most frequent part of its cell. It knows the object class and silhouette (oracle-object) but not which way
+the object faces, so on mirrored parts it does no better than the train split's facing statistics: the floor every
+learned method must clear, and the reference point for `lr_confusion`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from partbench.data.types import Sample
+from partbench.errors import DataNotFoundError, PartbenchError
+from partbench.methods_api import Vocabulary
+from partbench.suites import Suite
+
+KNOWN_ARGS = {"grid": "16", "train_split": "train"}
+
+
+def grid_cells(mask: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat grid-cell index of every pixel of `mask` in its bounding box, and the pixels' flat image indices."""
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    gy = np.minimum((ys - y0) * grid // max(y1 - y0, 1), grid - 1)
+    gx = np.minimum((xs - x0) * grid // max(x1 - x0, 1), grid - 1)
+    return gy * grid + gx, ys * mask.shape[1] + xs
+
+
+def _options(args: dict[str, str]) -> tuple[int, str]:
+    unknown = sorted(set(args) - set(KNOWN_ARGS))
+    if unknown:
+        raise PartbenchError(f"Method 'spatial-prior': unknown --method-arg {unknown} (known: {', '.join(KNOWN_ARGS)}).")
+    opts = KNOWN_ARGS | args
+    try:
+        grid = int(opts["grid"])
+    except ValueError:
+        raise PartbenchError(f"Method 'spatial-prior': grid must be an integer, got {opts['grid']!r}.") from None
+    return grid, opts["train_split"]
+
+
+class SpatialPrior:
+    def __init__(self, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0):
+        self.grid, self.train_split = _options(args)
+        self.suite = suite
+        self._fingerprint = self.fingerprint_for(suite=suite, data_root=data_root, args=args, seed=seed)
+        self.counts = self._fit(suite.make_reader(data_root))
+
+    @classmethod
+    def fingerprint_for(cls, *, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0) -> str:
+        """Identifies the fitted prior without fitting it: grid, suite version and the train annotations' listing
+        (names, sizes, modification times), so an edited train split invalidates cached predictions."""
+        grid, train_split = _options(args)
+        reader = suite.make_reader(data_root)
+        try:
+            reader.check(train_split)
+        except DataNotFoundError as e:
+            raise DataNotFoundError(f"spatial-prior is estimated on the {train_split!r} split. {e}") from None
+        digest = hashlib.sha256(f"{suite.name}@{suite.version}/{train_split}/grid={grid}".encode())
+        for path in reader.annotation_files(train_split):
+            st = path.stat()
+            digest.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        return "spatial-prior-v1-" + digest.hexdigest()[:16]
+
+    def _fit(self, reader) -> np.ndarray:
+        from partbench.progress import progress_bar
+
+        counts = np.zeros((self.grid * self.grid, self.suite.num_classes), dtype=np.int64)
+        refs = reader.index(self.train_split).refs
+        with progress_bar(transient=True) as bar:
+            task = bar.add_task(f"spatial-prior: fitting on {self.train_split}", total=len(refs), note="")
+            for ref in refs:
+                sample = reader.load(ref)
+                cell, flat = grid_cells(sample.object_mask, self.grid)
+                labels = sample.part_label_map.reshape(-1)[flat]
+                valid = labels != self.suite.ignore_label
+                np.add.at(counts, (cell[valid], labels[valid].astype(np.int64)), 1)
+                bar.advance(task)
+        return counts
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def predict(self, samples: Sequence[Sample], vocabulary: Vocabulary) -> list[np.ndarray]:
+        out = []
+        for s in samples:
+            allowed = np.asarray(vocabulary.allowed(s), dtype=np.int64)
+            pred = np.full(s.size, vocabulary.ignore_label, dtype=np.int64)
+            if allowed.size and s.object_mask.any():
+                table = self.counts[:, allowed].astype(np.float64)
+                # A cell never seen in training falls back to the object's overall part frequencies.
+                table += 1e-6 * table.sum(axis=0, keepdims=True) / max(table.sum(), 1)
+                best = allowed[np.argmax(table, axis=1)]
+                cell, flat = grid_cells(s.object_mask, self.grid)
+                pred.reshape(-1)[flat] = best[cell]
+            out.append(pred)
+        return out

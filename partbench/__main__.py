@@ -1,0 +1,3 @@
+from partbench.cli.main import main
+
+main()

@@ -1,0 +1,99 @@
+"""`partbench suites` and `partbench methods`: what is registered, and what can run here."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+
+from partbench.cli.main import app
+from partbench.cli.options import DataRoot
+
+
+@app.command("suites")
+def suites_command(
+    name: Annotated[Optional[str], typer.Argument(help="Show one suite.")] = None,
+    classes: Annotated[bool, typer.Option("--classes", help="Print the class names in id order.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    data_root: DataRoot = None,
+) -> None:
+    """Every registered suite: task, class counts (seen/unseen), and whether its data is under the data root.
+
+    With --classes, the suite's part classes in id order: the ids prediction maps for `partbench score` must use.
+    """
+    from rich.table import Table
+
+    from partbench.cli.console import console
+    from partbench.errors import PartbenchError
+    from partbench.paths import resolve_data_root
+    from partbench.suites import load_suite, suite_names
+
+    root = resolve_data_root(data_root)
+    if classes:
+        if name is None:
+            raise PartbenchError("--classes needs a suite name: `partbench suites SUITE --classes`.")
+        suite = load_suite(name)
+        if as_json:
+            console.print_json(json.dumps([
+                {"id": i, "name": c, "seen": not u} for i, (c, u) in enumerate(zip(suite.classes, suite.unseen_mask))
+            ]))
+        else:
+            for i, c in enumerate(suite.classes):
+                typer.echo(f"{i}\t{c}\t{'unseen' if suite.unseen_mask[i] else 'seen'}")
+        return
+
+    suites = [load_suite(n) for n in ([name] if name else suite_names())]
+    rows = []
+    for s in suites:
+        present = s.data_present(root)
+        rows.append({
+            "name": s.name, "version": s.version, "task": s.task, "title": s.title, "classes": s.num_classes,
+            "seen": len(s.seen_ids), "unseen": len(s.unseen_ids), "mirrored_pairs": len(s.mirrored_pairs),
+            "objects": len(s.object_classes), "setting": s.setting, "data_present": present,
+            "data_path": str(s.dataset_path(root)), "obtain": None if present else s.obtain,
+        })
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table(title=f"partbench suites (data root: {root})")
+    for col, justify in [("suite", "left"), ("task", "left"), ("classes", "right"), ("seen", "right"),
+                         ("unseen", "right"), ("L/R pairs", "right"), ("data", "left")]:
+        table.add_column(col, justify=justify)
+    for r in rows:
+        data = "[green]present[/]" if r["data_present"] else "[red]missing[/]"
+        table.add_row(f"{r['name']} [dim]v{r['version']}[/]", r["task"], str(r["classes"]), str(r["seen"]),
+                      str(r["unseen"]), str(r["mirrored_pairs"]), data)
+    console.print(table)
+    for r in rows:
+        if not r["data_present"]:
+            console.print(f"[bold]{r['name']}[/]: expected at {r['data_path']}\n{r['obtain']}", highlight=False)
+
+
+@app.command("methods")
+def methods_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Every registered method, what it needs (weights, GPU, extras), and whether it can run here."""
+    from rich.table import Table
+
+    from partbench.cli.console import console
+    from partbench.registry import all_methods
+
+    rows = []
+    for m in all_methods():
+        missing = m.missing()
+        rows.append({"name": m.name, "kind": m.kind, "summary": m.summary, "gpu": m.gpu, "extras": list(m.extras),
+                     "weights": m.weights, "runnable": not missing, "missing": missing})
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table(title="partbench methods")
+    for col in ("method", "kind", "needs", "runnable here", "what it is"):
+        table.add_column(col)
+    for r in rows:
+        needs = ", ".join(filter(None, [f"GPU ({r['gpu']})" if r["gpu"] != "no" else "",
+                                        r["weights"], ", ".join(r["extras"])])) or "nothing"
+        status = "[green]yes[/]" if r["runnable"] else "[red]no[/]: missing " + "; ".join(r["missing"])
+        table.add_row(r["name"], r["kind"], needs, status, r["summary"])
+    console.print(table)

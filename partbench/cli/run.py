@@ -1,0 +1,43 @@
+"""`partbench run`: predict every sample of a suite with a method (cached, resumable), score, write the run dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from partbench.cli.main import app
+from partbench.cli.options import Bootstrap, Convention, DataRoot, Split, parse_method_args
+
+
+@app.command("run")
+def run_command(
+    method: Annotated[str, typer.Option("--method", "-m", help="Method name (see `partbench methods`).")],
+    suite: Annotated[str, typer.Option("--suite", "-s", help="Suite name (see `partbench suites`).")],
+    data_root: DataRoot = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Root of the run store.")] = Path("runs"),
+    split: Split = None,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N samples (for quick checks).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for stochastic methods (part of the cache key).")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Recompute predictions even if cached.")] = False,
+    convention: Convention = None,
+    method_arg: Annotated[Optional[list[str]], typer.Option(
+        "--method-arg", "-a", help="Method argument key=value (repeatable).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Samples per predict() call.")] = 8,
+    bootstrap: Bootstrap = 1000,
+) -> None:
+    """Run METHOD over SUITE: predictions are cached per sample, so an interrupted run resumes where it stopped."""
+    from partbench.cli.summary import print_summary
+    from partbench.paths import resolve_data_root
+    from partbench.runner import RunRequest, run
+
+    outcome = run(RunRequest(
+        method=method, suite=suite, data_root=resolve_data_root(data_root), output_root=output, split=split,
+        method_args=parse_method_args(method_arg), limit=limit, seed=seed, force=force, convention=convention,
+        batch_size=batch_size, bootstrap=bootstrap,
+    ))
+    from partbench.cli.console import err_console
+
+    err_console.print(f"predicted {outcome.predicted}, reused {outcome.cached} cached predictions", style="dim")
+    print_summary(outcome.results, str(outcome.run_dir / "results.json"))

@@ -1,0 +1,39 @@
+"""The summary printed after `run` and `score`: headline metrics with intervals, and a copy-paste line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from partbench.cli.console import console
+
+LABELS = {"seen_miou": "seen mIoU", "unseen_miou": "unseen mIoU", "h_iou": "h-IoU", "miou": "mIoU",
+          "seen_pacc": "seen pAcc", "unseen_pacc": "unseen pAcc", "lr_confusion": "L/R confusion ↓"}
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f}"
+
+
+def print_summary(results: dict[str, Any], where: str) -> None:
+    metrics, ci = results["metrics"], results.get("ci95", {})
+    table = Table(title=f"{results['run_name']} on {results['suite']} v{results['suite_version']} "
+                        f"({results['split']}, {results['n_samples']} samples, {results['convention']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("95% CI", justify="right")
+    for key, label in LABELS.items():
+        if key in metrics:
+            iv = ci.get(key)
+            table.add_row(label, _fmt(metrics[key]), "" if not iv else f"[{iv[0]:.2f}, {iv[1]:.2f}]")
+    console.print(table)
+    skipped = {k: v for k, v in results.get("n_skipped", {}).items() if v}
+    if skipped:
+        console.print("skipped: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in skipped.items()), style="dim")
+    if not results.get("meaningful", True):
+        console.print("note: this method is a pipeline check; its numbers are not a result.", style="yellow")
+    keys = [k for k in ("seen_miou", "unseen_miou", "h_iou", "miou") if k in metrics]
+    console.print(f"copypaste: {results['suite']},{results['run_name']}," + ",".join(_fmt(metrics[k]) for k in keys),
+                  highlight=False, soft_wrap=True)
+    console.print(f"results: {where}", style="dim", highlight=False, soft_wrap=True)

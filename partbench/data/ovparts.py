@@ -1,0 +1,154 @@
+"""Reader for the OV-PARTS semantic layout (Pascal-Part-116 and the generated demo suite).
+
+Layout (protocol §1.1): `images/<split>/<id>.<ext>`, `annotations_detectron2_part/<split>/<id>.png` (part class ids),
+`annotations_detectron2_obj/<split>/<id>.png` (object class ids), 255 = ignore in both.
+
+Samples are (image, object class) pairs, as in OV-PARTS' `*_obj_condition` test sets: the object mask is the union of
+the class's pixels in the object PNG, and part ground truth outside it is set to ignore. Two kinds of pairs are
+skipped and counted instead of being scored (protocol §5.6.2, where the official loader silently substitutes a random
+other sample): objects that have no part classes (at indexing), and objects whose restricted part ground truth is
+empty (when loaded: see `Sample.has_labels`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from partbench.data.images import read_label_png
+from partbench.data.readers import SampleIndex
+from partbench.data.types import ObjectAnnotation, Sample, SampleRef
+from partbench.errors import DataNotFoundError, PartbenchError
+from partbench.suites import Suite
+
+PART_DIR = "annotations_detectron2_part"
+OBJ_DIR = "annotations_detectron2_obj"
+IMAGE_DIR = "images"
+
+
+def sample_id(image_id: str, object_class: str) -> str:
+    """The sample key, also the prediction file stem: `2008_000002__dog`."""
+    return f"{image_id}__{object_class.replace(' ', '_')}"
+
+
+class OVPartsSemanticReader:
+    def __init__(self, suite: Suite, data_root: Path, image_ext: str = "jpg"):
+        self.suite = suite
+        self.root = suite.dataset_path(data_root)
+        self.image_ext = image_ext.lstrip(".")
+        self._last: tuple[Path, tuple[np.ndarray, np.ndarray]] | None = None
+
+    # -- presence ----------------------------------------------------------------------------------------------------
+    def check(self, split: str) -> None:
+        if not self.root.is_dir():
+            raise DataNotFoundError(f"Suite {self.suite.name!r}: dataset folder {self.root} not found.\n{self.suite.obtain}")
+        missing = [d for d in (f"{IMAGE_DIR}/{split}", f"{PART_DIR}/{split}", f"{OBJ_DIR}/{split}") if
+                   not (self.root / d).is_dir()]
+        if missing:
+            where = ", ".join(str(self.root / m) for m in missing)
+            raise DataNotFoundError(
+                f"Suite {self.suite.name!r} ({split} split): missing {where}.\n{self.suite.obtain}"
+            )
+
+    def paths(self, split: str, image_id: str) -> tuple[Path, Path, Path]:
+        return (
+            self.root / IMAGE_DIR / split / f"{image_id}.{self.image_ext}",
+            self.root / PART_DIR / split / f"{image_id}.png",
+            self.root / OBJ_DIR / split / f"{image_id}.png",
+        )
+
+    # -- listing -----------------------------------------------------------------------------------------------------
+    def image_ids(self, split: str) -> list[str]:
+        self.check(split)
+        # macOS archives ship `._*` resource forks next to every file (protocol §1.1): never treat them as images.
+        return sorted(p.stem for p in (self.root / PART_DIR / split).glob("*.png") if not p.name.startswith("._"))
+
+    def annotation_files(self, split: str) -> list[Path]:
+        """The files a split's ground truth is read from (for fingerprints of what was fitted on them)."""
+        return [p for image_id in self.image_ids(split) for p in self.paths(split, image_id)[1:]]
+
+    def index(self, split: str) -> SampleIndex:
+        """All (image, object class) samples of a split in a fixed order: image id, then object id.
+
+        Objects come from the official `<split>_obj_label_count.json` when present (no image decoding), else from
+        the object PNGs. Samples whose restricted part ground truth turns out empty are found when loaded (see
+        `Sample.has_labels`) and skipped by the scorer, which counts them.
+        """
+        refs: list[SampleRef] = []
+        skipped = {"no_part_classes": 0, "empty_ground_truth": 0}
+        counts = self._object_counts(split)
+        for image_id in self.image_ids(split):
+            image_path, part_path, obj_path = self.paths(split, image_id)
+            if not image_path.is_file():
+                raise DataNotFoundError(f"{image_path}: image missing (its annotation {part_path} exists).")
+            object_ids = counts.get(f"{image_id}.png") if counts is not None else None
+            if object_ids is None:
+                object_ids = np.unique(read_label_png(obj_path)).tolist()
+            for obj_id in sorted(int(o) for o in object_ids):
+                if obj_id == self.suite.ignore_label:
+                    continue
+                name = self._object_name(obj_id, obj_path)
+                if not self.suite.part_ids_of(name):
+                    skipped["no_part_classes"] += 1
+                    continue
+                refs.append(SampleRef(
+                    id=sample_id(image_id, name), image_id=image_id, image_path=image_path, object_class=name,
+                    extra={"split": split, "object_id": obj_id},
+                ))
+        return SampleIndex(refs=refs, skipped=skipped)
+
+    def _object_counts(self, split: str) -> dict[str, list[int]] | None:
+        """`{"<id>.png": [object ids]}` written by OV-PARTS' `mask_cls_collect.py`, or None if absent."""
+        path = self.root / PART_DIR / f"{split}_obj_label_count.json"
+        if not path.is_file():
+            return None
+        from partbench.paths import read_json
+
+        data = read_json(path)
+        if not isinstance(data, dict):
+            raise PartbenchError(f"{path}: expected {{\"<image id>.png\": [object ids]}}.")
+        return data
+
+    # -- loading -----------------------------------------------------------------------------------------------------
+    def load(self, ref: SampleRef) -> Sample:
+        _, part_path, obj_path = self.paths(ref.extra["split"], ref.image_id)
+        part, obj = self._read_pair_cached(part_path, obj_path)
+        mask = obj == ref.extra["object_id"]
+        gt = np.where(mask, part, self.suite.ignore_label)
+        return Sample(
+            ref=ref,
+            objects=[ObjectAnnotation(class_name=ref.object_class, mask=mask)],
+            part_label_map=gt,
+            ignore_label=self.suite.ignore_label,
+        )
+
+    def _read_pair_cached(self, part_path: Path, obj_path: Path) -> tuple[np.ndarray, np.ndarray]:
+        # Samples of one image are consecutive in the index, so one cached image pair saves re-decoding them.
+        if self._last is None or self._last[0] != part_path:
+            self._last = (part_path, self._read_pair(part_path, obj_path))
+        return self._last[1]
+
+    def _read_pair(self, part_path: Path, obj_path: Path) -> tuple[np.ndarray, np.ndarray]:
+        part = read_label_png(part_path)
+        obj = read_label_png(obj_path)
+        if part.shape != obj.shape:
+            raise PartbenchError(
+                f"{obj_path}: object map is {obj.shape[1]}x{obj.shape[0]} but part map {part_path} is "
+                f"{part.shape[1]}x{part.shape[0]}."
+            )
+        bad = (part != self.suite.ignore_label) & (part >= self.suite.num_classes)
+        if bad.any():
+            raise PartbenchError(
+                f"{part_path}: part label {int(part[bad][0])} is out of range for suite {self.suite.name!r} "
+                f"({self.suite.num_classes} classes, ignore = {self.suite.ignore_label})."
+            )
+        return part, obj
+
+    def _object_name(self, obj_id: int, obj_path: Path) -> str:
+        if obj_id >= len(self.suite.object_classes):
+            raise PartbenchError(
+                f"{obj_path}: object label {obj_id} is out of range for suite {self.suite.name!r} "
+                f"({len(self.suite.object_classes)} object classes, ignore = {self.suite.ignore_label})."
+            )
+        return self.suite.object_classes[obj_id]

@@ -1,0 +1,188 @@
+"""The part-segmentation scorer: streaming `update / merge / compute` over samples (DESIGN §3).
+
+State is the summed CxC confusion matrix plus one sparse per-sample record (the non-zero confusion entries, a few
+dozen integers). Memory therefore does not depend on image sizes, and shards combine by addition: a sharded or
+resumed run gives exactly the numbers of a single uninterrupted one, because records are kept in suite order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from partbench.metrics import conventions as cv
+from partbench.metrics.confusion import confusion_counts, per_class_counts
+from partbench.metrics.leftright import confusion_rate, pair_counts
+from partbench.metrics.statistics import DEFAULT_REPLICATES, DEFAULT_SEED, bootstrap_intervals
+
+HEADLINE = ("h_iou", "seen_miou", "unseen_miou", "miou")
+WITH_CI = HEADLINE + ("lr_confusion",)
+LOWER_IS_BETTER = {"lr_confusion"}
+
+
+@dataclass
+class SampleScore:
+    """One sample's contribution: its position in the suite order and its non-zero confusion entries."""
+
+    index: int
+    sample_id: str
+    entries: np.ndarray  # (K, 3) int64 rows of [pred, gt, pixel count]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "id": self.sample_id, "conf": self.entries.tolist()}
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> SampleScore:
+        entries = np.asarray(row["conf"], dtype=np.int64).reshape(-1, 3)
+        return cls(index=int(row["index"]), sample_id=str(row["id"]), entries=entries)
+
+
+@dataclass
+class ClassSpace:
+    """What the scorer needs to know about a suite: class names, the unseen subset, mirrored pairs."""
+
+    classes: tuple[str, ...]
+    unseen: tuple[bool, ...]
+    ignore_label: int
+    pairs: tuple[tuple[int, int], ...] = ()
+
+    @classmethod
+    def from_suite(cls, suite) -> ClassSpace:
+        return cls(tuple(suite.classes), tuple(suite.unseen_mask), suite.ignore_label, tuple(suite.mirrored_pairs))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+@dataclass
+class PartSegScorer:
+    space: ClassSpace
+    conf: np.ndarray = field(init=False)
+    samples: list[SampleScore] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        c = self.space.num_classes
+        self.conf = np.zeros((c + 1, c), dtype=np.int64)  # last row: "no prediction" (see metrics.confusion)
+
+    # -- accumulation ------------------------------------------------------------------------------------------------
+    def update(self, index: int, sample_id: str, pred: np.ndarray, target: np.ndarray,
+               where: str = "prediction") -> SampleScore:
+        """Score one prediction against its ground truth (both HxW in the suite's class-id space)."""
+        conf = confusion_counts(pred, target, self.space.num_classes, self.space.ignore_label, where)
+        p, g = np.nonzero(conf)
+        score = SampleScore(index, sample_id, np.stack([p, g, conf[p, g]], axis=1).astype(np.int64))
+        self.add(score)
+        return score
+
+    def add(self, score: SampleScore) -> None:
+        """Add a sample scored earlier (e.g. read back from samples.jsonl)."""
+        e = score.entries
+        np.add.at(self.conf, (e[:, 0], e[:, 1]), e[:, 2])
+        self.samples.append(score)
+
+    def merge(self, other: PartSegScorer) -> None:
+        if other.space != self.space:
+            raise ValueError("cannot merge scorers of different class spaces")
+        self.conf += other.conf
+        self.samples.extend(other.samples)
+
+    # -- reduction ---------------------------------------------------------------------------------------------------
+    def _statistic(self, convention: str):
+        c = self.space.num_classes
+        unseen = np.asarray(self.space.unseen, dtype=bool)
+        seen_ids, unseen_ids, all_ids = np.flatnonzero(~unseen), np.flatnonzero(unseen), np.arange(c)
+        n_pairs = len(self.space.pairs)
+
+        def statistic(vectors: np.ndarray) -> dict[str, np.ndarray]:
+            """Metrics (fractions) from summed per-sample vectors laid out as [tp | pos_gt | pos_pred | lr]."""
+            tp, gt, pred = vectors[..., :c], vectors[..., c:2 * c], vectors[..., 2 * c:3 * c]
+            seen = cv.subset_miou(convention, tp, gt, pred, seen_ids) if seen_ids.size else np.full(tp.shape[:-1], np.nan)
+            unseen_m = (cv.subset_miou(convention, tp, gt, pred, unseen_ids) if unseen_ids.size
+                        else np.full(tp.shape[:-1], np.nan))
+            out = {
+                "h_iou": cv.harmonic_mean(seen, unseen_m),
+                "seen_miou": seen,
+                "unseen_miou": unseen_m,
+                "miou": cv.subset_miou(convention, tp, gt, pred, all_ids),
+                "seen_pacc": cv.subset_pixel_accuracy(tp, gt, seen_ids),
+                "unseen_pacc": cv.subset_pixel_accuracy(tp, gt, unseen_ids),
+            }
+            if n_pairs:
+                lr = vectors[..., 3 * c:]
+                out["lr_confusion"] = confusion_rate(lr[..., :n_pairs], lr[..., n_pairs:])
+            return out
+
+        return statistic
+
+    def _vectors(self, conf: np.ndarray) -> np.ndarray:
+        tp, gt, pred = per_class_counts(conf)
+        parts = [tp, gt, pred]
+        if self.space.pairs:
+            confused, pair_gt = pair_counts(conf, np.asarray(self.space.pairs, dtype=np.int64))
+            parts += [confused, pair_gt]
+        return np.concatenate(parts, axis=-1).astype(np.float64)
+
+    def _per_sample_matrix(self) -> sp.csr_matrix:
+        """(N, K) sparse matrix of per-sample count vectors, built row by row from the sparse records."""
+        c = self.space.num_classes
+        rows = []
+        for s in sorted(self.samples, key=lambda s: s.index):
+            conf = sp.coo_matrix((s.entries[:, 2], (s.entries[:, 0], s.entries[:, 1])), shape=(c + 1, c)).toarray()
+            rows.append(sp.csr_matrix(self._vectors(conf)))
+        width = 3 * c + 2 * len(self.space.pairs)
+        return sp.vstack(rows).tocsr() if rows else sp.csr_matrix((0, width))
+
+    def compute(self, convention: str = "ovparts", n_replicates: int = DEFAULT_REPLICATES,
+                seed: int = DEFAULT_SEED) -> dict[str, Any]:
+        """Metrics in percent (None where undefined), 95 % bootstrap intervals, per-class and per-pair detail."""
+        cv.check_convention(convention)
+        point = {k: _percent(v) for k, v in self._statistic(convention)(self._vectors(self.conf)).items()}
+        by_convention = {
+            name: {k: _percent(v) for k, v in self._statistic(name)(self._vectors(self.conf)).items() if k in HEADLINE}
+            for name in cv.CONVENTIONS
+        }
+        ci = {}
+        if n_replicates > 0 and self.samples:
+            wanted = self._statistic(convention)
+            intervals = bootstrap_intervals(
+                self._per_sample_matrix(), lambda v: {k: x for k, x in wanted(v).items() if k in WITH_CI},
+                n_replicates=n_replicates, seed=seed,
+            )
+            ci = {k: (None if iv is None else [100 * iv[0], 100 * iv[1]]) for k, iv in intervals.items()}
+        return {
+            "metrics": point,
+            "higher_is_better": {k: k not in LOWER_IS_BETTER for k in point},
+            "ci95": ci,
+            "ci_method": {"kind": "percentile bootstrap over samples", "replicates": n_replicates, "seed": seed},
+            "by_convention": by_convention,
+            "per_class": self._per_class(),
+            "lr_pairs": self._per_pair(),
+        }
+
+    def _per_class(self) -> list[dict[str, Any]]:
+        tp, gt, pred = per_class_counts(self.conf)
+        iou = cv.class_iou(tp, gt, pred)
+        return [
+            {"name": name, "seen": not unseen, "iou": _percent(iou[k]), "gt_pixels": int(gt[k]),
+             "pred_pixels": int(pred[k])}
+            for k, (name, unseen) in enumerate(zip(self.space.classes, self.space.unseen))
+        ]
+
+    def _per_pair(self) -> list[dict[str, Any]]:
+        if not self.space.pairs:
+            return []
+        confused, gt = pair_counts(self.conf, np.asarray(self.space.pairs, dtype=np.int64))
+        return [
+            {"left": self.space.classes[a], "right": self.space.classes[b], "gt_pixels": int(g),
+             "confused_pixels": int(x), "rate": _percent(x / g) if g else None}
+            for (a, b), x, g in zip(self.space.pairs, confused, gt)
+        ]
+
+
+def _percent(value) -> float | None:
+    value = float(value)
+    return None if np.isnan(value) else 100.0 * value

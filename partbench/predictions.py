@@ -1,0 +1,124 @@
+"""Predictions made elsewhere, for `partbench score`: a directory of PNG class-id maps, or detectron2's RLE JSON.
+
+A PNG directory holds one file per sample (`<sample id>.png`, e.g. `2008_000002__dog.png`) or one per image
+(`<image id>.png`); an image-level map is scored, for each of the image's samples, inside that sample's object, which
+is exact for suites whose objects do not overlap (Pascal-Part-116, the demo). Values are class ids in the suite's
+order (`partbench suites S --classes`); the suite's ignore value (255, or 65535 in 16-bit PNGs) means no prediction.
+
+detectron2's `sem_seg_predictions.json` (OV-PARTS, LangHOPS; protocol §7) holds per-label COCO RLE masks keyed only
+by image file name, with label C (the number of classes) marking off-object pixels. Several samples of one image are
+therefore indistinguishable; they are merged into one image-level map, which is unambiguous when each pixel has at
+most one on-object label across the groups and is refused, naming the image, when it has two.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from partbench.data.images import read_label_png
+from partbench.data.types import SampleRef
+from partbench.errors import PartbenchError
+
+
+class PngDirectory:
+    def __init__(self, root: Path):
+        if not root.is_dir():
+            raise PartbenchError(f"{root}: predictions directory not found.")
+        self.root = root
+        # One directory listing instead of a stat per sample and lookup.
+        self._stems = {p.stem for p in root.glob("*.png") if not p.name.startswith(".")}
+
+    def path_for(self, ref: SampleRef) -> Path | None:
+        for stem in (ref.id, ref.image_id):
+            if stem in self._stems:
+                return self.root / f"{stem}.png"
+        return None
+
+    def missing(self, refs: list[SampleRef]) -> list[SampleRef]:
+        return [r for r in refs if self.path_for(r) is None]
+
+    def load(self, ref: SampleRef) -> np.ndarray:
+        path = self.path_for(ref)
+        if path is None:
+            raise PartbenchError(f"{self.root}: no prediction for sample {ref.id} ({ref.id}.png or {ref.image_id}.png).")
+        return read_label_png(path)
+
+    def describe(self, ref: SampleRef) -> str:
+        return str(self.path_for(ref) or self.root / f"{ref.id}.png")
+
+
+class Detectron2Json:
+    """Image-level class-id maps decoded from `sem_seg_predictions.json`, one image at a time."""
+
+    def __init__(self, path: Path, num_classes: int, ignore_label: int):
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise PartbenchError(f"{path}: cannot read detectron2 predictions ({e}).") from None
+        if not isinstance(entries, list):
+            raise PartbenchError(f"{path}: expected a JSON list of {{file_name, category_id, segmentation}}.")
+        self.path, self.num_classes, self.ignore_label = path, num_classes, ignore_label
+        self.by_image: dict[str, list[dict]] = defaultdict(list)
+        for i, e in enumerate(entries):
+            try:
+                self.by_image[Path(e["file_name"]).stem].append(e)
+            except (KeyError, TypeError):
+                raise PartbenchError(f"{path}: entry {i} lacks 'file_name'.") from None
+        self._cache: tuple[str, np.ndarray] | None = None
+
+    def missing(self, refs: list[SampleRef]) -> list[SampleRef]:
+        return [r for r in refs if r.image_id not in self.by_image]
+
+    def describe(self, ref: SampleRef) -> str:
+        return f"{self.path} [{ref.image_id}]"
+
+    def load(self, ref: SampleRef) -> np.ndarray:
+        if self._cache is None or self._cache[0] != ref.image_id:
+            self._cache = (ref.image_id, self._decode(ref.image_id))
+        return self._cache[1]
+
+    def _decode(self, image_id: str) -> np.ndarray:
+        from pycocotools import mask as mask_utils
+
+        where = f"{self.path} [{image_id}]"
+        entries = self.by_image.get(image_id)
+        if not entries:
+            raise PartbenchError(f"{where}: no prediction for this image.")
+        label = None
+        for e in entries:
+            try:
+                rle = dict(e["segmentation"])
+                cat = int(e["category_id"])
+            except (KeyError, TypeError, ValueError):
+                raise PartbenchError(f"{where}: an entry lacks 'segmentation' or 'category_id'.") from None
+            if isinstance(rle.get("counts"), str):
+                rle["counts"] = rle["counts"].encode("ascii")
+            mask = mask_utils.decode(rle).astype(bool)
+            if label is None:
+                label = np.full(mask.shape, self.ignore_label, dtype=np.int64)
+            if mask.shape != label.shape:
+                raise PartbenchError(f"{where}: RLE masks of different sizes {mask.shape} and {label.shape}.")
+            if cat == self.num_classes:  # off-object / ignored pixels of one sample
+                continue
+            if not 0 <= cat < self.num_classes:
+                raise PartbenchError(f"{where}: category_id {cat} out of range (0..{self.num_classes}).")
+            clash = mask & (label != self.ignore_label) & (label != cat)
+            if clash.any():
+                raise PartbenchError(
+                    f"{where}: two samples of this image predict different parts at the same pixels; the detectron2 "
+                    f"format cannot tell them apart. Export one PNG per sample instead.")
+            label[mask] = cat
+        return label
+
+
+def open_predictions(path: Path, num_classes: int, ignore_label: int):
+    path = Path(path)
+    if path.is_file() and path.suffix == ".json":
+        return Detectron2Json(path, num_classes, ignore_label)
+    if path.is_file():
+        raise PartbenchError(f"{path}: expected a directory of PNG maps or a detectron2 sem_seg_predictions.json.")
+    return PngDirectory(path)

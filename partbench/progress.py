@@ -1,0 +1,31 @@
+"""Rich progress bars with ETA, drawn on stderr so that stdout carries only results."""
+
+from __future__ import annotations
+
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, SpinnerColumn, Task,
+                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+from rich.text import Text
+
+
+class NoteColumn(ProgressColumn):
+    """Free text a loop updates as it goes (e.g. 'cached 120'); empty when the task has none."""
+
+    def render(self, task: Task) -> Text:
+        return Text(str(task.fields.get("note", "")), style="dim")
+
+
+def progress_bar(transient: bool = False) -> Progress:
+    from partbench.cli.console import err_console
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        NoteColumn(),
+        console=err_console,
+        transient=transient,
+    )

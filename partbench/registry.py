@@ -1,0 +1,125 @@
+"""The method registry: names -> lazily imported factories, with what each method needs to run.
+
+Registering a method costs nothing: the entry holds a "module:attr" string, imported only when the method is
+built. So `partbench methods` can list everything, and say what is missing, without importing torch. Third-party
+methods register through the `partbench.methods` entry-point group or modules named in `$PARTBENCH_PLUGINS`
+(comma-separated), which call `register_method` at import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from partbench.errors import PartbenchError, UnknownNameError
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What `partbench methods` shows and `partbench run` builds."""
+
+    name: str
+    factory: str  # "module:callable"; called as factory(suite=..., data_root=..., args=..., seed=...)
+    kind: str = "segmentation"  # or "generation"
+    summary: str = ""
+    gpu: str = "no"  # "no" | "optional" | "required"
+    extras: tuple[str, ...] = ()  # importable modules the method needs (checked without importing them)
+    weights: str = ""  # human description of the weights it needs, if any
+    status: str | None = None  # optional "module:callable" -> list of missing items, for weights checks
+    meaningful: bool = True  # False for pipeline checks (oracle) whose numbers are not results
+
+    def missing(self) -> list[str]:
+        """What prevents running here: absent Python modules, a required GPU, weights the status hook reports."""
+        out = [f"python module {m!r} (pip install {m})" for m in self.extras if importlib.util.find_spec(m) is None]
+        if self.gpu == "required" and not _cuda_visible():
+            out.append("a CUDA GPU")
+        if self.status:
+            out.extend(_resolve(self.status)())
+        return out
+
+    def fingerprint(self, **kwargs: Any) -> tuple[Any, str]:
+        """(method or None, fingerprint). Uses the factory's `fingerprint_for(**kwargs)` when it has one, so that
+        checking the prediction cache loads no model; otherwise builds the method and asks it."""
+        factory = _resolve(self.factory)
+        if hasattr(factory, "fingerprint_for"):
+            return None, factory.fingerprint_for(**kwargs)
+        method = self.build(**kwargs)
+        return method, method.fingerprint()
+
+    def build(self, **kwargs: Any):
+        missing = [m for m in self.missing() if not m.startswith("a CUDA GPU")]
+        if missing:
+            raise PartbenchError(f"Method {self.name!r} cannot run here; missing: {'; '.join(missing)}.")
+        return _resolve(self.factory)(**kwargs)
+
+
+_METHODS: dict[str, MethodInfo] = {}
+_plugins_loaded = False
+
+
+def register_method(info: MethodInfo) -> MethodInfo:
+    if info.name in _METHODS and _METHODS[info.name] != info:
+        raise PartbenchError(f"Method name {info.name!r} is registered twice ({_METHODS[info.name].factory}, {info.factory}).")
+    _METHODS[info.name] = info
+    return info
+
+
+def get_method(name: str) -> MethodInfo:
+    _load_plugins()
+    if name not in _METHODS:
+        raise UnknownNameError("method", name, _METHODS)
+    return _METHODS[name]
+
+
+def all_methods() -> list[MethodInfo]:
+    _load_plugins()
+    return [ _METHODS[k] for k in sorted(_METHODS) ]
+
+
+def _resolve(target: str) -> Callable[..., Any]:
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _cuda_visible() -> bool:
+    # Decided without importing torch: a driver node or an explicit device list is enough for a listing.
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="partbench.methods"):
+        ep.load()
+    for module in filter(None, (m.strip() for m in os.environ.get("PARTBENCH_PLUGINS", "").split(","))):
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise PartbenchError(f"$PARTBENCH_PLUGINS names {module!r}, which cannot be imported ({e}).") from None
+
+
+# -- built-in methods ------------------------------------------------------------------------------------------------
+# Weight-free baselines (adapters/): a pipeline check, chance level, and the spatial prior every method must beat.
+register_method(MethodInfo(
+    name="oracle", factory="partbench.adapters.trivial:Oracle",
+    summary="Returns the ground truth. Must score 100: a check of the data and scoring pipeline, not a result.",
+    meaningful=False,
+))
+register_method(MethodInfo(
+    name="random", factory="partbench.adapters.trivial:RandomParts",
+    summary="Uniformly random part of the oracle object at every object pixel (seeded per sample): chance level.",
+))
+register_method(MethodInfo(
+    name="spatial-prior", factory="partbench.adapters.spatial_prior:SpatialPrior",
+    summary="Most frequent part at each object-normalised position, estimated per object class on the train split.",
+))

@@ -1,0 +1,147 @@
+"""The run directory (DESIGN §4): config, cached predictions, per-sample statistics, results.
+
+```
+runs/<suite>/<method>[@<args-hash>]/
+  config.json      what produced the predictions (method, args, suite + version, split, seed, versions)
+  predictions/     one PNG class-id map per sample, carrying its cache key in a text chunk; written atomically
+  samples.jsonl    per-sample confusion entries (any metric convention can be recomputed from them)
+  results.json     aggregate metrics (schema_version 1)
+```
+A prediction is reused when its file exists and the cache key stored inside it matches the current one, so a run
+killed at any point resumes where it stopped and a half-written file can never be mistaken for a finished one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from partbench.errors import PartbenchError
+from partbench.paths import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+
+CACHE_SCHEMA = 1
+RESULTS_SCHEMA = 1
+KEY_CHUNK = "partbench-cache-key"
+# config.json fields that must agree for a directory's predictions to be reused.
+IDENTITY_FIELDS = ("method", "method_args", "suite", "suite_version", "split", "seed")
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def args_hash(method_args: dict[str, str], seed: int) -> str:
+    return hashlib.sha256(canonical_json({"args": method_args, "seed": seed}).encode()).hexdigest()[:8]
+
+
+def run_name(method: str, method_args: dict[str, str], seed: int) -> str:
+    """`random`, or `random@1a2b3c4d` when method arguments or a non-default seed change its outputs."""
+    return method if not method_args and seed == 0 else f"{method}@{args_hash(method_args, seed)}"
+
+
+def cache_key(identity: dict[str, Any], fingerprint: str, sample_id: str) -> str:
+    """Everything that can change one prediction: method, args, weights fingerprint, suite version, sample, seed."""
+    payload = {k: identity[k] for k in IDENTITY_FIELDS} | {
+        "fingerprint": fingerprint, "sample": sample_id, "cache_schema": CACHE_SCHEMA}
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+def encode_label_png(label_map: np.ndarray, ignore_label: int, key: str | None = None) -> bytes:
+    """A class-id map as an 8-bit PNG (ignore 255) or 16-bit PNG (ignore 65535), optionally carrying a cache key."""
+    from PIL import Image, PngImagePlugin
+
+    dtype = np.uint8 if ignore_label <= 255 else np.uint16
+    image = Image.fromarray(np.ascontiguousarray(label_map.astype(dtype)))
+    info = PngImagePlugin.PngInfo()
+    if key is not None:
+        info.add_text(KEY_CHUNK, key)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def read_cache_key(path: Path) -> str | None:
+    """The cache key stored in a prediction PNG, or None if absent or the file is unreadable (then it is redone)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.text.get(KEY_CHUNK)  # text chunks precede the pixel data, so this does not decode the image
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
+@dataclass
+class RunDir:
+    path: Path
+    identity: dict[str, Any]
+
+    @property
+    def predictions(self) -> Path:
+        return self.path / "predictions"
+
+    @property
+    def results_path(self) -> Path:
+        return self.path / "results.json"
+
+    @property
+    def samples_path(self) -> Path:
+        return self.path / "samples.jsonl"
+
+    @classmethod
+    def open(cls, output_root: Path, identity: dict[str, Any], force: bool = False) -> RunDir:
+        """Create or reopen `output_root/<suite>/<run name>`, refusing one written for different settings."""
+        name = run_name(identity["method"], identity["method_args"], identity["seed"])
+        run = cls(Path(output_root) / identity["suite"] / name, identity)
+        config_path = run.path / "config.json"
+        if config_path.exists() and not force:
+            old = read_json(config_path)
+            diff = [k for k in IDENTITY_FIELDS if old.get(k) != identity[k]]
+            if diff:
+                what = ", ".join(f"{k}: {old.get(k)!r} there, {identity[k]!r} now" for k in diff)
+                raise PartbenchError(
+                    f"{run.path} holds a run with other settings ({what}). Use --force to recompute it there, "
+                    f"or --output to write elsewhere."
+                )
+        run.predictions.mkdir(parents=True, exist_ok=True)
+        for tmp in run.predictions.glob(".*.tmp"):  # leftovers of a killed write; the finished file never depends on them
+            tmp.unlink(missing_ok=True)
+        return run
+
+    def write_config(self, extra: dict[str, Any]) -> None:
+        atomic_write_json(self.path / "config.json", self.identity | extra)
+
+    def prediction_path(self, sample_id: str) -> Path:
+        return self.predictions / f"{sample_id}.png"
+
+    def cached(self, sample_id: str, key: str) -> bool:
+        path = self.prediction_path(sample_id)
+        return path.is_file() and read_cache_key(path) == key
+
+    def save_prediction(self, sample_id: str, label_map: np.ndarray, ignore_label: int, key: str) -> None:
+        atomic_write_bytes(self.prediction_path(sample_id), encode_label_png(label_map, ignore_label, key))
+
+    def load_prediction(self, sample_id: str) -> np.ndarray:
+        from partbench.data.images import read_label_png
+
+        return read_label_png(self.prediction_path(sample_id))
+
+    def write_samples(self, rows: list[dict[str, Any]]) -> None:
+        atomic_write_text(self.samples_path, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        atomic_write_json(self.results_path, results)
+
+    def read_results(self) -> dict[str, Any] | None:
+        if not self.results_path.is_file():
+            return None
+        try:
+            return read_json(self.results_path)
+        except PartbenchError:
+            return None
