@@ -47,7 +47,7 @@ def worker(kind: str, data_root: Path, predictions: Path, bootstrap: int) -> dic
     suite = load_suite("demo")
     start = time.perf_counter()  # imports are done: this times scoring alone
     if kind == "partbench":
-        doc, _ = score_external(suite=suite, data_root=data_root, predictions_path=predictions, split="val",
+        doc = score_external(suite=suite, data_root=data_root, predictions_path=predictions, split="val",
                                 convention="ovparts", name="bench", n_replicates=bootstrap)
         metrics, n = doc["metrics"], doc["n_samples"]
     else:

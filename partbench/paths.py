@@ -52,3 +52,32 @@ def read_json(path: Path) -> Any:
         raise PartbenchError(f"{path}: file not found.") from None
     except json.JSONDecodeError as e:
         raise PartbenchError(f"{path}: not valid JSON ({e}).") from None
+
+
+class AtomicLineWriter:
+    """Streams JSON lines into a temporary file that replaces `path` only when the block completes without error,
+    so per-sample rows never accumulate in memory and a killed run never leaves a truncated file behind."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def __enter__(self) -> AtomicLineWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        self._file = os.fdopen(fd, "w", encoding="utf-8")
+        return self
+
+    def write(self, row: Any) -> None:
+        self._file.write(json.dumps(row, separators=(",", ":")) + "\n")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
+        if exc_type is None:
+            os.replace(self._tmp, self.path)
+        else:
+            Path(self._tmp).unlink(missing_ok=True)

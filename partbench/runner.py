@@ -14,6 +14,7 @@ from typing import Any
 from partbench.errors import PartbenchError
 from partbench.metrics.conventions import check_convention
 from partbench.methods_api import Vocabulary
+from partbench.paths import AtomicLineWriter
 from partbench.registry import get_method
 from partbench.scoring import finalize_prediction, new_scorer, results_document
 from partbench.store import RunDir, cache_key
@@ -73,10 +74,9 @@ def run(req: RunRequest) -> RunOutcome:
     run_dir.write_config({"fingerprint": fingerprint})
     scorer = new_scorer(suite)
     skipped = dict(index.skipped)
-    rows: list[dict[str, Any]] = []
     predicted = cached = 0
 
-    with progress_bar() as bar:
+    with progress_bar() as bar, AtomicLineWriter(run_dir.samples_path) as rows:
         task = bar.add_task(f"{req.method} on {suite.name}/{split}", total=len(refs), note="")
         for start in range(0, len(refs), req.batch_size):
             loaded = list(enumerate((reader.load(r) for r in refs[start:start + req.batch_size]), start))
@@ -100,12 +100,11 @@ def run(req: RunRequest) -> RunOutcome:
                 pred = fresh[s.id] if s.id in fresh else run_dir.load_prediction(s.id)
                 score = scorer.update(position[s.id], s.id, pred, s.part_label_map,
                                       where=str(run_dir.prediction_path(s.id)))
-                rows.append(score.to_json() | {"object": s.object_class})
+                rows.write(score.to_json() | {"object": s.object_class})
             predicted += len(fresh)
             cached += len(batch) - len(fresh)
             bar.update(task, advance=len(loaded), note=f"cached {cached}")
 
-    run_dir.write_samples(rows)
     results = results_document(
         suite=suite, split=split, method=req.method, method_args=method_args, run_name=run_dir.path.name,
         convention=convention, scorer=scorer, skipped=skipped, meaningful=info.meaningful,

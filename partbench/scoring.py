@@ -76,13 +76,15 @@ def results_document(*, suite: Suite, split: str, method: str, method_args: dict
 
 
 def score_external(*, suite: Suite, data_root, predictions_path, split: str | None, convention: str | None,
-                   name: str, allow_missing: bool = False, n_replicates: int = 1000) -> tuple[dict[str, Any], list]:
+                   name: str, samples_path=None, allow_missing: bool = False,
+                   n_replicates: int = 1000) -> dict[str, Any]:
     """Score predictions made by any codebase (see `partbench.predictions`) with exactly the code `run` uses.
 
-    Returns the results document and the per-sample rows. Missing predictions are an error listing them, unless
+    Returns the results document; per-sample rows are streamed to `samples_path` (if given). Missing predictions are an error listing them, unless
     `allow_missing`, in which case each missing sample counts as predicting nothing (all its pixels are misses).
     """
     from partbench.metrics.conventions import check_convention
+    from partbench.paths import AtomicLineWriter
     from partbench.predictions import open_predictions
     from partbench.progress import progress_bar
 
@@ -101,8 +103,7 @@ def score_external(*, suite: Suite, data_root, predictions_path, split: str | No
     vocabulary = Vocabulary.from_suite(suite)
     scorer = new_scorer(suite)
     skipped = dict(index.skipped)
-    rows: list[dict[str, Any]] = []
-    with progress_bar() as bar:
+    with progress_bar() as bar, (AtomicLineWriter(samples_path) if samples_path else _Discard()) as rows:
         task = bar.add_task(f"scoring {name} on {suite.name}/{split}", total=len(index.refs), note="")
         for i, ref in enumerate(index.refs):
             bar.advance(task)
@@ -117,10 +118,21 @@ def score_external(*, suite: Suite, data_root, predictions_path, split: str | No
             where = source.describe(ref)
             pred = finalize_prediction(raw, sample, vocabulary, where)
             score = scorer.update(i, ref.id, pred, sample.part_label_map, where=where)
-            rows.append(score.to_json() | {"object": ref.object_class})
+            rows.write(score.to_json() | {"object": ref.object_class})
     doc = results_document(
         suite=suite, split=split, method=f"imported:{name}", method_args={}, run_name=name, convention=convention,
         scorer=scorer, skipped=skipped, meaningful=True, n_replicates=n_replicates,
         extra={"predictions": str(predictions_path), "n_missing_predictions": len(missing)},
     )
-    return doc, rows
+    return doc
+
+
+class _Discard:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def write(self, row) -> None:
+        pass

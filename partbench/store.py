@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from partbench.errors import PartbenchError
-from partbench.paths import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from partbench.paths import atomic_write_bytes, atomic_write_json, read_json
 
 CACHE_SCHEMA = 1
 RESULTS_SCHEMA = 1
@@ -131,9 +131,6 @@ class RunDir:
         from partbench.data.images import read_label_png
 
         return read_label_png(self.prediction_path(sample_id))
-
-    def write_samples(self, rows: list[dict[str, Any]]) -> None:
-        atomic_write_text(self.samples_path, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
 
     def write_results(self, results: dict[str, Any]) -> None:
         atomic_write_json(self.results_path, results)

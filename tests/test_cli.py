@@ -159,7 +159,7 @@ def test_score_png_directory(demo_root, tmp_path, per_image):
     _export_oracle(demo_root, preds, per_image)
     result = invoke("score", "--suite", "demo", "--predictions", preds, "--data-root", demo_root, "--bootstrap", "0")
     assert result.exit_code == 0, result.output
-    doc = json.loads(Path("runs/demo/external/results.json").read_text())
+    doc = json.loads(Path("runs/demo/imported-external/results.json").read_text())
     assert doc["metrics"]["h_iou"] == pytest.approx(100.0)
     assert doc["method"] == "imported:external"
 
@@ -181,7 +181,7 @@ def test_score_errors_name_the_file(demo_root, tmp_path):
     allowed = invoke("score", "-s", "demo", "-p", preds, "--data-root", demo_root, "--allow-missing",
                      "--bootstrap", "0")
     assert allowed.exit_code == 0
-    assert json.loads(Path("runs/demo/missing/results.json").read_text())["metrics"]["h_iou"] < 100
+    assert json.loads(Path("runs/demo/imported-missing/results.json").read_text())["metrics"]["h_iou"] < 100
 
     def crop(path: Path) -> None:
         Image.fromarray(np.array(Image.open(path))[:-1]).save(path)
@@ -240,3 +240,16 @@ def test_data_generate_is_idempotent(tmp_path):
     again = invoke("data", "generate", "demo", "--data-root", root)
     assert again.exit_code == 0 and "already generated" in again.output
     assert invoke("data", "generate", "pascal", "--data-root", root).exit_code == 2
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["methods"]])
+def test_light_commands_do_not_import_heavy_libraries(argv):
+    """`--help` and `methods` must start fast: no numpy, scipy or torch on their import path."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom partbench.cli.main import app\n"
+            f"try:\n    app({argv!r})\nexcept SystemExit:\n    pass\n"
+            "print([m for m in ('numpy', 'torch', 'scipy') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

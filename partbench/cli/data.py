@@ -38,4 +38,5 @@ def generate_command(
         console.print(f"{name}: already generated at {out} (seed {seed}); --force regenerates.", highlight=False)
         return
     summary = generate_demo(out, seed=seed, progress=True)
-    console.print(f"{name}: generated at {out}: {summary}", highlight=False, soft_wrap=True)
+    counts = ", ".join(f"{split}: {c['images']} images, {c['samples']} samples" for split, c in summary["splits"].items())
+    console.print(f"{name}: generated at {out} (seed {seed}; {counts})", highlight=False, soft_wrap=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -21,7 +20,7 @@ def score_command(
              "sem_seg_predictions.json.")],
     data_root: DataRoot = None,
     output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Results file. Default: runs/<suite>/<name>/results.json (seen by `partbench table`).",
+        "--output", "-o", help="Results file. Default: runs/<suite>/imported-<name>/results.json (seen by `partbench table`).",
         show_default=False)] = None,
     name: Annotated[Optional[str], typer.Option(
         help="Row label in tables. Default: the predictions' file or folder name.", show_default=False)] = None,
@@ -33,18 +32,26 @@ def score_command(
 ) -> None:
     """Score saved predictions; ids follow `partbench suites SUITE --classes`, the suite's ignore value = none."""
     from partbench.cli.summary import print_summary
-    from partbench.paths import atomic_write_json, atomic_write_text, resolve_data_root
+    from partbench.paths import atomic_write_json, resolve_data_root
     from partbench.scoring import score_external
     from partbench.suites import load_suite
 
     suite_obj = load_suite(suite)
-    label = name or (predictions.parent.parent.name if predictions.suffix == ".json" else predictions.name)
-    doc, rows = score_external(
+    label = name or _default_label(predictions)
+    # `imported-` keeps a re-score from ever overwriting the results of a `partbench run` directory.
+    target = output or Path("runs") / suite_obj.name / f"imported-{label}" / "results.json"
+    samples = target.with_name(target.stem + ".samples.jsonl") if output else target.parent / "samples.jsonl"
+    doc = score_external(
         suite=suite_obj, data_root=resolve_data_root(data_root), predictions_path=predictions, split=split,
-        convention=convention, name=label, allow_missing=allow_missing, n_replicates=bootstrap,
+        convention=convention, name=label, samples_path=samples, allow_missing=allow_missing, n_replicates=bootstrap,
     )
-    target = output or Path("runs") / suite_obj.name / label / "results.json"
     atomic_write_json(target, doc)
-    atomic_write_text(target.with_name(target.stem + ".samples.jsonl") if output else target.parent / "samples.jsonl",
-                      "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
     print_summary(doc, str(target))
+
+
+def _default_label(predictions: Path) -> str:
+    """`<OUTPUT_DIR>` for `<OUTPUT_DIR>/inference/sem_seg_predictions.json`; the run's name for a run's predictions/."""
+    path = predictions.resolve()
+    if path.suffix == ".json":
+        return path.parent.parent.name
+    return path.parent.name if path.name == "predictions" else path.name

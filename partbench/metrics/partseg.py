@@ -29,14 +29,14 @@ class SampleScore:
 
     index: int
     sample_id: str
-    entries: np.ndarray  # (K, 3) int64 rows of [pred, gt, pixel count]
+    entries: np.ndarray  # (K, 3) int32 rows of [pred, gt, pixel count]: the only per-sample state kept
 
     def to_json(self) -> dict[str, Any]:
         return {"index": self.index, "id": self.sample_id, "conf": self.entries.tolist()}
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> SampleScore:
-        entries = np.asarray(row["conf"], dtype=np.int64).reshape(-1, 3)
+        entries = np.asarray(row["conf"], dtype=np.int32).reshape(-1, 3)
         return cls(index=int(row["index"]), sample_id=str(row["id"]), entries=entries)
 
 
@@ -74,7 +74,7 @@ class PartSegScorer:
         """Score one prediction against its ground truth (both HxW in the suite's class-id space)."""
         conf = confusion_counts(pred, target, self.space.num_classes, self.space.ignore_label, where)
         p, g = np.nonzero(conf)
-        score = SampleScore(index, sample_id, np.stack([p, g, conf[p, g]], axis=1).astype(np.int64))
+        score = SampleScore(index, sample_id, np.stack([p, g, conf[p, g]], axis=1).astype(np.int32))
         self.add(score)
         return score
 
