@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import numpy as np
+    from PIL.Image import Image
 
     from partbench.data.types import Sample
     from partbench.suites import Suite
@@ -42,3 +44,24 @@ class SegmentationMethod(Protocol):
         """Identifies the weights/state: part of the prediction cache key (e.g. a checkpoint hash)."""
 
     def predict(self, samples: Sequence[Sample], vocabulary: Vocabulary) -> list[np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class PromptItem:
+    """One generation prompt of a generation suite: its stable id, the text, and what it asks of which part."""
+
+    id: str
+    prompt: str
+    object_class: str | None = None
+    part: str | None = None
+    attribute: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@runtime_checkable
+class GenerationMethod(Protocol):
+    """Generates one image per (prompt, seed) pair; the same pair must give the same image."""
+
+    def fingerprint(self) -> str: ...
+
+    def generate(self, prompts: Sequence[PromptItem], seeds: Sequence[int]) -> list[Image]: ...

@@ -24,7 +24,7 @@ class MethodInfo:
 
     name: str
     factory: str  # "module:callable"; called as factory(suite=..., data_root=..., args=..., seed=...)
-    kind: str = "segmentation"  # or "generation"
+    kinds: tuple[str, ...] = ("segmentation",)  # "segmentation" and/or "generation"
     summary: str = ""
     gpu: str = "no"  # "no" | "optional" | "required"
     extras: tuple[str, ...] = ()  # importable modules the method needs (checked without importing them)
@@ -40,6 +40,18 @@ class MethodInfo:
         if self.status:
             out.extend(_resolve(self.status)())
         return out
+
+    def describe(self, **kwargs: Any) -> dict[str, Any]:
+        """What the run's config should record about the method (model id, revision, dtype, options...): the
+        factory's `describe_for(**kwargs)` if it has one. Must not load a model."""
+        factory = _resolve(self.factory)
+        return dict(factory.describe_for(**kwargs)) if hasattr(factory, "describe_for") else {}
+
+    def is_meaningful(self, args: dict[str, str]) -> bool:
+        """False for pipeline checks and smoke runs (e.g. `preset=tiny`): the factory's `meaningful_for(args)`
+        refines the static flag."""
+        factory = _resolve(self.factory)
+        return self.meaningful and (factory.meaningful_for(args) if hasattr(factory, "meaningful_for") else True)
 
     def fingerprint(self, **kwargs: Any) -> tuple[Any, str]:
         """(method or None, fingerprint). Uses the factory's `fingerprint_for(**kwargs)` when it has one, so that
@@ -77,7 +89,7 @@ def get_method(name: str) -> MethodInfo:
 
 def all_methods() -> list[MethodInfo]:
     _load_plugins()
-    return [ _METHODS[k] for k in sorted(_METHODS) ]
+    return [_METHODS[k] for k in sorted(_METHODS)]
 
 
 def _resolve(target: str) -> Callable[..., Any]:
@@ -123,3 +135,5 @@ register_method(MethodInfo(
     name="spatial-prior", factory="partbench.adapters.spatial_prior:SpatialPrior",
     summary="Most frequent part at each object-normalised position, estimated per object class on the train split.",
 ))
+
+# -- methods added by later issues register below, one delimited block per module ------------------------------------

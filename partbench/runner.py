@@ -50,8 +50,13 @@ def run(req: RunRequest) -> RunOutcome:
 
     suite = load_suite(req.suite)
     info = get_method(req.method)
-    if suite.task != "part-semantic" or info.kind != "segmentation":
-        raise PartbenchError(f"Method {req.method!r} ({info.kind}) cannot run on suite {suite.name!r} ({suite.task}).")
+    if suite.task == "generation" and "generation" in info.kinds:
+        from partbench.generation import run_generation  # issue 6: prompts -> images -> CLIP score
+
+        return run_generation(req, suite, info)
+    if suite.task not in ("part-semantic", "part-instance") or "segmentation" not in info.kinds:
+        raise PartbenchError(f"Method {req.method!r} ({'/'.join(info.kinds)}) cannot run on suite {suite.name!r} "
+                             f"({suite.task}).")
     split = suite.check_split(req.split)
     convention = check_convention(req.convention or suite.convention)
     if req.limit is not None and req.limit < 1:
@@ -71,7 +76,9 @@ def run(req: RunRequest) -> RunOutcome:
     # a finished run loads nothing and predicts nothing.
     build_kwargs = {"suite": suite, "data_root": req.data_root, "args": method_args, "seed": req.seed}
     method, fingerprint = info.fingerprint(**build_kwargs)
-    run_dir.write_config({"fingerprint": fingerprint})
+    method_config = info.describe(**build_kwargs)
+    meaningful = info.is_meaningful(method_args)
+    run_dir.write_config({"fingerprint": fingerprint, "method_config": method_config})
     scorer = new_scorer(suite)
     skipped = dict(index.skipped)
     predicted = cached = 0
@@ -107,8 +114,8 @@ def run(req: RunRequest) -> RunOutcome:
 
     results = results_document(
         suite=suite, split=split, method=req.method, method_args=method_args, run_name=run_dir.path.name,
-        convention=convention, scorer=scorer, skipped=skipped, meaningful=info.meaningful,
-        extra={"limit": req.limit, "seed": req.seed, "fingerprint": fingerprint},
+        convention=convention, scorer=scorer, skipped=skipped, meaningful=meaningful,
+        extra={"limit": req.limit, "seed": req.seed, "fingerprint": fingerprint, "method_config": method_config},
         n_replicates=req.bootstrap,
     )
     run_dir.write_results(results)

@@ -83,7 +83,7 @@ def methods_command(
     rows = []
     for m in all_methods():
         missing = m.missing()
-        rows.append({"name": m.name, "kind": m.kind, "summary": m.summary, "gpu": m.gpu, "extras": list(m.extras),
+        rows.append({"name": m.name, "kind": "/".join(m.kinds), "summary": m.summary, "gpu": m.gpu, "extras": list(m.extras),
                      "weights": m.weights, "runnable": not missing, "missing": missing})
     if as_json:
         console.print_json(json.dumps(rows))

@@ -24,6 +24,8 @@ def run_command(
     convention: Convention = None,
     method_arg: Annotated[Optional[list[str]], typer.Option(
         "--method-arg", "-a", help="Method argument key=value (repeatable).")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(
+        help="Checkpoint for methods that take one (same as --method-arg checkpoint=PATH).", show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(help="Samples per predict() call.")] = 8,
     bootstrap: Bootstrap = 1000,
 ) -> None:
@@ -34,7 +36,8 @@ def run_command(
 
     outcome = run(RunRequest(
         method=method, suite=suite, data_root=resolve_data_root(data_root), output_root=output, split=split,
-        method_args=parse_method_args(method_arg), limit=limit, seed=seed, force=force, convention=convention,
+        method_args=parse_method_args(method_arg) | ({"checkpoint": str(checkpoint.resolve())} if checkpoint else {}),
+        limit=limit, seed=seed, force=force, convention=convention,
         batch_size=batch_size, bootstrap=bootstrap,
     ))
     from partbench.cli.console import err_console

@@ -1,0 +1,1 @@
+"""`partbench train`: training commands for our own methods (PartConcepts)."""

@@ -1,0 +1,1 @@
+"""`partbench userstudy`: A/B user-study packs (export) and the analysis of their answers (analyze)."""
