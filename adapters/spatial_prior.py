@@ -45,6 +45,8 @@ def _options(args: dict[str, str]) -> tuple[int, str]:
 
 
 class SpatialPrior:
+    needs_images = False  # works from the object mask alone
+
     def __init__(self, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0):
         self.grid, self.train_split = _options(args)
         self.suite = suite

@@ -16,6 +16,8 @@ from partbench.suites import Suite
 class Oracle:
     """Returns the ground-truth part map. Any score below 100 means the data or scoring pipeline is broken."""
 
+    needs_images = False  # reads the ground truth, never the image
+
     def __init__(self, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0):
         _no_args("oracle", args)
 
@@ -36,6 +38,8 @@ class RandomParts:
     Seeding per sample rather than per run makes each prediction independent of batch size, sample order and
     resumption, so cached and fresh predictions agree.
     """
+
+    needs_images = False  # works from the object mask alone
 
     def __init__(self, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0):
         _no_args("random", args)

@@ -109,6 +109,7 @@ class Table:
     rows: list[Row]  # measured block, then published block
     citations: list[str] = field(default_factory=list)  # published sources in order of first appearance
     current_version: str | None = None
+    note: str = ""  # the suite's `headline_note`: why its default columns differ (e.g. unseen-only evaluation)
 
     @property
     def measured(self) -> list[Row]:
@@ -431,7 +432,8 @@ def build_tables(
         suite_obj = registered_suite(name)
         task = infer_task(suite_obj, m_rows or p_rows)
         rows = m_rows + p_rows
-        cols = choose_columns(rows, task, metrics)
+        # A suite can name its own headline columns (e.g. unseen mIoU only, where h-IoU is undefined).
+        cols = choose_columns(rows, task, metrics or getattr(suite_obj, "headline_metrics", None))
         table = Table(
             suite=name,
             title=suite_obj.title if suite_obj is not None else name,
@@ -441,6 +443,7 @@ def build_tables(
             rows=rows,
             citations=list(dict.fromkeys(r.citation or "" for r in p_rows)),
             current_version=str(suite_obj.version) if suite_obj is not None else None,
+            note=getattr(suite_obj, "headline_note", "") or "",
         )
         mark_best(table)
         tables.append(table)
@@ -537,6 +540,8 @@ def footnotes(table: Table, ci: bool, marker: Callable[[int], str]) -> list[str]
         for i, c in enumerate(table.citations):
             extra = _citation_notes(table, c)
             notes.append(f"{marker(i)} {c}." + (f" {extra}" if extra else ""))
+    if table.note:
+        notes.append(table.note)
     return notes
 
 

@@ -14,7 +14,7 @@ class NoteColumn(ProgressColumn):
         return Text(str(task.fields.get("note", "")), style="dim")
 
 
-def progress_bar(transient: bool = False) -> Progress:
+def progress_bar(transient: bool = False, disable: bool = False) -> Progress:
     from partbench.cli.console import err_console
 
     return Progress(
@@ -28,4 +28,5 @@ def progress_bar(transient: bool = False) -> Progress:
         NoteColumn(),
         console=err_console,
         transient=transient,
+        disable=disable,  # e.g. on every rank but 0 of a multi-process run
     )

@@ -37,8 +37,11 @@ class MethodInfo:
         out = [f"python module {m!r} (pip install {m})" for m in self.extras if importlib.util.find_spec(m) is None]
         if self.gpu == "required" and not _cuda_visible():
             out.append("a CUDA GPU")
-        if self.status:
-            out.extend(_resolve(self.status)())
+        if self.status and not out:  # the status hook may import what the missing modules provide
+            try:
+                out.extend(_resolve(self.status)())
+            except (ImportError, AttributeError) as e:  # a broken plugin must not break the listing
+                out.append(f"a working status check {self.status} ({e})")
         return out
 
     def describe(self, **kwargs: Any) -> dict[str, Any]:
@@ -53,6 +56,10 @@ class MethodInfo:
         factory = _resolve(self.factory)
         return self.meaningful and (factory.meaningful_for(args) if hasattr(factory, "meaningful_for") else True)
 
+    def needs_images(self) -> bool:
+        """Whether predict() reads `sample.image` (then the loader threads decode it ahead of inference)."""
+        return bool(getattr(_resolve(self.factory), "needs_images", True))
+
     def fingerprint(self, **kwargs: Any) -> tuple[Any, str]:
         """(method or None, fingerprint). Uses the factory's `fingerprint_for(**kwargs)` when it has one, so that
         checking the prediction cache loads no model; otherwise builds the method and asks it."""
@@ -63,7 +70,10 @@ class MethodInfo:
         return method, method.fingerprint()
 
     def build(self, **kwargs: Any):
-        missing = [m for m in self.missing() if not m.startswith("a CUDA GPU")]
+        # Weights a status hook reports are the *default* ones; a run may name others (weights=PATH, preset=tiny),
+        # and the factory itself raises WeightsNotFoundError for what it cannot find (issue 5).
+        status_items = set(_resolve(self.status)()) if self.status else set()
+        missing = [m for m in self.missing() if not m.startswith("a CUDA GPU") and m not in status_items]
         if missing:
             raise PartbenchError(f"Method {self.name!r} cannot run here; missing: {'; '.join(missing)}.")
         return _resolve(self.factory)(**kwargs)
@@ -137,3 +147,64 @@ register_method(MethodInfo(
 ))
 
 # -- methods added by later issues register below, one delimited block per module ------------------------------------
+
+# -- issue 5: model adapters (adapters/clipseg.py, adapters/conceptattention/, adapters/external/) -- begin ----------
+register_method(MethodInfo(
+    name="clipseg", factory="partbench.adapters.clipseg:ClipSeg",
+    summary="CLIPSeg (transformers), one prompt per allowed part (class name without 's), OV-PARTS style.",
+    gpu="optional", extras=("torch", "transformers"), weights="CIDAS/clipseg-rd64-refined (HF cache or weights=PATH)",
+    status="partbench.adapters.clipseg:status",
+))
+register_method(MethodInfo(
+    name="conceptattention", factory="partbench.adapters.conceptattention:ConceptAttention",
+    summary="ConceptAttention (Helbling et al. 2025) on diffusers' FLUX.1 transformer: concept-token output-space "
+            "attention maps from one forward at a fixed noise level.",
+    gpu="optional", extras=("torch", "transformers", "diffusers"),
+    weights="black-forest-labs/FLUX.1-schnell (HF cache or weights=PATH)",
+    status="partbench.adapters.conceptattention:status",
+))
+register_method(MethodInfo(
+    name="partcatseg", factory="partbench.adapters.external:PartCATSeg",
+    summary="PartCATSeg (CVPR 2025), from its saved predictions (predictions=PATH) or run in your own PartCATSeg "
+            "environment (repo=, python=, checkpoint=). Inference uses the oracle object class.",
+    weights="a PartCATSeg checkout + environment + checkpoint, or its saved predictions",
+    status="partbench.adapters.external:partcatseg_status",
+))
+register_method(MethodInfo(
+    name="langhops", factory="partbench.adapters.external:LangHOPS",
+    summary="LangHOPS (NeurIPS 2025), from its sem_seg_predictions.json / PNGs (predictions=PATH) or run in your "
+            "own LangHOPS environment (repo=, python=, checkpoint=, driver=). Inference uses the oracle object class.",
+    weights="a LangHOPS checkout + environment + checkpoint, or its saved predictions",
+    status="partbench.adapters.external:langhops_status",
+))
+# -- issue 5 -- end --------------------------------------------------------------------------------------------------
+
+# -- issue 6: generation methods (adapters/image_folder.py, adapters/flux_t2i.py) -- begin ------------------------
+register_method(MethodInfo(
+    name="image-folder", factory="partbench.adapters.image_folder:ImageFolder", kinds=("generation",),
+    summary="Images generated elsewhere (closed models, other codebases): path=DIR holding <prompt id>/<k>.png, "
+            "as `partbench suites SUITE --prompts` lists them.",
+))
+register_method(MethodInfo(
+    name="flux1-dev", factory="partbench.adapters.flux_t2i:Flux1Dev", kinds=("generation",),
+    summary="FLUX.1 [dev] text-to-image (diffusers FluxPipeline); preset=tiny: random tiny pipeline (smoke test).",
+    gpu="optional", extras=("torch", "diffusers", "transformers"),
+    weights="black-forest-labs/FLUX.1-dev (HF cache or weights=PATH)",
+))
+register_method(MethodInfo(
+    name="flux2-klein", factory="partbench.adapters.flux_t2i:Flux2Klein", kinds=("generation",),
+    summary="FLUX.2 [klein] text-to-image (diffusers Flux2KleinPipeline); preset=tiny: random tiny pipeline.",
+    gpu="optional", extras=("torch", "diffusers", "transformers"),
+    weights="black-forest-labs/FLUX.2-klein-4B (HF cache or weights=PATH)",
+))
+# -- issue 6 -- end ------------------------------------------------------------------------------------------------
+# -- issue 4 (PartConcepts) -- begin ----------------------------------------------------------------------------------
+register_method(MethodInfo(
+    name="partconcepts", factory="partbench.methods.partconcepts.method:PartConcepts",
+    kinds=("segmentation", "generation"),
+    summary="PartConcepts: part phrases as single tokens whose mmDiT attention maps decode into part masks "
+            "(one forward pass); part-level generation. Needs --checkpoint (partbench train partconcepts).",
+    gpu="optional", extras=("torch", "diffusers", "transformers", "peft", "accelerate", "safetensors"),
+    weights="a PartConcepts checkpoint (--checkpoint DIR); preset klein also needs FLUX.2 Klein in the HF cache",
+))
+# -- issue 4 (PartConcepts) -- end ------------------------------------------------------------------------------------

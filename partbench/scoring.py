@@ -8,8 +8,9 @@ import numpy as np
 
 from partbench.data.types import Sample
 from partbench.errors import PartbenchError
-from partbench.metrics.partseg import ClassSpace, PartSegScorer
+from partbench.metrics.partseg import ClassSpace, PartSegScorer, SampleScore
 from partbench.methods_api import Vocabulary
+from partbench.paths import AtomicLineWriter, CollectingWriter
 from partbench.store import RESULTS_SCHEMA
 from partbench.suites import Suite
 
@@ -76,15 +77,17 @@ def results_document(*, suite: Suite, split: str, method: str, method_args: dict
 
 
 def score_external(*, suite: Suite, data_root, predictions_path, split: str | None, convention: str | None,
-                   name: str, samples_path=None, allow_missing: bool = False,
-                   n_replicates: int = 1000) -> dict[str, Any]:
+                   name: str, samples_path, allow_missing: bool = False, n_replicates: int = 1000,
+                   workers: int = 2) -> dict[str, Any] | None:
     """Score predictions made by any codebase (see `partbench.predictions`) with exactly the code `run` uses.
 
-    Returns the results document; per-sample rows are streamed to `samples_path` (if given). Missing predictions are an error listing them, unless
-    `allow_missing`, in which case each missing sample counts as predicting nothing (all its pixels are misses).
+    Per-sample rows go to `samples_path`. Missing predictions are an error listing them, unless `allow_missing`, in
+    which case each missing sample counts as predicting nothing (all its pixels are misses). Under `torchrun` each
+    process scores samples `rank::world_size` and rank 0 returns the results (other ranks return None).
     """
+    from partbench.data.prefetch import prefetch
     from partbench.metrics.conventions import check_convention
-    from partbench.paths import AtomicLineWriter
+    from partbench.parallel import ProcessGroup, Shard, my_positions
     from partbench.predictions import open_predictions
     from partbench.progress import progress_bar
 
@@ -101,38 +104,48 @@ def score_external(*, suite: Suite, data_root, predictions_path, split: str | No
                              f"({shown}). Use --allow-missing to score them as empty.")
     missing_ids = {r.id for r in missing}
     vocabulary = Vocabulary.from_suite(suite)
-    scorer = new_scorer(suite)
-    skipped = dict(index.skipped)
-    with progress_bar() as bar, (AtomicLineWriter(samples_path) if samples_path else _Discard()) as rows:
-        task = bar.add_task(f"scoring {name} on {suite.name}/{split}", total=len(index.refs), note="")
-        for i, ref in enumerate(index.refs):
-            bar.advance(task)
-            sample = reader.load(ref)
-            if not sample.has_labels:
-                skipped["empty_ground_truth"] += 1
-                continue
-            if ref.id in missing_ids:
-                raw = np.full(sample.size, suite.ignore_label, dtype=np.int64)
-            else:
-                raw = source.load(ref)
-            where = source.describe(ref)
-            pred = finalize_prediction(raw, sample, vocabulary, where)
-            score = scorer.update(i, ref.id, pred, sample.part_label_map, where=where)
-            rows.write(score.to_json() | {"object": ref.object_class})
-    doc = results_document(
+
+    def load(position: int):
+        ref = index.refs[position]
+        sample = reader.load(ref)
+        if not sample.has_labels:
+            return position, sample, None
+        if ref.id in missing_ids:
+            return position, sample, np.full(sample.size, suite.ignore_label, dtype=np.int64)
+        return position, sample, source.load(ref)
+
+    group = ProcessGroup.from_env()
+    try:
+        positions = my_positions(len(index.refs), Shard(0, 1), group)
+        scorer = new_scorer(suite)
+        rows: list[dict[str, Any]] = []
+        empty = 0
+        with progress_bar(disable=not group.is_main) as bar, \
+                (AtomicLineWriter(samples_path) if not group.distributed else CollectingWriter(rows)) as out:
+            task = bar.add_task(f"scoring {name} on {suite.name}/{split}", total=len(positions), note="")
+            for position, sample, raw in prefetch(positions, load, workers=workers, depth=16):
+                bar.advance(task)
+                if raw is None:
+                    empty += 1
+                    continue
+                where = source.describe(sample.ref)
+                pred = finalize_prediction(raw, sample, vocabulary, where)
+                score = scorer.update(position, sample.id, pred, sample.part_label_map, where=where)
+                out.write(score.to_json() | {"object": sample.object_class})
+        if group.distributed:
+            gathered = group.gather({"rows": rows, "empty": empty})
+            if not group.is_main:
+                return None
+            scorer = new_scorer(suite)
+            empty = sum(g["empty"] for g in gathered)
+            with AtomicLineWriter(samples_path) as out:
+                for row in sorted((r for g in gathered for r in g["rows"]), key=lambda r: r["index"]):
+                    scorer.add(SampleScore.from_json(row))
+                    out.write(row)
+    finally:
+        group.close()
+    return results_document(
         suite=suite, split=split, method=f"imported:{name}", method_args={}, run_name=name, convention=convention,
-        scorer=scorer, skipped=skipped, meaningful=True, n_replicates=n_replicates,
-        extra={"predictions": str(predictions_path), "n_missing_predictions": len(missing)},
+        scorer=scorer, skipped=dict(index.skipped) | {"empty_ground_truth": empty}, meaningful=True,
+        n_replicates=n_replicates, extra={"predictions": str(predictions_path), "n_missing_predictions": len(missing)},
     )
-    return doc
-
-
-class _Discard:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
-
-    def write(self, row) -> None:
-        pass

@@ -110,9 +110,14 @@ class RunDir:
                     f"or --output to write elsewhere."
                 )
         run.predictions.mkdir(parents=True, exist_ok=True)
-        for tmp in run.predictions.glob(".*.tmp"):  # leftovers of a killed write; the finished file never depends on them
-            tmp.unlink(missing_ok=True)
         return run
+
+    def remove_stale_writes(self, sample_ids: set[str]) -> None:
+        """Delete temporary files left by killed writes of these samples' predictions. Only the caller's own samples:
+        other processes and shards writing into the same directory may have writes in flight."""
+        for tmp in self.predictions.glob(".*.png.*.tmp"):
+            if tmp.name[1:].split(".png.", 1)[0] in sample_ids:
+                tmp.unlink(missing_ok=True)
 
     def write_config(self, extra: dict[str, Any]) -> None:
         atomic_write_json(self.path / "config.json", self.identity | extra)

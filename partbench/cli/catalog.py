@@ -17,6 +17,8 @@ def suites_command(
     classes: Annotated[bool, typer.Option("--classes", help="Print the class names in id order.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     data_root: DataRoot = None,
+    prompts: Annotated[bool, typer.Option(
+        "--prompts", help="Generation suites: print the prompts, with the file names `image-folder` expects.")] = False,
 ) -> None:
     """Every registered suite: task, class counts (seen/unseen), and whether its data is under the data root.
 
@@ -30,6 +32,11 @@ def suites_command(
     from partbench.suites import load_suite, suite_names
 
     root = resolve_data_root(data_root)
+    if prompts:
+        if name is None:
+            raise PartbenchError("--prompts needs a suite name: `partbench suites SUITE --prompts`.")
+        _print_prompts(load_suite(name), as_json)
+        return
     if classes:
         if name is None:
             raise PartbenchError("--classes needs a suite name: `partbench suites SUITE --classes`.")
@@ -97,3 +104,23 @@ def methods_command(
         status = "[green]yes[/]" if r["runnable"] else "[red]no[/]: missing " + "; ".join(r["missing"])
         table.add_row(r["name"], r["kind"], needs, status, r["summary"])
     console.print(table)
+
+
+def _print_prompts(suite, as_json: bool) -> None:
+    """One line (or JSON record) per prompt, with the image files `image-folder` expects for it."""
+    from partbench.cli.console import console
+    from partbench.data.prompts import image_file_name, load_prompts
+    from partbench.generation import suite_generation_defaults
+
+    k = int(suite_generation_defaults(suite).get("images_per_prompt", 1))
+    items = load_prompts(suite)
+    if as_json:
+        console.print_json(json.dumps([
+            item.meta | {"prompt_id": item.id, "prompt": item.prompt,
+                         "files": [image_file_name(item.id, i) for i in range(k)]} for item in items
+        ], ensure_ascii=False))
+        return
+    typer.echo(f"# {suite.name} v{suite.version}: {len(items)} prompts, images_per_prompt={k} by default "
+               f"(--method-arg images_per_prompt=K); image-folder reads <dir>/<prompt id>/<k>.png")
+    for item in items:
+        typer.echo(f"{item.id}\t{','.join(image_file_name(item.id, i) for i in range(k))}\t{item.prompt}")

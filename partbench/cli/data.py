@@ -1,8 +1,9 @@
-"""`partbench data`: put datasets under the data root (the generated demo suite, for now)."""
+"""`partbench data`: put datasets under the data root: generate (demo), download, prepare, verify."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -40,3 +41,77 @@ def generate_command(
     summary = generate_demo(out, seed=seed, progress=True)
     counts = ", ".join(f"{split}: {c['images']} images, {c['samples']} samples" for split, c in summary["splits"].items())
     console.print(f"{name}: generated at {out} (seed {seed}; {counts})", highlight=False, soft_wrap=True)
+
+
+@data_app.command("download")
+def download_command(
+    name: Annotated[str, typer.Argument(help="pascal-part, voc2010, partimagenet, partimagenet-ood (direct); "
+                                             "pascal-part-116, ade20k-part-234 (prints the manual steps).")],
+    data_root: DataRoot = None,
+    dest: Annotated[Optional[Path], typer.Option(help="Folder for the archive. Default: <data-root>/downloads.",
+                                                 show_default=False)] = None,
+    url: Annotated[Optional[str], typer.Option(help="Use this URL instead (a mirror).", show_default=False)] = None,
+) -> None:
+    """Download a dataset archive (resumable: run it again after an interruption; checksummed when a checksum is
+    known, always checked for archive integrity). Then run `partbench data prepare NAME --source ARCHIVE`."""
+    from partbench.cli.console import console, err_console
+    from partbench.data.download import download, get_source
+    from partbench.paths import resolve_data_root
+
+    source = get_source(name)
+    if source.url is None and url is None:
+        err_console.print(f"{source.name} cannot be downloaded automatically.\n{source.manual}", highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(code=3)
+    folder = dest or resolve_data_root(data_root) / "downloads"
+    path = download(url or source.url, folder / source.file_name, sha256=source.sha256)
+    if source.note:
+        console.print(source.note, style="dim", highlight=False, soft_wrap=True)
+    console.print(f"{source.name}: {path}\nnext: partbench data prepare {source.name} --source {path}",
+                  highlight=False, soft_wrap=True)
+
+
+@data_app.command("prepare")
+def prepare_command(
+    name: Annotated[str, typer.Argument(help="pascal-part, voc2010, pascal-part-116, ade20k-part-234, partimagenet, "
+                                             "partimagenet-ood.")],
+    source: Annotated[Path, typer.Option("--source", help="The downloaded archive (.zip/.tar/.tar.gz) or folder; "
+                                                          "never modified.")],
+    data_root: DataRoot = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing prepared folder.")] = False,
+) -> None:
+    """Turn a downloaded archive or folder into the layout the suite's reader expects, under the data root."""
+    from partbench.cli.console import console
+    from partbench.data.prepare import prepare
+    from partbench.paths import resolve_data_root
+
+    done = prepare(name, source, resolve_data_root(data_root), force=force)
+    notes = "".join(f"\n  {n}" for n in done.notes)
+    console.print(f"{name}: prepared {done.files} files at {done.target}{notes}", highlight=False, soft_wrap=True)
+
+
+@data_app.command("verify")
+def verify_command(
+    name: Annotated[str, typer.Argument(help="A suite, e.g. pascal-part, ade20k-part-234, partimagenet.")],
+    data_root: DataRoot = None,
+    split: Annotated[Optional[list[str]], typer.Option(help="Only this split (repeatable). Default: all.",
+                                                       show_default=False)] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Load only the first N samples of each split.",
+                                                 show_default=False)] = None,
+) -> None:
+    """Check a suite's data: presence, counts, label ranges, image/mask sizes, class list. Exit 1 listing every
+    problem found."""
+    from partbench.cli.console import console
+    from partbench.data.verify import verify
+    from partbench.paths import resolve_data_root
+
+    report = verify(name, resolve_data_root(data_root), splits=split, limit=limit)
+    for fact in report.facts:
+        console.print(f"  {fact}", highlight=False, soft_wrap=True)
+    if report.ok:
+        console.print(f"{report.suite}: OK", style="green", highlight=False)
+        return
+    console.print(f"{report.suite}: {len(report.problems)} problem(s):", style="red", highlight=False)
+    for p in report.problems:
+        console.print(f"  - {p}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=1)

@@ -38,7 +38,7 @@ app = typer.Typer(
 )
 
 # Imported for their side effect of adding commands to `app`, in the order `--help` lists them.
-from partbench.cli import catalog, data, run, score, table, train, userstudy  # noqa: E402,F401
+from partbench.cli import catalog, data, merge, run, score, table, train, userstudy  # noqa: E402,F401
 
 
 def main() -> None:

@@ -28,19 +28,47 @@ def run_command(
         help="Checkpoint for methods that take one (same as --method-arg checkpoint=PATH).", show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(help="Samples per predict() call.")] = 8,
     bootstrap: Bootstrap = 1000,
+    workers: Annotated[int, typer.Option(help="Threads decoding samples ahead of inference (0 = inline).")] = 2,
+    shard: Annotated[Optional[str], typer.Option(
+        help="K/N: run only this job's share (K in 0..N-1) of an array of independent jobs; combine them with "
+             "`partbench merge RUN_DIR`.", show_default=False)] = None,
+    executor: Annotated[Optional[str], typer.Option(
+        help="Submit --shards jobs through submitit and merge when done: slurm, or local (processes here).",
+        show_default=False)] = None,
+    shards: Annotated[int, typer.Option(help="Number of array jobs for --executor.")] = 1,
+    slurm_arg: Annotated[Optional[list[str]], typer.Option(
+        "--slurm-arg", help="submitit Slurm parameter key=value (e.g. slurm_partition=gpu, timeout_min=240, "
+                            "gpus_per_node=1); repeatable.")] = None,
 ) -> None:
     """Run METHOD over SUITE: predictions are cached per sample, so an interrupted run resumes where it stopped."""
     from partbench.cli.summary import print_summary
     from partbench.paths import resolve_data_root
     from partbench.runner import RunRequest, run
 
-    outcome = run(RunRequest(
+    request = RunRequest(
         method=method, suite=suite, data_root=resolve_data_root(data_root), output_root=output, split=split,
         method_args=parse_method_args(method_arg) | ({"checkpoint": str(checkpoint.resolve())} if checkpoint else {}),
-        limit=limit, seed=seed, force=force, convention=convention,
-        batch_size=batch_size, bootstrap=bootstrap,
-    ))
+        limit=limit, seed=seed, force=force, convention=convention, batch_size=batch_size, bootstrap=bootstrap,
+        shard=shard, workers=workers,
+    )
     from partbench.cli.console import err_console
 
+    if executor:
+        from partbench.executors import run_array
+
+        slurm = {k: _number(v) for k, v in parse_method_args(slurm_arg).items()}
+        results = run_array(request, shards, executor, output / "_submitit", slurm)
+        print_summary(results, str(output / results["suite"] / results["run_name"] / "results.json"))
+        return
+    outcome = run(request)
+    if outcome.results is None:  # a shard, or a rank other than 0
+        if outcome.note:
+            err_console.print(outcome.note, highlight=False)
+        return
     err_console.print(f"predicted {outcome.predicted}, reused {outcome.cached} cached predictions", style="dim")
     print_summary(outcome.results, str(outcome.run_dir / "results.json"))
+
+
+def _number(value: str):
+    """Slurm parameters arrive as text; submitit wants ints where they are numbers."""
+    return int(value) if value.isdigit() else value

@@ -29,6 +29,7 @@ def score_command(
     allow_missing: Annotated[bool, typer.Option(
         "--allow-missing", help="Score samples without a prediction as empty instead of failing.")] = False,
     bootstrap: Bootstrap = 1000,
+    workers: Annotated[int, typer.Option(help="Threads decoding maps ahead of scoring (0 = inline).")] = 2,
 ) -> None:
     """Score saved predictions; ids follow `partbench suites SUITE --classes`, the suite's ignore value = none."""
     from partbench.cli.summary import print_summary
@@ -44,7 +45,10 @@ def score_command(
     doc = score_external(
         suite=suite_obj, data_root=resolve_data_root(data_root), predictions_path=predictions, split=split,
         convention=convention, name=label, samples_path=samples, allow_missing=allow_missing, n_replicates=bootstrap,
+        workers=workers,
     )
+    if doc is None:  # a rank other than 0 of a torchrun launch: rank 0 writes the results
+        return
     atomic_write_json(target, doc)
     print_summary(doc, str(target))
 

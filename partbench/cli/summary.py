@@ -9,7 +9,8 @@ from rich.table import Table
 from partbench.cli.console import console
 
 LABELS = {"seen_miou": "seen mIoU", "unseen_miou": "unseen mIoU", "h_iou": "h-IoU", "miou": "mIoU",
-          "seen_pacc": "seen pAcc", "unseen_pacc": "unseen pAcc", "lr_confusion": "L/R confusion ↓"}
+          "seen_pacc": "seen pAcc", "unseen_pacc": "unseen pAcc", "lr_confusion": "L/R confusion ↓",
+          "clip_score": "CLIP score"}
 
 
 def _fmt(v: float | None) -> str:
@@ -33,7 +34,7 @@ def print_summary(results: dict[str, Any], where: str) -> None:
         console.print("skipped: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in skipped.items()), style="dim")
     if not results.get("meaningful", True):
         console.print("note: this method is a pipeline check; its numbers are not a result.", style="yellow")
-    keys = [k for k in ("seen_miou", "unseen_miou", "h_iou", "miou") if k in metrics]
+    keys = [k for k in ("seen_miou", "unseen_miou", "h_iou", "miou", "clip_score") if k in metrics]
     console.print(f"copypaste: {results['suite']},{results['run_name']}," + ",".join(_fmt(metrics[k]) for k in keys),
                   highlight=False, soft_wrap=True)
     console.print(f"results: {where}", style="dim", highlight=False, soft_wrap=True)

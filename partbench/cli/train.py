@@ -1,1 +1,67 @@
 """`partbench train`: training commands for our own methods (PartConcepts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from partbench.cli.main import PartbenchGroup, app
+from partbench.cli.options import DataRoot
+
+train_app = typer.Typer(cls=PartbenchGroup, no_args_is_help=True,
+                        help="Train our own methods; checkpoints feed `partbench run --checkpoint`.")
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("partconcepts")
+def train_partconcepts(
+    suite: Annotated[str, typer.Option("--suite", "-s", help="Suite whose train split to learn from.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Training directory; the checkpoint is written to "
+                                         "OUTPUT/checkpoint (pass OUTPUT to `partbench run --checkpoint`).")],
+    preset: Annotated[str, typer.Option(help="tiny (random tiny FLUX.2 Klein, CPU) or klein (real weights).")] = "tiny",
+    base_model: Annotated[Optional[str], typer.Option(
+        help="klein: local path or cached HF repo id (default black-forest-labs/FLUX.2-klein-4B).")] = None,
+    data_root: DataRoot = None,
+    steps: Annotated[Optional[int], typer.Option(help="Optimizer steps (tiny default 600, else 2000).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Samples per micro-batch.")] = 8,
+    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation (paper: effective batch 16).")] = 1,
+    lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate (tiny 1e-3, else 1e-4).")] = None,
+    flow_weight: Annotated[Optional[float], typer.Option(help="lambda in dice + lambda*flow (tiny 0.1, else 0.25).")] = None,
+    bce_weight: Annotated[Optional[float], typer.Option(
+        help="Auxiliary pixel-BCE weight, not in the paper (tiny default 1.0, else 0).")] = None,
+    trainable: Annotated[Optional[str], typer.Option(help="lora (paper) or full (tiny default).")] = None,
+    concept_lora_rank: Annotated[Optional[int], typer.Option(help="PartConcept-encoder LoRA rank (paper 128).")] = None,
+    resolution: Annotated[Optional[int], typer.Option(help="Square model input in pixels (tiny 64, else 512).")] = None,
+    crop: Annotated[Optional[str], typer.Option(help="object (crop the oracle object's box) or none.")] = None,
+    noise: Annotated[Optional[float], typer.Option(help="Sigma used at segmentation inference.")] = None,
+    train_objects: Annotated[str, typer.Option(help="seen (zero-shot protocol) or all.")] = "seen",
+    captions: Annotated[Optional[Path], typer.Option(help="JSONL of {sample_id, caption} part-level captions.")] = None,
+    save_every: Annotated[int, typer.Option(help="Checkpoint every N steps (resume restarts from the last).")] = 100,
+    mixed_precision: Annotated[str, typer.Option(help="no | fp16 | bf16 (accelerate).")] = "no",
+    device: Annotated[Optional[str], typer.Option(help="cpu to force CPU; default: accelerate's choice.")] = None,
+    time_limit: Annotated[Optional[float], typer.Option(help="Stop and save after this many seconds.")] = None,
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+) -> None:
+    """Train PartConcepts on SUITE's train split (resumes from OUTPUT/checkpoint when it exists)."""
+    from partbench.methods.partconcepts.presets import PartConceptsConfig
+    from partbench.methods.partconcepts.train import TrainOptions, train
+    from partbench.paths import resolve_data_root
+
+    tiny = preset == "tiny"
+    config = PartConceptsConfig.for_preset(
+        preset, base_model=base_model, flow_weight=flow_weight, trainable=trainable,
+        concept_lora_rank=concept_lora_rank, resolution=resolution, crop=crop, noise=noise,
+        dtype=None if tiny else "bfloat16")
+    result = train(TrainOptions(
+        suite=suite, data_root=resolve_data_root(data_root), output=output, model=config,
+        steps=steps or (600 if tiny else 2000), batch_size=batch_size, grad_accum=grad_accum,
+        lr=lr or (1e-3 if tiny else 1e-4),
+        bce_weight=bce_weight if bce_weight is not None else (1.0 if tiny else 0.0), train_objects=train_objects, captions=captions, save_every=save_every,
+        mixed_precision=mixed_precision, device=device, time_limit_s=time_limit, seed=seed))
+    from partbench.cli.console import err_console
+
+    last = result.losses[-1] if result.losses else {}
+    err_console.print(f"trained {result.step} steps in {result.seconds:.0f} s "
+                      f"(last dice {last.get('dice', float('nan')):.3f}); checkpoint: {result.checkpoint}")

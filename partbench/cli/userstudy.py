@@ -1,1 +1,71 @@
 """`partbench userstudy`: A/B user-study packs (export) and the analysis of their answers (analyze)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from partbench.cli.main import PartbenchGroup, app
+
+userstudy_app = typer.Typer(
+    cls=PartbenchGroup, no_args_is_help=True, rich_markup_mode="rich",
+    help="A/B user studies of generation runs: export a static study pack, analyse the raters' answers.")
+app.add_typer(userstudy_app, name="userstudy")
+
+
+@userstudy_app.command("export")
+def export_command(
+    run: Annotated[list[Path], typer.Option("--run", help="Generation run directory; the first is the reference, "
+                                                          "compared with each of the others. Repeat.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder: pack/ (for raters), items.csv, key.json (private).")],
+    items: Annotated[Optional[int], typer.Option(help="Prompts compared per baseline (default: all shared).",
+                                                 show_default=False)] = None,
+    raters_per_item: Annotated[int, typer.Option(help="Raters to recruit per item (recorded in the key).")] = 5,
+    gold: Annotated[int, typer.Option(help="Gold (attention-check) items: reference image vs a blank one.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed for item choice, order and sides (same seed = same pack).")] = 0,
+    completion_code: Annotated[Optional[str], typer.Option(
+        help="Prolific completion code shown at the end (with the return link).", show_default=False)] = None,
+    title: Annotated[str, typer.Option(help="Page title.")] = "Image comparison study",
+) -> None:
+    """Build a self-contained A/B study pack (static HTML, no external requests) from generation runs."""
+    from partbench.cli.console import console
+    from partbench.userstudy.export import ExportOptions, export_pack
+
+    key = export_pack(ExportOptions(runs=list(run), out=out, items=items, raters_per_item=raters_per_item,
+                                    gold=gold, seed=seed, completion_code=completion_code, title=title))
+    kinds = [i["kind"] for i in key["items"]]
+    console.print(f"pack {key['pack_id']}: {len(kinds)} items ({kinds.count('real')} comparisons, "
+                  f"{kinds.count('gold')} gold, {kinds.count('repeat')} repeated) -> {out / 'pack'}/index.html\n"
+                  f"host {out / 'pack'} (e.g. `python -m http.server -d {out / 'pack'}`), append "
+                  "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}} on Prolific; "
+                  f"keep {out / 'key.json'} private.", highlight=False, soft_wrap=True)
+
+
+@userstudy_app.command("analyze")
+def analyze_command(
+    pack: Annotated[Path, typer.Option("--pack", help="The folder `userstudy export --out` wrote (holds key.json).")],
+    responses: Annotated[list[Path], typer.Option("--responses", help="Answer files: the page's .json downloads, a "
+                                                  "long CSV or a batch-results CSV. Repeat.")],
+    out: Annotated[Optional[Path], typer.Option(help="Where analysis.json and preferences.png go "
+                                                     "(default: PACK/analysis).", show_default=False)] = None,
+    min_gold_accuracy: Annotated[float, typer.Option(help="Drop raters whose gold accuracy is below.")] = 1.0,
+    min_median_rt_ms: Annotated[float, typer.Option(help="Drop raters whose median response time is below.")] = 500.0,
+    bootstrap: Annotated[int, typer.Option(help="Rater-bootstrap replicates (0 = none).")] = 2000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+) -> None:
+    """Preference for the reference over each baseline: exact binomial test and CI, rater-clustered bootstrap CI,
+    left-side bias, dropped raters and why; writes JSON and a bar chart."""
+    from partbench.paths import atomic_write_json
+    from partbench.userstudy.analyze import Thresholds, analyze, load_key, read_answers
+    from partbench.userstudy.plot import preference_chart
+    from partbench.userstudy.report import print_analysis
+
+    key = load_key(pack)
+    result = analyze(key, read_answers(list(responses), key), Thresholds(min_gold_accuracy, min_median_rt_ms),
+                     n_bootstrap=bootstrap, seed=seed)
+    out = out or pack / "analysis"
+    atomic_write_json(out / "analysis.json", result)
+    chart = preference_chart(result, out / "preferences.png")
+    print_analysis(result, out / "analysis.json", chart)

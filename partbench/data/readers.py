@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 READERS: dict[str, str] = {
     "ovparts-semantic": "partbench.data.ovparts:OVPartsSemanticReader",
+    "ade20k-part": "partbench.data.ade20k:ADE20KPartReader",
+    "partimagenet": "partbench.data.partimagenet:PartImageNetReader",
+    "pascal-part-mat": "partbench.data.pascal_part:PascalPartReader",
 }
 
 

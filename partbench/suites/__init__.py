@@ -61,6 +61,11 @@ class Suite:
     obtain: str
     reader_args: dict[str, Any] = field(default_factory=dict)
     source_file: Path | None = None
+    prompts: str | None = None  # generation suites: a JSONL file under suites/prompts/ (partbench.data.prompts)
+    # Metrics `partbench table` shows by default where the generic seen/unseen/h-IoU columns would mislead (an
+    # evaluation split with only unseen objects), and the footnote saying why.
+    headline_metrics: tuple[str, ...] | None = None
+    headline_note: str = ""
 
     # -- class bookkeeping -------------------------------------------------------------------------------------------
     @cached_property
@@ -114,6 +119,8 @@ class Suite:
         return Path(data_root) / self.dataset_dir
 
     def data_present(self, data_root: Path, split: str | None = None) -> bool:
+        if self.task == "generation":  # its data is the prompt list shipped with partbench
+            return self.prompts is not None and (SUITES_DIR / "prompts" / self.prompts).is_file()
         try:
             self.make_reader(data_root).check(split or self.default_split)
         except DataNotFoundError:
@@ -164,7 +171,14 @@ def _parse_suite(path: Path) -> Suite:
             raise PartbenchError(f"{path}: missing required key {key!r}.")
         return raw[key]
 
-    classes, object_classes, unseen = _parse_classes(path, raw)
+    # A generation suite is a prompt list: it needs no class list, reader or dataset folder.
+    generation = raw.get("task") == "generation"
+    if generation and "classes_json" not in raw and "objects" not in raw:
+        classes, object_classes, unseen = (), (), []
+    else:
+        classes, object_classes, unseen = _parse_classes(path, raw)
+    if generation and not raw.get("prompts"):
+        raise PartbenchError(f"{path}: a generation suite needs 'prompts' (a JSONL file under suites/prompts/).")
     task = need("task")
     if task not in TASKS:
         raise PartbenchError(f"{path}: task {task!r} is not one of {', '.join(TASKS)}.")
@@ -178,8 +192,8 @@ def _parse_suite(path: Path) -> Suite:
         task=task,
         title=str(raw.get("title", raw["name"])),
         description=str(raw.get("description", "")).strip(),
-        reader=str(need("reader")),
-        dataset_dir=str(need("dataset_dir")),
+        reader=str(raw.get("reader", "")) if generation else str(need("reader")),
+        dataset_dir=str(raw.get("dataset_dir", "")) if generation else str(need("dataset_dir")),
         classes=classes,
         object_classes=object_classes,
         unseen_objects=frozenset(unseen),
@@ -191,6 +205,9 @@ def _parse_suite(path: Path) -> Suite:
         obtain=str(raw.get("obtain", "")).strip(),
         reader_args=dict(raw.get("reader_args", {})),
         source_file=path,
+        prompts=str(raw["prompts"]) if generation else None,
+        headline_metrics=tuple(raw["headline_metrics"]) if raw.get("headline_metrics") else None,
+        headline_note=str(raw.get("headline_note", "")).strip(),
     )
     if suite.default_split not in splits:
         raise PartbenchError(f"{path}: default_split {suite.default_split!r} is not among splits {list(splits)}.")
@@ -200,8 +217,20 @@ def _parse_suite(path: Path) -> Suite:
 
 
 def _parse_classes(path: Path, raw: dict) -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
-    """Classes come either from an official class-list JSON (`classes_json`) or inline (`objects: {obj: [parts]}`)."""
-    if "classes_json" in raw:
+    """Classes come from an official class-list JSON (`classes_json`), a builder (`classes_builder: "module:function"`
+    returning the same keys, for a list derived from a data file), or inline (`objects: {obj: [parts]}`)."""
+    if "classes_builder" in raw:
+        import importlib
+
+        module, _, attr = str(raw["classes_builder"]).partition(":")
+        try:
+            spec = getattr(importlib.import_module(module), attr)()
+        except (ImportError, AttributeError) as e:
+            raise PartbenchError(f"{path}: cannot load classes_builder {raw['classes_builder']!r} ({e}).") from None
+        classes = tuple(spec["classes"])
+        object_classes = tuple(spec.get("object_classes") or dict.fromkeys(object_of(c) for c in classes))
+        unseen = list(raw.get("unseen_objects", spec.get("unseen_object_classes", [])))
+    elif "classes_json" in raw:
         json_path = SUITES_DIR / "classes" / raw["classes_json"]
         try:
             spec = json.loads(json_path.read_text(encoding="utf-8"))

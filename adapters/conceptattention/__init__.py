@@ -1,0 +1,6 @@
+"""ConceptAttention (Helbling et al., ICML 2025) on diffusers' FLUX.1 transformer; see `method.py` (the partbench
+method) and `flux1_stream.py` (the concept stream beside a stock model)."""
+
+from .method import ConceptAttention, status
+
+__all__ = ["ConceptAttention", "status"]

@@ -1,0 +1,317 @@
+"""ConceptAttention as a partbench segmentation method (FLUX.1 through diffusers).
+
+Per sample: the image is resized to `resolution`² (nearest, aspect not kept, as the reference `encode_image`),
+VAE-encoded, noised once per (sigma, draw) with a CPU generator seeded by (run seed + draw) — device-independent —
+and run through the transformer's double blocks in ONE batched forward beside a concept stream (`flux1_stream.py`).
+Concepts are the allowed part names with `'s` removed plus background concepts; each is T5-encoded separately and
+only its first token kept. Scores are aggregated over the chosen layers, sigmas and draws, upsampled bilinearly to
+the image and argmaxed over the sample's allowed parts.
+
+Defaults pin the reference definition (BFL-Flux code, `encode_image`): last 4 double blocks (15-18 on FLUX.1),
+sigma 0.5, pre-projection outputs, softmax over concepts per map then mean, zero pooled vectors, empty caption,
+background concepts background/floor/tree/person/grass/face. Variants: `projection=post`, `softmax=patches|none`,
+`order=mean_then_softmax` (+ `temperature`), `pooled=clip`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from partbench.data.types import Sample
+from partbench.errors import PartbenchError
+from partbench.methods_api import Vocabulary
+from partbench.suites import Suite
+
+METHOD = "conceptattention"
+ADAPTER_VERSION = "1"
+DEFAULT_WEIGHTS = "black-forest-labs/FLUX.1-schnell"
+REFERENCE_BACKGROUND = "background,floor,tree,person,grass,face"
+TINY_RESOLUTION = 32
+
+_CHOICES = {"softmax": ("concepts", "patches", "none"), "order": ("softmax_then_mean", "mean_then_softmax"),
+            "projection": ("pre", "post"), "pooled": ("zeros", "clip"), "resize": ("nearest", "bilinear"),
+            "preset": (None, "tiny"), "dtype": ("float32", "bfloat16", "float16")}
+
+
+def concept_text(class_name: str) -> str:
+    return class_name.replace("'s", "")
+
+
+@dataclass(frozen=True)
+class ConceptAttentionOptions:
+    weights: str = DEFAULT_WEIGHTS
+    revision: str | None = None
+    preset: str | None = None
+    device: str = "auto"
+    dtype: str = "float32"
+    resolution: int | None = None  # default 1024 (tiny: 32)
+    sigmas: str = "0.5"  # comma-separated noise levels, one forward batch
+    draws: int = 1  # noise draws per sigma, averaged
+    layers: str = "last4"  # "lastK" or comma-separated 0-based double-block indices
+    softmax: str = "concepts"
+    order: str = "softmax_then_mean"
+    temperature: float = 1.0
+    projection: str = "pre"
+    pooled: str = "zeros"
+    prompt: str = ""  # caption run in the text stream; "{object}" is replaced by the sample's object class
+    background: str = REFERENCE_BACKGROUND
+    resize: str = "nearest"
+    max_sequence_length: int = 256  # schnell's T5 length
+
+    @classmethod
+    def from_args(cls, args: dict[str, str]) -> ConceptAttentionOptions:
+        types = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(args) - set(types))
+        if unknown:
+            raise PartbenchError(f"Method {METHOD!r}: unknown --method-arg {unknown} (known: {', '.join(sorted(types))}).")
+        opts: dict[str, Any] = {}
+        for k, v in args.items():
+            try:
+                opts[k] = int(v) if "int" in str(types[k]) else float(v) if "float" in str(types[k]) else v
+            except ValueError:
+                raise PartbenchError(f"Method {METHOD!r}: {k} must be a number, got {v!r}.") from None
+        out = cls(**opts)
+        for k, allowed in _CHOICES.items():
+            if getattr(out, k) not in allowed:
+                raise PartbenchError(f"Method {METHOD!r}: {k} must be one of {[a for a in allowed if a]}, "
+                                     f"got {getattr(out, k)!r}.")
+        out.sigma_values()
+        return out
+
+    def sigma_values(self) -> list[float]:
+        try:
+            values = [float(s) for s in self.sigmas.split(",") if s.strip()]
+        except ValueError:
+            values = []
+        if not values or not all(0 < v <= 1 for v in values):
+            raise PartbenchError(f"Method {METHOD!r}: sigmas must be comma-separated numbers in (0, 1], "
+                                 f"got {self.sigmas!r}.")
+        return values
+
+    def layer_indices(self, n_blocks: int) -> list[int]:
+        if self.layers.startswith("last"):
+            k = int(self.layers[4:] or 1)
+            return list(range(max(n_blocks - k, 0), n_blocks))
+        try:
+            return sorted({int(x) for x in self.layers.split(",")})
+        except ValueError:
+            raise PartbenchError(f"Method {METHOD!r}: layers must be lastK or comma-separated block indices, "
+                                 f"got {self.layers!r}.") from None
+
+    def image_size(self) -> int:
+        return self.resolution or (TINY_RESOLUTION if self.preset == "tiny" else 1024)
+
+
+def _tiny_fingerprint(seed: int) -> str:
+    from partbench.models.flux1_tiny import TinyFlux1Config
+
+    payload = json.dumps({"config": TinyFlux1Config().to_dict(), "seed": seed, "adapter": ADAPTER_VERSION})
+    return f"conceptattention-tiny-{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
+
+
+def load_components(options: ConceptAttentionOptions, dtype):
+    """FLUX.1 components from a diffusers pipeline folder (local path or HF cache snapshot); never downloads."""
+    from diffusers import AutoencoderKL, FluxTransformer2DModel
+    from transformers import T5EncoderModel, T5TokenizerFast
+
+    from partbench.models.flux1_tiny import Flux1Components
+    from partbench.weights import resolve_model
+
+    path = resolve_model(options.weights, what="FLUX.1 model (ConceptAttention)", revision=options.revision)
+    missing = [s for s in ("transformer", "vae", "text_encoder_2", "tokenizer_2")
+               + (("text_encoder", "tokenizer") if options.pooled == "clip" else ()) if not (path / s).is_dir()]
+    if missing:
+        raise PartbenchError(f"FLUX.1 model at {path} lacks the folder(s) {', '.join(missing)}; pass a diffusers "
+                             f"FLUX.1 pipeline folder (as {DEFAULT_WEIGHTS}) with --method-arg weights=PATH.")
+    text_encoder = tokenizer = None
+    if options.pooled == "clip":
+        from transformers import CLIPTextModel, CLIPTokenizer
+
+        text_encoder = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", torch_dtype=dtype).eval()
+        tokenizer = CLIPTokenizer.from_pretrained(path, subfolder="tokenizer")
+    return Flux1Components(
+        transformer=FluxTransformer2DModel.from_pretrained(path, subfolder="transformer", torch_dtype=dtype).eval(),
+        vae=AutoencoderKL.from_pretrained(path, subfolder="vae", torch_dtype=dtype).eval(),
+        text_encoder_2=T5EncoderModel.from_pretrained(path, subfolder="text_encoder_2", torch_dtype=dtype).eval(),
+        tokenizer_2=T5TokenizerFast.from_pretrained(path, subfolder="tokenizer_2"),
+        text_encoder=text_encoder, tokenizer=tokenizer, max_sequence_length=options.max_sequence_length)
+
+
+class ConceptAttention:
+    def __init__(self, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0):
+        import torch
+
+        from partbench.adapters.clipseg import torch_device
+
+        self.options = ConceptAttentionOptions.from_args(args)
+        self.seed = seed
+        self.device = torch_device(self.options.device)
+        self.dtype = getattr(torch, self.options.dtype)
+        self._fingerprint = self.fingerprint_for(suite=suite, data_root=data_root, args=args, seed=seed)
+        if self.options.preset == "tiny":
+            from partbench.models.flux1_tiny import tiny_flux1_components
+
+            parts = tiny_flux1_components(seed)
+            parts.max_sequence_length = min(self.options.max_sequence_length, parts.max_sequence_length)
+        else:
+            parts = load_components(self.options, self.dtype)
+        for name in ("transformer", "vae", "text_encoder_2", "text_encoder"):
+            module = getattr(parts, name)
+            if module is not None:
+                # Tiny/loaded modules are already float32 or torch_dtype: cast only on request (diffusers warns).
+                module = module.to(self.device)
+                setattr(parts, name, module if module.dtype == self.dtype else module.to(dtype=self.dtype))
+        self.parts = parts
+        self.layers = self.options.layer_indices(len(parts.transformer.transformer_blocks))
+        self._concept_cache: dict[str, Any] = {}
+
+    # -- identity ----------------------------------------------------------------------------------------------------
+    @classmethod
+    def fingerprint_for(cls, *, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0) -> str:
+        options = ConceptAttentionOptions.from_args(args)
+        if options.preset == "tiny":
+            return _tiny_fingerprint(seed)
+        from partbench.weights import resolve_model, weights_fingerprint
+
+        path = resolve_model(options.weights, what="FLUX.1 model (ConceptAttention)", revision=options.revision)
+        return f"conceptattention-v{ADAPTER_VERSION}-{weights_fingerprint(path)}"
+
+    @classmethod
+    def describe_for(cls, *, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0) -> dict[str, Any]:
+        options = ConceptAttentionOptions.from_args(args)
+        out: dict[str, Any] = {"adapter_version": ADAPTER_VERSION, "options": asdict(options),
+                               "resolution": options.image_size(), "noise": "CPU torch.Generator(seed + draw)",
+                               "definition": "reference (BFL ConceptAttention)" if (
+                                   options.projection, options.softmax, options.order, options.pooled) == (
+                                   "pre", "concepts", "softmax_then_mean", "zeros") else "variant"}
+        if options.preset == "tiny":
+            from partbench.models.flux1_tiny import TinyFlux1Config
+
+            out |= {"model": "tiny random FLUX.1 (preset=tiny)", "config": TinyFlux1Config().to_dict(),
+                    "init_seed": seed}
+        else:
+            from partbench.weights import resolve_model
+
+            path = resolve_model(options.weights, what="FLUX.1 model (ConceptAttention)", revision=options.revision)
+            out |= {"model": options.weights, "path": str(path),
+                    "revision": options.revision or (path.name if path.parent.name == "snapshots" else None)}
+        return out
+
+    @classmethod
+    def meaningful_for(cls, args: dict[str, str]) -> bool:
+        return args.get("preset") != "tiny"
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    # -- text --------------------------------------------------------------------------------------------------------
+    def _t5(self, texts: list[str]):
+        import torch
+
+        tok = self.parts.tokenizer_2(texts, padding="max_length", max_length=self.parts.max_sequence_length,
+                                     truncation=True, return_tensors="pt")
+        with torch.inference_mode():  # no attention mask, as FluxPipeline._get_t5_prompt_embeds
+            return self.parts.text_encoder_2(tok["input_ids"].to(self.device))[0].to(self.dtype)
+
+    def _concepts(self, texts: list[str]):
+        """(C, D) first-token T5 outputs, each concept encoded on its own (cached across samples)."""
+        import torch
+
+        todo = [t for t in dict.fromkeys(texts) if t not in self._concept_cache]
+        if todo:
+            for t, emb in zip(todo, self._t5(todo)[:, 0]):
+                self._concept_cache[t] = emb
+        return torch.stack([self._concept_cache[t] for t in texts])
+
+    def _pooled(self, text: str):
+        import torch
+
+        dim = self.parts.transformer.config.pooled_projection_dim
+        if self.options.pooled == "zeros":
+            return torch.zeros(1, dim, device=self.device, dtype=self.dtype)
+        tok = self.parts.tokenizer([text], padding="max_length", max_length=77, truncation=True, return_tensors="pt")
+        with torch.inference_mode():
+            return self.parts.text_encoder(tok["input_ids"].to(self.device)).pooler_output.to(self.dtype)
+
+    # -- image -------------------------------------------------------------------------------------------------------
+    def _latents(self, image: np.ndarray):
+        import torch
+        import torch.nn.functional as F
+
+        size = self.options.image_size()
+        x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float().div(127.5).sub(1)
+        x = F.interpolate(x, size=(size, size), mode=self.options.resize,
+                          **({"align_corners": False} if self.options.resize == "bilinear" else {}))
+        vae = self.parts.vae
+        with torch.inference_mode():
+            z = vae.encode(x.to(self.device, self.dtype)).latent_dist.mode()
+        return (z - vae.config.shift_factor) * vae.config.scaling_factor
+
+    # -- prediction --------------------------------------------------------------------------------------------------
+    def predict(self, samples: Sequence[Sample], vocabulary: Vocabulary) -> list[np.ndarray]:
+        return [self._predict_one(s, vocabulary) for s in samples]
+
+    def scores(self, image: np.ndarray, concepts: list[str], prompt: str):
+        """(C, h, w) aggregated concept maps on the latent token grid."""
+        import torch
+        from diffusers import FluxPipeline
+
+        from .flux1_stream import StreamInputs, aggregate, concept_stream
+
+        x0 = self._latents(image)
+        _, ch, h, w = x0.shape
+        sigmas = self.options.sigma_values()
+        noisy, steps = [], []
+        for draw in range(self.options.draws):
+            eps = torch.randn(x0.shape, generator=torch.Generator("cpu").manual_seed(self.seed + draw))
+            for sigma in sigmas:
+                noisy.append(sigma * eps.to(x0) + (1 - sigma) * x0)
+                steps.append(sigma)
+        b = len(noisy)
+        latents = FluxPipeline._pack_latents(torch.cat(noisy), b, ch, h, w)
+        img_ids = FluxPipeline._prepare_latent_image_ids(b, h // 2, w // 2, self.device, self.dtype)
+        prompt_embeds = self._t5([prompt]).expand(b, -1, -1)
+        concept_embeds = self._concepts(concepts)[None].expand(b, -1, -1)
+        guidance = (torch.zeros(b, device=self.device) if self.parts.transformer.config.guidance_embeds else None)
+        inputs = StreamInputs(
+            latents=latents, img_ids=img_ids, prompt_embeds=prompt_embeds,
+            txt_ids=torch.zeros(prompt_embeds.shape[1], 3, device=self.device, dtype=self.dtype),
+            pooled=self._pooled(prompt).expand(b, -1), concept_embeds=concept_embeds,
+            concept_pooled=self._pooled(" ".join(concepts)).expand(b, -1),
+            timestep=torch.tensor(steps, device=self.device, dtype=self.dtype), guidance=guidance)
+        out = concept_stream(self.parts.transformer, inputs, self.layers, self.options.projection)
+        maps = [out.scores[layer][k] for layer in self.layers for k in range(b)]
+        agg = aggregate(maps, self.options.softmax, self.options.order, self.options.temperature)
+        return agg.reshape(len(concepts), h // 2, w // 2)
+
+    def _predict_one(self, sample: Sample, vocabulary: Vocabulary) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        ids = np.asarray(vocabulary.allowed(sample), dtype=np.int64)
+        height, width = sample.size
+        if not ids.size:
+            return np.full((height, width), vocabulary.ignore_label, dtype=np.int64)
+        background = [b.strip() for b in self.options.background.split(",") if b.strip()]
+        concepts = [concept_text(vocabulary.classes[i]) for i in ids] + background
+        prompt = self.options.prompt.replace("{object}", sample.object_class or "")
+        maps = self.scores(sample.image, concepts, prompt)[: len(ids)]  # background concepts only normalise
+        up = F.interpolate(maps[None].float().cpu(), size=(height, width), mode="bilinear", align_corners=False)[0]
+        return ids[torch.argmax(up, 0).numpy()]
+
+
+def status() -> list[str]:
+    from partbench.weights import hf_cache_dir
+
+    snapshots = hf_cache_dir() / f"models--{DEFAULT_WEIGHTS.replace('/', '--')}" / "snapshots"
+    if snapshots.is_dir() and any(snapshots.iterdir()):
+        return []
+    return [f"weights {DEFAULT_WEIGHTS} (not in the HF cache {hf_cache_dir()}; `huggingface-cli download "
+            f"{DEFAULT_WEIGHTS}` on a networked machine, or --method-arg weights=PATH; a GPU is advised)"]

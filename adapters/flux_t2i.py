@@ -1,0 +1,190 @@
+"""`flux1-dev` and `flux2-klein`: text-to-image baselines through diffusers pipelines.
+
+Weights come from a local path or the Hugging Face cache (`weights=`, never downloaded during a run). `preset=tiny`
+builds a tiny randomly initialised pipeline of the same classes (partbench.models.flux1_tiny / flux2_tiny) for smoke
+tests on CPU; its images mean nothing (results are marked meaningful: false).
+
+Method args: weights, revision, dtype (bfloat16|float16|float32; default bfloat16 on GPU, float32 on CPU),
+device (auto|cpu|cuda[:N]), steps, guidance, height, width, max_sequence_length, batch_size (images per pipeline
+call), preset (full|tiny). Image k of a prompt uses `torch.Generator(device).manual_seed(seed)` with the run's seed
+schedule, so the same (prompt, seed) gives the same image whatever the batch (up to float rounding: batched
+and single calls differed by at most 1 grey level on the tiny pipelines).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from partbench.errors import PartbenchError
+from partbench.methods_api import PromptItem
+
+COMMON_ARGS = {"weights", "revision", "dtype", "device", "steps", "guidance", "height", "width",
+               "max_sequence_length", "batch_size", "preset"}
+
+
+class _FluxT2I:
+    name: ClassVar[str]
+    default_weights: ClassVar[str]
+    defaults: ClassVar[dict[str, Any]]
+    tiny_defaults: ClassVar[dict[str, Any]] = {"steps": 2, "guidance": 1.0, "height": 64, "width": 64}
+
+    def __init__(self, suite, data_root: Path, args: dict[str, str], seed: int = 0):
+        self.options = self._options(args)
+        self.pipe = None
+
+    # -- options and identity (no model loading) ----------------------------------------------------------------------
+    @classmethod
+    def _options(cls, args: dict[str, str]) -> dict[str, Any]:
+        unknown = sorted(set(args) - COMMON_ARGS)
+        if unknown:
+            raise PartbenchError(f"{cls.name}: unknown method arg(s) {', '.join(unknown)}; known: "
+                                 f"{', '.join(sorted(COMMON_ARGS))}.")
+        preset = args.get("preset", "full")
+        if preset not in ("full", "tiny"):
+            raise PartbenchError(f"{cls.name}: preset must be full or tiny, got {preset!r}.")
+        opts: dict[str, Any] = dict(cls.defaults) | (cls.tiny_defaults if preset == "tiny" else {})
+        opts |= {"preset": preset, "weights": args.get("weights", cls.default_weights),
+                 "revision": args.get("revision"), "dtype": args.get("dtype"), "device": args.get("device", "auto")}
+        for key, kind in (("steps", int), ("guidance", float), ("height", int), ("width", int),
+                          ("max_sequence_length", int), ("batch_size", int)):
+            if key in args:
+                try:
+                    opts[key] = kind(args[key])
+                except ValueError:
+                    raise PartbenchError(f"{cls.name}: {key} must be a {kind.__name__}, got {args[key]!r}.") from None
+        opts.setdefault("batch_size", 1)
+        return opts
+
+    @classmethod
+    def fingerprint_for(cls, *, args: dict[str, str], **_: Any) -> str:
+        opts = cls._options(args)
+        if opts["preset"] == "tiny":
+            return f"{cls.name}-tiny-v1:" + hashlib.sha256(json.dumps(cls._tiny_config_dict()).encode()).hexdigest()[:12]
+        from partbench.weights import resolve_model, weights_fingerprint
+
+        path = resolve_model(opts["weights"], what=f"{cls.name} pipeline", revision=opts["revision"])
+        return f"{cls.name}-v1:" + weights_fingerprint(path)
+
+    @classmethod
+    def describe_for(cls, *, args: dict[str, str], **_: Any) -> dict[str, Any]:
+        return cls._options(args)
+
+    @classmethod
+    def meaningful_for(cls, args: dict[str, str]) -> bool:
+        return args.get("preset", "full") != "tiny"
+
+    def fingerprint(self) -> str:
+        return self.fingerprint_for(args={k: str(v) for k, v in self.options.items()
+                                          if v is not None and k in ("preset", "weights", "revision")})
+
+    # -- loading -------------------------------------------------------------------------------------------------------
+    def _device_dtype(self):
+        import torch
+
+        device = self.options["device"]
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype_name = self.options["dtype"] or ("bfloat16" if device.startswith("cuda") else "float32")
+        if dtype_name not in ("bfloat16", "float16", "float32"):
+            raise PartbenchError(f"{self.name}: dtype must be bfloat16, float16 or float32, got {dtype_name!r}.")
+        return torch.device(device), getattr(torch, dtype_name)
+
+    def _load(self):
+        from partbench.weights import resolve_model
+
+        device, dtype = self._device_dtype()
+        if self.options["preset"] == "tiny":
+            pipe = self._tiny_pipeline()
+        else:
+            path = resolve_model(self.options["weights"], what=f"{self.name} pipeline", revision=self.options["revision"])
+            pipe = self._pipeline_class().from_pretrained(path, torch_dtype=dtype, local_files_only=True)
+        pipe = pipe.to(device=device, dtype=dtype) if self.options["preset"] == "tiny" else pipe.to(device)
+        pipe.set_progress_bar_config(disable=True)
+        self.device = device
+        return pipe
+
+    def _extra_call_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def generate(self, prompts: Sequence[PromptItem], seeds: Sequence[int]) -> list:
+        import torch
+
+        if self.pipe is None:
+            self.pipe = self._load()
+        o, out = self.options, []
+        size = max(1, o["batch_size"])
+        for start in range(0, len(prompts), size):
+            texts = [p.prompt for p in prompts[start:start + size]]
+            generators = [torch.Generator(device=self.device).manual_seed(int(s)) for s in seeds[start:start + size]]
+            kwargs = {"prompt": texts, "generator": generators, "num_inference_steps": o["steps"],
+                      "guidance_scale": o["guidance"], "height": o["height"], "width": o["width"], "output_type": "pil"}
+            if o.get("max_sequence_length"):
+                kwargs["max_sequence_length"] = o["max_sequence_length"]
+            kwargs |= self._extra_call_kwargs()
+            with torch.inference_mode():
+                out.extend(self.pipe(**kwargs).images)
+        return out
+
+
+class Flux1Dev(_FluxT2I):
+    name = "flux1-dev"
+    default_weights = "black-forest-labs/FLUX.1-dev"
+    defaults = {"steps": 28, "guidance": 3.5, "height": 1024, "width": 1024, "max_sequence_length": 512}
+
+    @classmethod
+    def _tiny_config_dict(cls) -> dict[str, Any]:
+        from partbench.models.flux1_tiny import TinyFlux1Config
+
+        return TinyFlux1Config().to_dict()
+
+    @staticmethod
+    def _pipeline_class():
+        from diffusers import FluxPipeline
+
+        return FluxPipeline
+
+    def _tiny_pipeline(self):
+        from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline
+
+        from partbench.models.flux1_tiny import tiny_flux1_components
+
+        c = tiny_flux1_components(seed=0)
+        c.tokenizer.model_max_length = 77  # an in-memory tokenizer has no limit; FluxPipeline pads CLIP text to it
+        self.options["max_sequence_length"] = min(self.options.get("max_sequence_length") or 512, c.max_sequence_length)
+        return FluxPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=c.vae, text_encoder=c.text_encoder,
+                            tokenizer=c.tokenizer, text_encoder_2=c.text_encoder_2, tokenizer_2=c.tokenizer_2,
+                            transformer=c.transformer)
+
+
+class Flux2Klein(_FluxT2I):
+    name = "flux2-klein"
+    default_weights = "black-forest-labs/FLUX.2-klein-4B"
+    defaults = {"steps": 4, "guidance": 1.0, "height": 1024, "width": 1024, "max_sequence_length": 512}
+
+    @classmethod
+    def _tiny_config_dict(cls) -> dict[str, Any]:
+        from partbench.models.flux2_tiny import TinyFlux2Config
+
+        return TinyFlux2Config().to_dict()
+
+    @staticmethod
+    def _pipeline_class():
+        from diffusers import Flux2KleinPipeline
+
+        return Flux2KleinPipeline
+
+    def _tiny_pipeline(self):
+        from partbench.models.flux2_tiny import tiny_flux2_components
+
+        c = tiny_flux2_components(seed=0)
+        self.options["max_sequence_length"] = min(self.options.get("max_sequence_length") or 512, c.max_sequence_length)
+        self._text_layers = tuple(c.base_layers)  # the tiny text encoder has 7 layers, not Klein's (9, 18, 27)
+        return c.pipeline()
+
+    def _extra_call_kwargs(self) -> dict[str, Any]:
+        layers = getattr(self, "_text_layers", None)
+        return {"text_encoder_out_layers": layers} if layers else {}

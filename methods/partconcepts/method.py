@@ -1,0 +1,143 @@
+"""`partconcepts` as a partbench method: segmentation (oracle-object) and generation from a trained checkpoint.
+
+Segmentation: per sample, crop the object's box (or take the whole image), prompt `a photo of a {object} with
+[part], ...` over the parts the vocabulary allows, encode with the VAE, add noise at a fixed sigma drawn from a
+per-sample seed, one mmDiT forward with attention capture, decode one probability map per part, paste back into
+the image: CxHxW scores (probabilities; zero for classes not asked), which the runner argmaxes over the allowed
+parts inside the object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from partbench.errors import PartbenchError
+from partbench.methods.partconcepts import checkpoint as ckpt
+
+KNOWN_ARGS = {"checkpoint": None, "noise": None, "batch_size": "8", "device": "auto", "steps": "4",
+              "resolution": None}
+
+
+def _options(args: dict[str, str]) -> dict[str, Any]:
+    unknown = sorted(set(args) - set(KNOWN_ARGS))
+    if unknown:
+        raise PartbenchError(f"Method 'partconcepts': unknown --method-arg {unknown} (known: {', '.join(KNOWN_ARGS)}).")
+    opts = {k: v for k, v in KNOWN_ARGS.items()} | dict(args)
+    if not opts["checkpoint"]:
+        raise ckpt.WeightsNotFoundError(f"Method 'partconcepts' needs a trained checkpoint: pass --checkpoint DIR. "
+                                        f"{ckpt.HOW_TO_GET}")
+    try:
+        opts["batch_size"] = int(opts["batch_size"])
+        opts["steps"] = int(opts["steps"])
+        opts["noise"] = None if opts["noise"] is None else float(opts["noise"])
+        opts["resolution"] = None if opts["resolution"] is None else int(opts["resolution"])
+    except ValueError as e:
+        raise PartbenchError(f"Method 'partconcepts': bad --method-arg value ({e}).") from None
+    return opts
+
+
+def sample_seed(seed: int, key: str) -> int:
+    """Noise seed of one sample: independent of batch composition, so cached and fresh predictions agree."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "little") % (2 ** 63)
+
+
+class PartConcepts:
+    def __init__(self, suite=None, data_root: Path | None = None, args: dict[str, str] | None = None, seed: int = 0):
+        import torch
+
+        self.opts = _options(args or {})
+        self.seed = seed
+        self.suite = suite
+        self._fingerprint = self.fingerprint_for(suite=suite, data_root=data_root, args=args or {}, seed=seed)
+        device = self.opts["device"]
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
+        self.model = ckpt.load_model(self.opts["checkpoint"], device=device)
+        cfg = self.model.config
+        self.noise = cfg.noise if self.opts["noise"] is None else self.opts["noise"]
+        self.resolution = self.opts["resolution"] or cfg.resolution
+
+    # -- contract -----------------------------------------------------------------------------------------------------
+    @classmethod
+    def fingerprint_for(cls, *, suite=None, data_root=None, args: dict[str, str], seed: int = 0) -> str:
+        from partbench.weights import file_sha256
+
+        opts = _options(args)
+        d = ckpt.checkpoint_dir(opts["checkpoint"])
+        digest = hashlib.sha256(file_sha256(d / ckpt.WEIGHTS).encode())
+        digest.update((d / ckpt.CONFIG).read_bytes())
+        return "partconcepts-v1-" + digest.hexdigest()[:16]
+
+    @classmethod
+    def describe_for(cls, *, suite=None, data_root=None, args: dict[str, str], seed: int = 0) -> dict[str, Any]:
+        opts = _options(args)
+        saved = ckpt.read_config(opts["checkpoint"])
+        model = saved.get("model", {})
+        return {"checkpoint": str(ckpt.checkpoint_dir(opts["checkpoint"])), "preset": model.get("preset"),
+                "base_model": model.get("base_model") or ("tiny random FLUX.2-Klein" if model.get("preset") == "tiny"
+                                                          else None),
+                "dtype": model.get("dtype"), "model": model,
+                "noise": opts["noise"] if opts["noise"] is not None else model.get("noise"),
+                "trained_steps": saved.get("step"), "training": saved.get("training"),
+                "deviations": saved.get("deviations", [])}
+
+    @classmethod
+    def meaningful_for(cls, args: dict[str, str]) -> bool:
+        """Tiny-preset numbers are pipeline results on random-init models, not comparable to the paper."""
+        try:
+            return ckpt.read_config(_options(args)["checkpoint"]).get("model", {}).get("preset") != "tiny"
+        except PartbenchError:
+            return True
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    # -- segmentation -------------------------------------------------------------------------------------------------
+    def predict(self, samples: Sequence, vocabulary) -> list[np.ndarray]:
+        return [np.asarray(p) for p in self.predict_probabilities(samples, vocabulary)]
+
+    def predict_probabilities(self, samples: Sequence, vocabulary) -> list[np.ndarray]:
+        """Per sample (num classes, H, W) float32 probabilities; classes not asked are 0."""
+        import torch
+
+        from partbench.methods.partconcepts.data import crop_image, paste_scores
+        from partbench.methods.partconcepts.prompts import part_prompt
+        from partbench.suites import part_of
+
+        cfg = self.model.config
+        out: list[np.ndarray] = []
+        bs = self.opts["batch_size"]
+        for start in range(0, len(samples), bs):
+            chunk = samples[start:start + bs]
+            allowed = [tuple(vocabulary.allowed(s)) for s in chunk]
+            for s, a in zip(chunk, allowed):
+                if not a:
+                    raise PartbenchError(f"partconcepts: sample {s.id} has no part classes to segment.")
+            crops = [crop_image(s, self.resolution, cfg.crop_margin, cfg.crop) for s in chunk]
+            prompts = [part_prompt(s.object_class or "object", [part_of(vocabulary.classes[i]) for i in a])
+                       for s, a in zip(chunk, allowed)]
+            with torch.no_grad():
+                images = torch.stack([c.image for c in crops]).to(self.device)
+                latents = self.model.encode_images(images)
+                noise = torch.stack([torch.randn(latents.shape[1:], generator=torch.Generator().manual_seed(
+                    sample_seed(self.seed, s.id))) for s in chunk]).to(latents)
+                sigma = torch.full((len(chunk),), float(self.noise), device=latents.device)
+                res = self.model.segment(latents, images, prompts, sigma, noise)
+                probs = torch.sigmoid(res.mask_logits.float()).cpu()
+            for b, (s, a, c) in enumerate(zip(chunk, allowed, crops)):
+                scores = np.zeros((len(vocabulary.classes), *s.size), dtype=np.float32)
+                scores[list(a)] = paste_scores(probs[b, :len(a)], c.box, s.size)
+                out.append(scores)
+        return out
+
+    # -- generation ---------------------------------------------------------------------------------------------------
+    def generate(self, prompts: Sequence, seeds: Sequence[int]) -> list:
+        from partbench.methods.partconcepts.generate import generate_images
+
+        return [r.image for r in generate_images(self.model, prompts, seeds, steps=self.opts["steps"])]

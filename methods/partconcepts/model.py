@@ -1,0 +1,118 @@
+"""PartConcepts wiring: PartConcept encoder -> mmDiT forward with attention capture -> mask decoder.
+
+One call of `segment` is one mmDiT forward at noise level sigma: it returns the decoded mask logits per PartConcept
+and the transformer's velocity prediction (for the flow-matching loss), so training and inference share the path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from partbench.methods.partconcepts.capture import AttentionCapture
+from partbench.methods.partconcepts.decoder import PartMaskDecoder
+from partbench.methods.partconcepts.encoder import PartConceptEncoder, apply_partconcept_lora
+from partbench.methods.partconcepts.presets import PartConceptsConfig, build_components
+
+DIT_LORA_TARGETS = (r".*(transformer_blocks\.\d+\.attn\.(to_q|to_k|to_v|to_out\.0|add_q_proj|add_k_proj|add_v_proj"
+                    r"|to_add_out)|single_transformer_blocks\.\d+\.attn\.(to_qkv_mlp_proj|to_out))$")
+
+
+@dataclass
+class SegmentationOutput:
+    mask_logits: torch.Tensor  # (B, C, R, R)
+    concept_mask: torch.Tensor  # (B, C) bool: real concepts
+    phrases: list[tuple[str, ...]]
+    velocity: torch.Tensor  # (B, N_img, in_channels): the transformer's prediction
+    maps: torch.Tensor  # (B, C, L, h, w) scaled attention maps (for figures)
+
+
+class PartConceptsModel(nn.Module):
+    def __init__(self, config: PartConceptsConfig, components=None):
+        super().__init__()
+        from peft import LoraConfig, inject_adapter_in_model
+
+        self.config = config
+        comps = components or build_components(config)
+        self.components = comps
+        self.vae = comps.vae
+        self.text_encoder = apply_partconcept_lora(comps.text_encoder, comps.base_layers, config.concept_lora_rank)
+        self.transformer = inject_adapter_in_model(
+            LoraConfig(r=config.dit_lora_rank, lora_alpha=config.dit_lora_rank, target_modules=DIT_LORA_TARGETS),
+            comps.transformer, adapter_name="partconcept")
+        self.encoder = PartConceptEncoder(self.text_encoder, comps.tokenizer, comps.base_layers,
+                                          comps.max_sequence_length, pooling=config.pooling)
+        self.capture = AttentionCapture(self.transformer, config.capture_layers)
+        self.token_stride = 2 * comps.vae_scale_factor
+        if config.resolution % self.token_stride:
+            raise ValueError(f"resolution must be a multiple of {self.token_stride}")
+        self.decoder = PartMaskDecoder(len(self.capture.layers), int(math.log2(self.token_stride)),
+                                       width=config.decoder_width)
+        self.set_trainable()
+
+    # -- parameters -------------------------------------------------------------------------------------------------
+    def set_trainable(self) -> None:
+        """LoRAs + decoder (paper), or everything but the VAE (`trainable=full`, tiny preset)."""
+        full = self.config.trainable == "full"
+        self.vae.requires_grad_(False)
+        for module in (self.text_encoder, self.transformer):
+            for name, p in module.named_parameters():
+                p.requires_grad_(full or "lora_" in name)
+        self.decoder.requires_grad_(True)
+
+    def checkpoint_state(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint stores: everything for the tiny preset (its base is random, so the file is then
+        self-contained), else only what training changes (LoRAs, decoder; full mode: text encoder + mmDiT)."""
+        # lm_head is tied to the token embedding (and unused: only hidden states are read); safetensors refuses
+        # shared tensors, so it is left out and re-tied on load.
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith("text_encoder.lm_head.")}
+        if self.config.preset == "tiny":
+            return state
+        keep = lambda k: "lora_" in k or k.startswith("decoder.") or (  # noqa: E731
+            self.config.trainable == "full" and not k.startswith("vae."))
+        return {k: v for k, v in state.items() if keep(k)}
+
+    # -- forward pieces ---------------------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.decoder.parameters()).device
+
+    @torch.no_grad()
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, R, R) in [-1, 1] -> normalised patchified latents (B, 4*latent_channels, R/s, R/s), as Klein does."""
+        from diffusers import Flux2KleinPipeline as P
+
+        vae = self.vae
+        latents = vae.encode(images.to(vae.device, vae.dtype)).latent_dist.mode()
+        latents = P._patchify_latents(latents)
+        mean = vae.bn.running_mean.view(1, -1, 1, 1).to(latents)
+        std = torch.sqrt(vae.bn.running_var.view(1, -1, 1, 1) + vae.config.batch_norm_eps).to(latents)
+        return (latents - mean) / std
+
+    def segment(self, latents: torch.Tensor, images: torch.Tensor, prompts: Sequence[str], sigma: torch.Tensor,
+                noise: torch.Tensor) -> SegmentationOutput:
+        """One forward at noise level sigma (B,): x_t = sigma*noise + (1-sigma)*x0 (flow matching, as FLUX)."""
+        from diffusers import Flux2KleinPipeline as P
+
+        dtype = self.transformer.dtype
+        enc = self.encoder.encode(prompts)
+        x_t = sigma.view(-1, 1, 1, 1) * noise + (1 - sigma.view(-1, 1, 1, 1)) * latents
+        embeds = enc.embeds.to(dtype)
+        with self.capture.recording(enc.concept_positions, embeds.shape[1]) as rec:
+            velocity = self.transformer(
+                hidden_states=P._pack_latents(x_t).to(dtype), timestep=sigma.to(dtype), guidance=None,
+                encoder_hidden_states=embeds, txt_ids=P._prepare_text_ids(embeds).to(latents.device),
+                img_ids=P._prepare_latent_ids(x_t).to(latents.device), return_dict=False)[0]
+        B, C = enc.concept_positions.shape
+        h, w = latents.shape[-2:]
+        n_keys = embeds.shape[1] + h * w
+        maps = torch.stack(rec.maps, dim=2).view(B, C, len(rec.maps), h, w).float()
+        if self.config.map_scale == "keys":
+            maps = maps * n_keys
+        flat_images = images.to(maps.device)[:, None].expand(B, C, *images.shape[1:]).reshape(B * C, *images.shape[1:])
+        logits = self.decoder(maps.reshape(B * C, *maps.shape[2:]), flat_images.float()).view(B, C, *images.shape[-2:])
+        return SegmentationOutput(logits, enc.concept_mask, enc.phrases, velocity, maps)

@@ -1,0 +1,239 @@
+"""Training: Dice on decoded PartConcept masks + lambda * flow-matching loss, with accelerate (device, mixed
+precision, gradient accumulation), periodic atomic checkpoints, and resume from the last one.
+
+Data: a suite's train split, one crop per (image, object class with parts), prompts `a photo of a {object} with
+[part], ... and [part]` over all of the object's parts (in a random order each step, so a concept is identified by
+its phrase, not its position), plus mirrored copies with left/right swapped. By default only *seen* objects train
+(the OV-PARTS zero-shot protocol); `train_objects=all` uses every object. The VAE is frozen, so crop latents are
+computed once. Optional caption augmentation: a JSONL of `{"sample_id": ..., "caption": "... [part] ..."}` lines
+whose marked phrases are parts of that sample's object; with probability `caption_prob` a caption replaces the
+default prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from partbench.errors import PartbenchError
+from partbench.methods.partconcepts import checkpoint as ckpt
+from partbench.methods.partconcepts.data import Crop, batch_crops, mirrored, training_crop
+from partbench.methods.partconcepts.losses import dice_loss, flow_loss, masked_bce
+from partbench.methods.partconcepts.presets import PartConceptsConfig
+from partbench.methods.partconcepts.prompts import parse_marked_prompt, part_prompt
+
+
+@dataclass
+class TrainOptions:
+    suite: str
+    data_root: Path
+    output: Path
+    model: PartConceptsConfig
+    steps: int = 1000
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 5e-4
+    warmup: int = 50
+    weight_decay: float = 0.0
+    bce_weight: float = 0.0  # auxiliary pixel BCE (not in the paper; the tiny preset uses 1.0 to learn in minutes)
+    noise_range: tuple[float, float] = (0.2, 0.8)  # sigma ~ U(range) per sample
+    train_split: str = "train"
+    train_objects: str = "seen"
+    mirror: bool = True
+    captions: Path | None = None
+    caption_prob: float = 0.5
+    save_every: int = 200
+    mixed_precision: str = "no"
+    device: str | None = None  # None: accelerate picks (GPU if present)
+    seed: int = 0
+    time_limit_s: float | None = None  # stop early (and save) after this many seconds of training
+    limit_samples: int | None = None  # for quick checks
+
+    def record(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("model")
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    step: int
+    seconds: float
+    losses: list[dict[str, float]] = field(default_factory=list)
+
+
+def load_crops(opts: TrainOptions) -> list[Crop]:
+    from partbench.progress import progress_bar
+    from partbench.suites import load_suite
+
+    suite = load_suite(opts.suite)
+    reader = suite.make_reader(opts.data_root)
+    reader.check(opts.train_split)
+    refs = reader.index(opts.train_split).refs
+    if opts.train_objects not in ("seen", "all"):
+        raise PartbenchError(f"train_objects must be 'seen' or 'all', got {opts.train_objects!r}.")
+    if opts.train_objects == "seen":
+        refs = [r for r in refs if r.object_class not in suite.unseen_objects]
+    refs = refs[: opts.limit_samples] if opts.limit_samples else refs
+    crops = []
+    cfg = opts.model
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task(f"partconcepts: loading {suite.name}/{opts.train_split}", total=len(refs), note="")
+        for ref in refs:
+            s = reader.load(ref)
+            if s.has_labels and suite.part_ids_of(s.object_class):
+                crops.append(training_crop(s, suite, cfg.resolution, cfg.crop_margin, cfg.crop))
+            bar.advance(task)
+    if not crops:
+        raise PartbenchError(f"PartConcepts: no labelled training samples in {suite.name}/{opts.train_split}.")
+    return crops + ([mirrored(c) for c in crops] if opts.mirror else [])
+
+
+def load_captions(path: Path | None) -> dict[str, list[str]]:
+    if path is None:
+        return {}
+    out: dict[str, list[str]] = {}
+    try:
+        for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                row = json.loads(line)
+                parse_marked_prompt(row["caption"])
+                out.setdefault(row["sample_id"], []).append(row["caption"])
+    except (OSError, ValueError, KeyError) as e:
+        raise PartbenchError(f"PartConcepts captions {path}: line {n if 'n' in dir() else 0}: {e}") from None
+    return out
+
+
+def _prompt_and_targets(crop: Crop, rng: random.Random, captions: dict[str, list[str]], caption_prob: float):
+    """A prompt for `crop` and the matching (C, R, R) targets, parts in a random order (or a caption's phrases)."""
+    index = {p: i for i, p in enumerate(crop.parts)}
+    options = [c for c in captions.get(crop.sample_id, []) if not crop.flipped]
+    if options and rng.random() < caption_prob:
+        caption = rng.choice(options)
+        phrases = parse_marked_prompt(caption).phrases
+        if all(p in index for p in phrases):
+            return caption, crop.targets[[index[p] for p in phrases]]
+    order = list(range(len(crop.parts)))
+    rng.shuffle(order)
+    return part_prompt(crop.object_class, [crop.parts[i] for i in order]), crop.targets[order]
+
+
+def train(opts: TrainOptions, model=None) -> TrainResult:
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from partbench.methods.partconcepts.model import PartConceptsModel
+    from partbench.progress import progress_bar
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    accelerator = Accelerator(mixed_precision=opts.mixed_precision, gradient_accumulation_steps=opts.grad_accum,
+                              cpu=opts.device == "cpu")
+    set_seed(opts.seed)
+    out = Path(opts.output)
+    ckpt.recover(out)
+    resume = out / ckpt.SUBDIR / ckpt.TRAINING_STATE
+    if resume.is_file():
+        saved = ckpt.read_config(out)
+        if saved.get("model") != opts.model.to_dict() or saved.get("training", {}).get("suite") != opts.suite:
+            raise PartbenchError(f"PartConcepts: {out} holds a checkpoint trained with other settings; "
+                                 f"use another --output or delete it.")
+    crops = load_crops(opts)  # before building the model: bad data fails fast
+    captions = load_captions(opts.captions)
+    model = model or PartConceptsModel(opts.model)
+    model.to(accelerator.device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / max(opts.warmup, 1)))
+    step, history, elapsed_before = 0, [], 0.0
+    if resume.is_file():
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(out / ckpt.SUBDIR / ckpt.WEIGHTS)), strict=False)
+        state = torch.load(resume, map_location="cpu", weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        step, history, elapsed_before = state["step"], state["history"], state["seconds"]
+        torch.random.set_rng_state(state["torch_rng"])
+    model, optimizer = accelerator.prepare(model, optimizer)
+    core = accelerator.unwrap_model(model)
+
+    with torch.no_grad():  # the VAE is frozen: encode every crop once
+        latents = torch.cat([core.encode_images(torch.stack([c.image for c in crops[i:i + 32]]).to(accelerator.device))
+                             for i in range(0, len(crops), 32)])
+    rng = random.Random(opts.seed * 1_000_003 + step)  # resumed runs continue a deterministic stream
+    lo, hi = opts.noise_range
+    record = {"training": opts.record() | {"n_crops": len(crops)}, "deviations": deviations(opts.model)}
+
+    def save(final: bool = False):
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            seconds = elapsed_before + time.monotonic() - t0
+            ckpt.save_checkpoint(out, core, record | {"step": step, "seconds": round(seconds, 1), "final": final,
+                                                     "last_loss": history[-1] if history else None},
+                                 {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                                  "step": step, "history": history, "seconds": seconds,
+                                  "torch_rng": torch.random.get_rng_state()})
+
+    t0 = time.monotonic()
+    model.train()
+    with progress_bar() as bar:
+        task = bar.add_task("partconcepts: training", total=opts.steps, completed=step, note="")
+        while step < opts.steps:
+            if opts.time_limit_s and elapsed_before + time.monotonic() - t0 > opts.time_limit_s:
+                break
+            for _ in range(opts.grad_accum):
+                with accelerator.accumulate(model):
+                    idx = [rng.randrange(len(crops)) for _ in range(opts.batch_size)]
+                    batch = [crops[i] for i in idx]
+                    prompts, targets = zip(*(_prompt_and_targets(c, rng, captions, opts.caption_prob) for c in batch))
+                    batch = [Crop(c.sample_id, c.object_class, c.image, c.box, c.parts, t, c.valid, c.flipped)
+                             for c, t in zip(batch, targets)]
+                    tgt, valid, images = (t.to(accelerator.device) for t in batch_crops(batch))
+                    x0 = latents[idx]
+                    sigma = torch.empty(len(idx)).uniform_(lo, hi).to(accelerator.device)
+                    noise = torch.randn_like(x0)
+                    with accelerator.autocast():
+                        res = core.segment(x0, images, list(prompts), sigma, noise)
+                        l_dice = dice_loss(res.mask_logits.float(), tgt, valid, res.concept_mask)
+                        l_flow = flow_loss(res.velocity, noise, x0)
+                        loss = l_dice + opts.model.flow_weight * l_flow
+                        if opts.bce_weight:
+                            loss = loss + opts.bce_weight * masked_bce(res.mask_logits.float(), tgt, valid,
+                                                                       res.concept_mask)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(params, 1.0)
+                    optimizer.step()
+                    optimizer.zero_grad()
+            schedule.step()
+            step += 1
+            history.append({"step": step, "loss": round(loss.item(), 5), "dice": round(l_dice.item(), 5),
+                            "flow": round(l_flow.item(), 5)})
+            bar.update(task, completed=step, note=f"dice {l_dice.item():.3f} flow {l_flow.item():.3f}")
+            if opts.save_every and step % opts.save_every == 0 and step < opts.steps:
+                save()
+    save(final=True)
+    return TrainResult(out / ckpt.SUBDIR, step, elapsed_before + time.monotonic() - t0, history)
+
+
+def deviations(config: PartConceptsConfig) -> list[str]:
+    """Where this configuration departs from the paper's recipe (recorded in the checkpoint and the run config)."""
+    out = []
+    if config.preset == "tiny":
+        out.append("tiny preset: randomly initialised FLUX.2-Klein-shaped model (no pretrained prior)")
+    if config.trainable == "full":
+        out.append("trainable=full: text encoder and mmDiT are trained in full, not only LoRAs (a random base has "
+                   "no prior for LoRAs to adapt)")
+    if config.concept_lora_rank != 128:
+        out.append(f"PartConcept LoRA rank {config.concept_lora_rank} (paper: 128)")
+    if config.crop == "object":  # noqa: SIM102
+        out.append("inputs cropped to the oracle object's box (paper: whole image)")
+    return out

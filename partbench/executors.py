@@ -1,0 +1,55 @@
+"""Submitting the N shards of a run as a job array through submitit (Slurm, or local processes), then merging."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from partbench.errors import PartbenchError
+
+EXECUTORS = ("slurm", "local")
+
+
+def _run_shard(request) -> tuple[int, int]:
+    """One array task (module-level so that submitit can pickle it)."""
+    from partbench.runner import run
+
+    outcome = run(request)
+    return outcome.predicted, outcome.cached
+
+
+def run_array(request, shards: int, executor: str, folder: Path, slurm: dict[str, Any] | None = None) -> dict:
+    """Run `shards` jobs `--shard K/shards`, wait for all, merge, and return the results."""
+    try:
+        import submitit
+    except ImportError:
+        raise PartbenchError("--executor needs submitit: pip install 'partbench[scale]'.") from None
+    from partbench.merge import merge_run
+    from partbench.store import run_name
+
+    if executor not in EXECUTORS:
+        from partbench.errors import UnknownNameError
+
+        raise UnknownNameError("executor", executor, EXECUTORS)
+    if shards < 1:
+        raise PartbenchError(f"--shards must be at least 1, got {shards}.")
+    if executor == "slurm":
+        pool = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        pool.update_parameters(slurm_array_parallelism=shards, **(slurm or {}))
+    else:
+        pool = submitit.LocalExecutor(folder=folder)
+        pool.update_parameters(timeout_min=(slurm or {}).get("timeout_min", 60))
+    requests = [replace(request, shard=f"{k}/{shards}") for k in range(shards)]
+    jobs = pool.map_array(_run_shard, requests)
+    failures = []
+    for k, job in enumerate(jobs):
+        try:
+            job.result()
+        except Exception as e:  # noqa: BLE001 - report every failed shard, not only the first
+            failures.append(f"shard {k}/{shards} (job {job.job_id}): {str(e).strip().splitlines()[-1] if str(e) else e}")
+    if failures:
+        raise PartbenchError("shards failed; the others are kept, re-run to resume:\n" + "\n".join(failures))
+    args = dict(request.method_args or {})
+    run_path = Path(request.output_root) / request.suite / run_name(request.method, args, request.seed)
+    return merge_run(run_path, n_replicates=request.bootstrap, convention=request.convention)

@@ -1,0 +1,241 @@
+"""`partbench userstudy export`: a self-contained two-alternative (A/B) user-study pack from generation runs.
+
+```
+OUT/
+  pack/                 the only folder raters see: host it anywhere static (or open index.html from disk)
+    index.html          the study page (no external requests); answers are downloaded as a JSON file at the end
+    images/<item>-{1,2}.png   the two images of each item, named so that the name does not reveal the method
+    manifest.json       public: pack id, question, number of items, URL parameters
+  items.csv             crowd-platform input (Input.* columns), one row per item
+  key.json              PRIVATE: which side is which method, gold answers, runs and seed; never put it in pack/
+```
+The first run is the reference, compared with each of the others (the paper compares its method with each
+baseline). Items, their order and left/right sides are drawn from the seed, so re-exporting with the same seed gives
+a byte-identical pack. Quality control: gold items (the prompt's reference image against a blank grey image, which
+cannot apply any instruction) and one repeated item with swapped sides (consistency).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import random
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from partbench.errors import PartbenchError
+from partbench.paths import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+PACK_SCHEMA = 1
+QUESTION = "Which image applies the instruction to the correct part?"
+BLANK_GREY = (153, 153, 153)  # GenEval's #999 fill
+
+
+@dataclass(frozen=True)
+class RunImages:
+    """A generation run's first image (k = 0) per prompt, with the prompt texts."""
+
+    label: str
+    path: Path
+    suite: str
+    suite_version: str
+    method: str
+    images: dict[str, Path]  # prompt id -> image file
+    prompts: dict[str, dict[str, Any]]  # prompt id -> {prompt, part, object}
+
+    @classmethod
+    def read(cls, run_dir: Path) -> RunImages:
+        from partbench.paths import read_json
+
+        run_dir = Path(run_dir)
+        results_path = run_dir / "results.json"
+        if not results_path.is_file():
+            raise PartbenchError(f"{run_dir}: no results.json; pass a finished generation run directory "
+                                 "(runs/<suite>/<method>[@args]).")
+        results = read_json(results_path)
+        if results.get("task") != "generation":
+            raise PartbenchError(f"{results_path}: not a generation run (task {results.get('task')!r}).")
+        images, prompts = {}, {}
+        samples = run_dir / "samples.jsonl"
+        for lineno, line in enumerate(samples.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise PartbenchError(f"{samples}:{lineno}: not valid JSON ({e.msg}).") from None
+            if row.get("k") != 0:
+                continue
+            image = run_dir / row["file"]
+            if not image.is_file():
+                raise PartbenchError(f"{image}: listed in {samples} but missing.")
+            images[row["prompt_id"]] = image
+            prompts[row["prompt_id"]] = {"prompt": row.get("prompt", ""), "part": row.get("part"),
+                                         "object": row.get("object")}
+        return cls(label=results.get("run_name") or run_dir.name, path=run_dir, suite=results["suite"],
+                   suite_version=str(results.get("suite_version")), method=results["method"], images=images,
+                   prompts=prompts)
+
+
+@dataclass
+class ExportOptions:
+    runs: list[Path]
+    out: Path
+    items: int | None = None  # real comparisons per baseline (None: every shared prompt)
+    raters_per_item: int = 5
+    gold: int = 2
+    seed: int = 0
+    completion_code: str | None = None
+    title: str = "Image comparison study"
+
+
+@dataclass
+class PackItem:
+    item_id: str
+    kind: str  # "real" | "gold" | "repeat"
+    prompt_id: str
+    prompt: str
+    left: str  # run label, or "blank" for gold items
+    right: str
+    baseline: str | None = None
+    gold_answer: str | None = None  # "left" | "right" for gold items
+    repeat_of: str | None = None
+    files: dict[str, Path] = field(default_factory=dict)  # side -> source image (None for blank)
+
+
+def _draw_items(ref: RunImages, others: list[RunImages], opts: ExportOptions, rng: random.Random) -> list[PackItem]:
+    items: list[PackItem] = []
+    for other in others:
+        shared = sorted(set(ref.images) & set(other.images))
+        if not shared:
+            raise PartbenchError(f"{ref.path} and {other.path} share no prompt; compare runs of the same suite.")
+        chosen = sorted(rng.sample(shared, min(opts.items or len(shared), len(shared))))
+        # Balanced sides: the reference is on the left for half the items (the odd one drawn), in random order,
+        # so a rater who always clicks one side scores 50 % and left-side bias cannot masquerade as preference.
+        ref_left = [i % 2 == 0 for i in range(len(chosen))]
+        if len(chosen) % 2:
+            ref_left[-1] = rng.random() < 0.5
+        rng.shuffle(ref_left)
+        for pid, left in zip(chosen, ref_left):
+            sides = [ref.label, other.label] if left else [other.label, ref.label]
+            files = {"left": (ref if sides[0] == ref.label else other).images[pid],
+                     "right": (ref if sides[1] == ref.label else other).images[pid]}
+            items.append(PackItem("", "real", pid, ref.prompts[pid]["prompt"], sides[0], sides[1],
+                                  baseline=other.label, files=files))
+    real = list(items)
+    for pid in rng.sample(sorted(ref.images), min(opts.gold, len(ref.images))):
+        answer = rng.choice(["left", "right"])
+        sides = {answer: ref.label, ("right" if answer == "left" else "left"): "blank"}
+        items.append(PackItem("", "gold", pid, ref.prompts[pid]["prompt"], sides["left"], sides["right"],
+                              gold_answer=answer, files={answer: ref.images[pid]}))
+    if real:
+        original = rng.choice(real)
+        items.append(PackItem("", "repeat", original.prompt_id, original.prompt, original.right, original.left,
+                              baseline=original.baseline, repeat_of=None,
+                              files={"left": original.files["right"], "right": original.files["left"]}))
+        repeat = items[-1]
+    rng.shuffle(items)
+    for i, item in enumerate(items, 1):
+        item.item_id = f"item{i:03d}"
+    if real:
+        repeat.repeat_of = original.item_id
+    return items
+
+
+def _blank_png(size: tuple[int, int]) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, BLANK_GREY).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size
+
+
+def export_pack(opts: ExportOptions) -> dict[str, Any]:
+    """Write the pack; returns the key (private) document."""
+    if len(opts.runs) < 2:
+        raise PartbenchError("userstudy export needs at least two runs: --run REFERENCE --run BASELINE [...].")
+    if opts.items is not None and opts.items < 1:
+        raise PartbenchError(f"--items must be at least 1, got {opts.items}.")
+    if opts.gold < 0 or opts.raters_per_item < 1:
+        raise PartbenchError("--gold must be >= 0 and --raters-per-item >= 1.")
+    runs = [RunImages.read(p) for p in opts.runs]
+    labels = [r.label for r in runs]
+    if len(set(labels)) != len(labels):
+        raise PartbenchError(f"runs must be distinct; got {labels}.")
+    suites = {(r.suite, r.suite_version) for r in runs}
+    if len(suites) > 1:
+        raise PartbenchError(f"runs come from different suites/versions {sorted(suites)}; compare like with like.")
+    ref, others = runs[0], runs[1:]
+    items = _draw_items(ref, others, opts, random.Random(opts.seed))
+
+    pack_dir = opts.out / "pack"
+    images_dir = pack_dir / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    wanted = set()
+    for item in items:
+        for n, side in ((1, "left"), (2, "right")):
+            name = f"{item.item_id}-{n}.png"
+            wanted.add(name)
+            source = item.files.get(side)
+            data = source.read_bytes() if source else _blank_png(_image_size(item.files[_other(side)]))
+            atomic_write_bytes(images_dir / name, data)
+    for stale in images_dir.iterdir():
+        if stale.name not in wanted:
+            stale.unlink() if stale.is_file() else shutil.rmtree(stale)
+
+    identity = {"seed": opts.seed, "runs": [{"label": r.label, "method": r.method} for r in runs],
+                "items": [(i.item_id, i.kind, i.prompt_id, i.left, i.right) for i in items],
+                "suite": ref.suite, "suite_version": ref.suite_version}
+    pack_id = "pb-" + hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    public_items = [{"item_id": i.item_id, "prompt": i.prompt, "left": f"images/{i.item_id}-1.png",
+                     "right": f"images/{i.item_id}-2.png"} for i in items]
+    manifest = {"schema_version": PACK_SCHEMA, "pack_id": pack_id, "title": opts.title, "question": QUESTION,
+                "n_items": len(items), "url_parameters": ["PROLIFIC_PID", "STUDY_ID", "SESSION_ID"],
+                "answers_format": "JSON file downloaded at the end of index.html"}
+    from partbench.userstudy.page import render_page
+
+    atomic_write_text(pack_dir / "index.html", render_page(manifest, public_items, opts.completion_code))
+    atomic_write_json(pack_dir / "manifest.json", manifest)
+    atomic_write_text(opts.out / "items.csv", _items_csv(items, pack_id))
+
+    import partbench
+
+    key = {
+        "schema_version": PACK_SCHEMA, "pack_id": pack_id, "private": True,
+        "note": "Which side is which method. Keep this file away from raters (it is outside pack/).",
+        "question": QUESTION, "seed": opts.seed, "suite": ref.suite, "suite_version": ref.suite_version,
+        "reference": ref.label, "baselines": [o.label for o in others],
+        "runs": {r.label: {"path": str(r.path), "method": r.method} for r in runs},
+        "raters_per_item": opts.raters_per_item, "completion_code": opts.completion_code,
+        "partbench": partbench.__version__,
+        "items": [{"item_id": i.item_id, "kind": i.kind, "prompt_id": i.prompt_id, "prompt": i.prompt,
+                   "left": i.left, "right": i.right, "baseline": i.baseline, "gold_answer": i.gold_answer,
+                   "repeat_of": i.repeat_of} for i in items],
+    }
+    atomic_write_json(opts.out / "key.json", key)
+    return key
+
+
+def _other(side: str) -> str:
+    return "right" if side == "left" else "left"
+
+
+def _items_csv(items: list[PackItem], pack_id: str) -> str:
+    """One row per item in the crowd-platform input form: `Input.*` columns (image paths relative to pack/)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["Input.pack_id", "Input.item_id", "Input.prompt", "Input.question", "Input.image_left_url",
+                     "Input.image_right_url"])
+    for i in items:
+        writer.writerow([pack_id, i.item_id, i.prompt, QUESTION, f"images/{i.item_id}-1.png",
+                         f"images/{i.item_id}-2.png"])
+    return buf.getvalue()

@@ -1,0 +1,135 @@
+"""ConceptAttention on a tiny random FLUX.1: the concept stream against the stock diffusers forward, the
+aggregation rules against hand computations, and the `partbench run` path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from partbench.errors import PartbenchError  # noqa: E402
+from partbench.runner import RunRequest, run  # noqa: E402
+from partbench.suites import load_suite  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def stock():
+    """A tiny transformer, random inputs, and what the stock forward computes in every double block (via hooks)."""
+    from diffusers import FluxPipeline
+
+    from partbench.models.flux1_tiny import tiny_flux1_components
+
+    tr = tiny_flux1_components(0).transformer
+    g = torch.Generator().manual_seed(0)
+    b, t = 2, 5
+    x = dict(latents=torch.randn(b, 16, tr.config.in_channels, generator=g),
+             img_ids=FluxPipeline._prepare_latent_image_ids(b, 4, 4, "cpu", torch.float32),
+             prompt=torch.randn(b, t, 32, generator=g), pooled=torch.randn(b, 32, generator=g),
+             timestep=torch.tensor([0.5, 0.25]), txt_ids=torch.zeros(t, 3))
+    seen, hooks = {}, []
+    for i, blk in enumerate(tr.transformer_blocks):
+        hooks += [blk.register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(("block", i), out)),
+                  blk.attn.to_out[0].register_forward_pre_hook(lambda m, a, i=i: seen.__setitem__(("o_img", i), a[0])),
+                  blk.attn.to_add_out.register_forward_pre_hook(lambda m, a, i=i: seen.__setitem__(("o_txt", i), a[0])),
+                  blk.attn.register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(("attn", i), out))]
+    with torch.no_grad():
+        tr(hidden_states=x["latents"], encoder_hidden_states=x["prompt"], pooled_projections=x["pooled"],
+           timestep=x["timestep"], img_ids=x["img_ids"], txt_ids=x["txt_ids"])
+    for h in hooks:
+        h.remove()
+    return tr, x, seen
+
+
+def _inputs(x, concepts, concept_pooled):
+    from partbench.adapters.conceptattention.flux1_stream import StreamInputs
+
+    return StreamInputs(latents=x["latents"], img_ids=x["img_ids"], prompt_embeds=x["prompt"], txt_ids=x["txt_ids"],
+                        pooled=x["pooled"], concept_embeds=concepts, concept_pooled=concept_pooled,
+                        timestep=x["timestep"])
+
+
+def test_image_stream_is_the_stock_forward_whatever_the_concepts(stock):
+    from partbench.adapters.conceptattention.flux1_stream import concept_stream
+
+    tr, x, seen = stock
+    last = len(tr.transformer_blocks) - 1
+    for concepts in (torch.randn(2, 4, 32), torch.randn(2, 1, 32) * 10):
+        out = concept_stream(tr, _inputs(x, concepts, torch.zeros(2, 32)), layers=[last])
+        text_stock, image_stock = seen[("block", last)]
+        torch.testing.assert_close(out.image_tokens, image_stock, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(out.text_tokens, text_stock, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("projection", ["pre", "post"])
+def test_concepts_equal_to_the_prompt_reproduce_the_stock_text_stream_and_scores(stock, projection):
+    """With concept tokens = prompt tokens and the same conditioning, attention over [concepts, image] is the stock
+    text queries' attention over [text, image]; so the concept stream must equal the stock text stream, and the
+    scores must equal the dot products of the stock model's own attention outputs (hooked before/after projection)."""
+    from partbench.adapters.conceptattention.flux1_stream import concept_stream
+
+    tr, x, seen = stock
+    layers = list(range(len(tr.transformer_blocks)))
+    out = concept_stream(tr, _inputs(x, x["prompt"], x["pooled"]), layers=layers, projection=projection)
+    for i in layers:
+        if projection == "pre":
+            c_vec, i_vec = seen[("o_txt", i)], seen[("o_img", i)]
+        else:
+            i_vec, c_vec = seen[("attn", i)]
+        expected = torch.einsum("bcd,bnd->bcn", c_vec, i_vec)
+        torch.testing.assert_close(out.scores[i], expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out.concept_tokens, seen[("block", layers[-1])][0], rtol=1e-5, atol=1e-5)
+
+
+def test_aggregation_rules_match_hand_computations():
+    from partbench.adapters.conceptattention.flux1_stream import aggregate
+
+    a = torch.tensor([[1.0, 0.0], [0.0, 2.0]])  # (C=2 concepts, N=2 patches)
+    b = torch.tensor([[3.0, 0.0], [1.0, 0.0]])
+
+    def softmax(v, axis):
+        e = np.exp(v - v.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+
+    an, bn = a.numpy(), b.numpy()
+    np.testing.assert_allclose(aggregate([a, b]), (softmax(an, 0) + softmax(bn, 0)) / 2, rtol=1e-6)
+    np.testing.assert_allclose(aggregate([a, b], softmax="patches"), (softmax(an, 1) + softmax(bn, 1)) / 2, rtol=1e-6)
+    np.testing.assert_allclose(aggregate([a, b], order="mean_then_softmax", temperature=2.0),
+                               softmax((an + bn) / 2 / 2, 0), rtol=1e-6)
+    np.testing.assert_allclose(aggregate([a, b], softmax="none"), (an + bn) / 2, rtol=1e-6)
+
+
+def test_tiny_preset_runs_end_to_end_reproducibly(demo_root, tmp_path):
+    suite = load_suite("demo")
+    req = dict(method="conceptattention", suite="demo", data_root=demo_root, bootstrap=0, workers=0, limit=4)
+    first = run(RunRequest(method_args={"preset": "tiny"}, **req))
+    assert first.results["meaningful"] is False
+    config = first.results["method_config"]
+    assert config["definition"].startswith("reference") and config["resolution"] == 32
+    from partbench.data.images import read_label_png
+
+    preds = {p.name: read_label_png(p) for p in (first.run_dir / "predictions").glob("*.png")}
+    again = run(RunRequest(method_args={"preset": "tiny"}, force=True, output_root=tmp_path / "again", **req))
+    for name, pred in preds.items():
+        np.testing.assert_array_equal(read_label_png(again.run_dir / "predictions" / name), pred)
+    reader = suite.make_reader(demo_root)
+    for ref in reader.index("val").refs[:4]:
+        labels = set(np.unique(preds[f"{ref.id}.png"])) - {255}
+        assert labels <= set(suite.part_ids_of(ref.object_class))
+    variant = run(RunRequest(method_args={"preset": "tiny", "projection": "post", "softmax": "patches",
+                                          "sigmas": "0.25,0.75", "draws": "2", "pooled": "clip"}, **req))
+    assert variant.results["method_config"]["definition"] == "variant"
+
+
+def test_bad_options_and_missing_weights_are_clear(demo_root, monkeypatch, tmp_path):
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    req = dict(method="conceptattention", suite="demo", data_root=demo_root, bootstrap=0, workers=0, limit=1)
+    with pytest.raises(PartbenchError, match="FLUX.1-schnell.*weights="):
+        run(RunRequest(method_args={}, **req))
+    with pytest.raises(PartbenchError, match="softmax must be one of"):
+        run(RunRequest(method_args={"preset": "tiny", "softmax": "pixels"}, **req))
+    with pytest.raises(PartbenchError, match="sigmas"):
+        run(RunRequest(method_args={"preset": "tiny", "sigmas": "2"}, **req))

@@ -1,0 +1,127 @@
+"""Whatever the launch — 1 process, 2 processes (torchrun, gloo), N shards + merge, a submitit array — the results
+are identical."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from partbench.cli.main import app
+from partbench.data.prefetch import prefetch
+from partbench.errors import PartbenchError
+from partbench.parallel import ProcessGroup, Shard, my_positions
+from partbench.runner import RunRequest, run
+
+COMPARED = ("metrics", "ci95", "by_convention", "per_class", "lr_pairs", "n_samples", "n_skipped")
+runner = CliRunner()
+
+
+def _same(a: dict, b: dict) -> None:
+    for key in COMPARED:
+        assert json.dumps(a[key], sort_keys=True) == json.dumps(b[key], sort_keys=True), key
+
+
+def _single(demo_root: Path, out: Path, method: str = "random") -> dict:
+    return run(RunRequest(method=method, suite="demo", data_root=demo_root, output_root=out, bootstrap=100)).results
+
+
+def _torchrun(*args: str) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "partbench",
+           *args]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_shard_parsing_and_positions():
+    assert Shard.parse("2/4") == Shard(2, 4) and Shard.parse(None) == Shard(0, 1)
+    for bad in ("4/4", "-1/2", "1", "a/b", "1/0"):
+        with pytest.raises(PartbenchError, match="K/N"):
+            Shard.parse(bad)
+    # shards and ranks compose into a partition of the positions
+    parts = [list(my_positions(23, Shard(k, 3), ProcessGroup(rank=r, world_size=2))) for k in range(3) for r in range(2)]
+    assert sorted(p for part in parts for p in part) == list(range(23))
+
+
+def test_prefetch_keeps_order_bounds_lookahead_and_surfaces_errors():
+    started = []
+    lock = threading.Lock()
+
+    def load(i: int) -> int:
+        with lock:
+            started.append(i)
+        time.sleep(0.001 * (i % 3))
+        if i == 7:
+            raise ValueError("bad sample 7")
+        return i * i
+
+    out = []
+    with pytest.raises(ValueError, match="bad sample 7"):
+        for value in prefetch(range(20), load, workers=3, depth=4):
+            out.append(value)
+            assert len(started) <= len(out) + 4 + 1  # never more than `depth` items ahead of the consumer
+    assert out == [i * i for i in range(7)]
+    assert list(prefetch(range(5), lambda i: -i, workers=0)) == [0, -1, -2, -3, -4]
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one(demo_root, tmp_path):
+    single = _single(demo_root, tmp_path / "one")
+    _torchrun("run", "-m", "random", "-s", "demo", "--data-root", str(demo_root), "--output", str(tmp_path / "two"),
+              "--bootstrap", "100")
+    two = json.loads((tmp_path / "two/demo/random/results.json").read_text())
+    _same(single, two)
+    assert (tmp_path / "one/demo/random/samples.jsonl").read_bytes() == \
+        (tmp_path / "two/demo/random/samples.jsonl").read_bytes()
+    # predictions were split between the processes, none missing
+    assert len(list((tmp_path / "two/demo/random/predictions").glob("*.png"))) == single["n_samples"]
+
+    # the same holds for `partbench score` of a saved-prediction directory
+    preds = tmp_path / "one/demo/random/predictions"
+    _torchrun("score", "-s", "demo", "-p", str(preds), "--data-root", str(demo_root), "--bootstrap", "100",
+              "--output", str(tmp_path / "scored-2.json"))
+    scored = json.loads((tmp_path / "scored-2.json").read_text())
+    assert scored["metrics"] == single["metrics"] and scored["ci95"] == single["ci95"]
+
+
+def test_shards_then_merge_equal_one_run(demo_root, tmp_path):
+    single = _single(demo_root, tmp_path / "one", method="spatial-prior")
+    base = ("run", "-m", "spatial-prior", "-s", "demo", "--data-root", demo_root, "--output", tmp_path / "sh",
+            "--bootstrap", "100")
+    run_dir = tmp_path / "sh/demo/spatial-prior"
+    for k in (2, 0):
+        result = runner.invoke(app, [str(a) for a in (*base, "--shard", f"{k}/3")])
+        assert result.exit_code == 0, result.output
+        assert "partbench merge" in result.output
+    assert not (run_dir / "results.json").exists()
+    early = runner.invoke(app, ["merge", str(run_dir)])
+    assert early.exit_code == 2 and "1/3" in early.output and "missing" in early.output
+
+    assert runner.invoke(app, [str(a) for a in (*base, "--shard", "1/3")]).exit_code == 0
+    merged = runner.invoke(app, ["merge", str(run_dir), "--bootstrap", "100"])
+    assert merged.exit_code == 0, merged.output
+    _same(single, json.loads((run_dir / "results.json").read_text()))
+
+    meta = run_dir / "shards/1-of-3.json"
+    doc = json.loads(meta.read_text())
+    doc["n_refs"] += 1
+    meta.write_text(json.dumps(doc))
+    mismatch = runner.invoke(app, ["merge", str(run_dir)])
+    assert mismatch.exit_code == 2 and "n_refs" in mismatch.output
+
+
+@pytest.mark.slow
+def test_submitit_local_array_equals_one_run(demo_root, tmp_path):
+    single = _single(demo_root, tmp_path / "one")
+    result = runner.invoke(app, ["run", "-m", "random", "-s", "demo", "--data-root", str(demo_root), "--output",
+                                 str(tmp_path / "ex"), "--bootstrap", "100", "--executor", "local", "--shards", "2"])
+    assert result.exit_code == 0, result.output
+    _same(single, json.loads((tmp_path / "ex/demo/random/results.json").read_text()))
