@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from partbench.errors import PartbenchError, UnknownNameError

@@ -8,7 +8,6 @@ import io
 import tarfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner

@@ -80,6 +80,30 @@ def test_train_writes_checkpoint_and_resumes(trained):
     assert [h["step"] for h in resumed.losses] == [1, 2, 3]  # history continued, not restarted
 
 
+def test_finished_training_is_left_alone(trained, demo_root):
+    from partbench.methods.partconcepts.train import TrainOptions, train
+
+    out, _, _ = trained
+    weights = out / "checkpoint" / "model.safetensors"
+    before = (weights.stat().st_mtime_ns, (out / "checkpoint" / "config.json").read_bytes())
+    again = train(TrainOptions(suite="demo", data_root=demo_root, output=out, model=_tiny(), steps=3, batch_size=2,
+                               save_every=1, device="cpu"))
+    assert again.step == 3
+    assert (weights.stat().st_mtime_ns, (out / "checkpoint" / "config.json").read_bytes()) == before
+
+
+def test_captions_file_errors_name_the_line(tmp_path):
+    from partbench.methods.partconcepts.train import load_captions
+
+    good = tmp_path / "c.jsonl"
+    good.write_text('{"sample_id": "s1", "caption": "a cow with a red [head]"}\n\n')
+    assert load_captions(good) == {"s1": ["a cow with a red [head]"]}
+    bad = tmp_path / "b.jsonl"
+    bad.write_text('{"sample_id": "s1", "caption": "a [head"}\n')
+    with pytest.raises(PartbenchError, match="line 1"):
+        load_captions(bad)
+
+
 def test_resume_refuses_other_settings(trained, demo_root):
     from partbench.methods.partconcepts.train import TrainOptions, train
 
@@ -89,6 +113,8 @@ def test_resume_refuses_other_settings(trained, demo_root):
 
 
 def test_checkpoint_round_trip_and_runner(trained, demo_root, tmp_path):
+    import json
+
     from partbench.methods.partconcepts.method import PartConcepts
     from partbench.methods_api import Vocabulary
     from partbench.runner import RunRequest, run
@@ -110,7 +136,8 @@ def test_checkpoint_round_trip_and_runner(trained, demo_root, tmp_path):
     outcome = run(RunRequest(method="partconcepts", suite="demo", data_root=demo_root, output_root=tmp_path,
                              method_args={"checkpoint": str(out)}, bootstrap=0))
     assert outcome.predicted > 0 and "h_iou" in outcome.results["metrics"]
-    assert outcome.results.get("method_config", outcome.results.get("extra", {})) is not None
+    config = json.loads((outcome.run_dir / "config.json").read_text())
+    assert "trainable=full" in json.dumps(config)  # the tiny preset's deviations reach the run's config
     again = run(RunRequest(method="partconcepts", suite="demo", data_root=demo_root, output_root=tmp_path,
                            method_args={"checkpoint": str(out)}, bootstrap=0))
     assert again.predicted == 0 and again.results["metrics"] == outcome.results["metrics"]

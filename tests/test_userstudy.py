@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from test_generation_helpers import MARKUP_PROMPT, study_runs
+from test_generation_helpers import study_runs
 
 from partbench.errors import PartbenchError
 from partbench.userstudy.analyze import Thresholds, analyze, load_key, read_answers
@@ -87,7 +87,7 @@ def _binom_two_sided(k: int, n: int) -> float:
 
 def test_analysis_matches_hand_computation(tmp_path, runs):
     key = export_pack(ExportOptions(runs=runs, out=tmp_path / "s", items=5, gold=2, seed=1))
-    ref, base1, base2 = key["reference"], *key["baselines"]
+    ref, base1, _ = key["reference"], *key["baselines"]
     rows = []
     # Raters r1..r4 answer everything, passing gold; r1-r3 prefer the reference on baseline 1 except on one item
     # each; on baseline 2 they prefer the reference always. r5 fails a gold item; r6 answers in 100 ms.

@@ -102,13 +102,19 @@ def load_captions(path: Path | None) -> dict[str, list[str]]:
         return {}
     out: dict[str, list[str]] = {}
     try:
-        for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                row = json.loads(line)
-                parse_marked_prompt(row["caption"])
-                out.setdefault(row["sample_id"], []).append(row["caption"])
-    except (OSError, ValueError, KeyError) as e:
-        raise PartbenchError(f"PartConcepts captions {path}: line {n if 'n' in dir() else 0}: {e}") from None
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise PartbenchError(f"PartConcepts captions {path}: cannot read ({e}).") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            parse_marked_prompt(row["caption"])
+            out.setdefault(row["sample_id"], []).append(row["caption"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise PartbenchError(f"PartConcepts captions {path}, line {n}: expected "
+                                 f'{{"sample_id": ..., "caption": "... [part] ..."}} ({e}).') from None
     return out
 
 
@@ -145,6 +151,9 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
         if saved.get("model") != opts.model.to_dict() or saved.get("training", {}).get("suite") != opts.suite:
             raise PartbenchError(f"PartConcepts: {out} holds a checkpoint trained with other settings; "
                                  f"use another --output or delete it.")
+        if saved.get("final") and saved.get("step", 0) >= opts.steps:
+            # Already trained: rewriting the checkpoint would change its fingerprint and void cached predictions.
+            return TrainResult(out / ckpt.SUBDIR, saved["step"], saved.get("seconds", 0.0), [])
     crops = load_crops(opts)  # before building the model: bad data fails fast
     captions = load_captions(opts.captions)
     model = model or PartConceptsModel(opts.model)

@@ -28,9 +28,9 @@ import numpy as np
 
 from partbench.data.coco import CocoFile, decode_segmentation, load_coco
 from partbench.data.images import read_label_png
-from partbench.data.readers import SampleIndex
+from partbench.data.readers import SampleIndex, require_paths
 from partbench.data.types import ObjectAnnotation, Sample, SampleRef
-from partbench.errors import DataNotFoundError, PartbenchError
+from partbench.errors import PartbenchError
 from partbench.suites import Suite
 
 IMAGE_DIR = "images"
@@ -63,12 +63,7 @@ class ADE20KPartReader:
     def check(self, split: str) -> None:
         if split not in SPLIT_SOURCES:
             raise PartbenchError(f"Suite {self.suite.name!r}: unknown split {split!r} (known: {', '.join(SPLIT_SOURCES)}).")
-        if not self.root.is_dir():
-            raise DataNotFoundError(f"Suite {self.suite.name!r}: dataset folder {self.root} not found.\n{self.suite.obtain}")
-        missing = [str(p) for p in self.required_paths(split) if not p.exists()]
-        if missing:
-            raise DataNotFoundError(f"Suite {self.suite.name!r} ({split} split): missing {', '.join(missing)}.\n"
-                                    f"{self.suite.obtain}")
+        require_paths(self.suite, self.root, split, self.required_paths(split))
 
     def coco(self, json_name: str) -> CocoFile:
         if json_name not in self._coco:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from partbench.data.images import read_label_png
-from partbench.data.readers import SampleIndex
+from partbench.data.readers import SampleIndex, require_paths
 from partbench.data.types import ObjectAnnotation, Sample, SampleRef
 from partbench.errors import DataNotFoundError, PartbenchError
 from partbench.suites import Suite
@@ -41,15 +41,7 @@ class OVPartsSemanticReader:
 
     # -- presence ----------------------------------------------------------------------------------------------------
     def check(self, split: str) -> None:
-        if not self.root.is_dir():
-            raise DataNotFoundError(f"Suite {self.suite.name!r}: dataset folder {self.root} not found.\n{self.suite.obtain}")
-        missing = [d for d in (f"{IMAGE_DIR}/{split}", f"{PART_DIR}/{split}", f"{OBJ_DIR}/{split}") if
-                   not (self.root / d).is_dir()]
-        if missing:
-            where = ", ".join(str(self.root / m) for m in missing)
-            raise DataNotFoundError(
-                f"Suite {self.suite.name!r} ({split} split): missing {where}.\n{self.suite.obtain}"
-            )
+        require_paths(self.suite, self.root, split, [self.root / d / split for d in (IMAGE_DIR, PART_DIR, OBJ_DIR)])
 
     def paths(self, split: str, image_id: str) -> tuple[Path, Path, Path]:
         return (

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from partbench.data.coco import CocoFile, decode_segmentation, load_coco
-from partbench.data.readers import SampleIndex
+from partbench.data.readers import SampleIndex, require_paths
 from partbench.data.types import ObjectAnnotation, Sample, SampleRef
-from partbench.errors import DataNotFoundError, PartbenchError
+from partbench.errors import PartbenchError
 from partbench.suites import SUITES_DIR, Suite
 
 SYNSET_FILE = "LOC_synset_mapping.txt"
@@ -79,12 +79,7 @@ class PartImageNetReader:
         return [self.root / "images" / split, self.root / f"{split}.json"]
 
     def check(self, split: str) -> None:
-        if not self.root.is_dir():
-            raise DataNotFoundError(f"Suite {self.suite.name!r}: dataset folder {self.root} not found.\n{self.suite.obtain}")
-        missing = [str(p) for p in self.required_paths(split) if not p.exists()]
-        if missing:
-            raise DataNotFoundError(f"Suite {self.suite.name!r} ({split} split): missing {', '.join(missing)}.\n"
-                                    f"{self.suite.obtain}")
+        require_paths(self.suite, self.root, split, self.required_paths(split))
 
     def coco(self, split: str) -> CocoFile:
         if split not in self._coco:

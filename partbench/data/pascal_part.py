@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from partbench.data.pascal_part_classes import class_name
-from partbench.data.readers import SampleIndex
+from partbench.data.readers import SampleIndex, require_paths
 from partbench.data.types import ObjectAnnotation, Sample, SampleRef
 from partbench.errors import DataNotFoundError, PartbenchError
 from partbench.suites import Suite
@@ -138,10 +138,7 @@ class PascalPartReader:
         return [self.annotation_dir, self.voc / "JPEGImages", self.split_file(split)]
 
     def check(self, split: str) -> None:
-        missing = [str(p) for p in self.required_paths(split) if not p.exists()]
-        if missing:
-            raise DataNotFoundError(f"Suite {self.suite.name!r} ({split} split): missing {', '.join(missing)}.\n"
-                                    f"{self.suite.obtain}")
+        require_paths(self.suite, None, split, self.required_paths(split))
 
     def image_ids(self, split: str) -> list[str]:
         self.check(split)

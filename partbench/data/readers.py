@@ -50,3 +50,17 @@ def make_reader(suite: Suite, data_root: Path) -> Reader:
     module, attr = READERS[suite.reader].split(":")
     cls = getattr(importlib.import_module(module), attr)
     return cls(suite, data_root, **suite.reader_args)
+
+
+def require_paths(suite: Suite, root: Path | None, split: str, paths: list[Path]) -> None:
+    """Raise `DataNotFoundError` naming the dataset folder or every missing path, followed by how to get the data.
+
+    `root` is the dataset folder (reported alone when it is missing entirely), or None for multi-folder datasets.
+    """
+    from partbench.errors import DataNotFoundError
+
+    if root is not None and not root.is_dir():
+        raise DataNotFoundError(f"Suite {suite.name!r}: dataset folder {root} not found.\n{suite.obtain}")
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise DataNotFoundError(f"Suite {suite.name!r} ({split} split): missing {', '.join(missing)}.\n{suite.obtain}")
