@@ -182,12 +182,13 @@ def run_generation(req: RunRequest, suite: Suite, info: MethodInfo) -> RunOutcom
     """Generate (or reuse) k images per prompt, CLIP-score them, and write the run directory."""
     from partbench.cli.console import err_console
     from partbench.data.prompts import load_prompts
-    from partbench.paths import AtomicLineWriter, atomic_write_bytes
+    from partbench.paths import AtomicLineWriter, CollectingWriter, atomic_write_bytes
     from partbench.progress import progress_bar
     from partbench.runner import RunOutcome
 
     if getattr(req, "shard", None):
-        raise PartbenchError("--shard is not supported for generation suites yet; run them as one job.")
+        raise PartbenchError("--shard is not supported for generation suites yet; spread them over processes with "
+                             "`torchrun --nproc-per-node N -m partbench run ...` instead.")
     if req.limit is not None and req.limit < 1:
         raise PartbenchError(f"--limit must be at least 1, got {req.limit}.")
     split = suite.check_split(req.split)
@@ -217,18 +218,28 @@ def run_generation(req: RunRequest, suite: Suite, info: MethodInfo) -> RunOutcom
     clip_fingerprint = options.clip.fingerprint()
     run_config = {"images_per_prompt": options.images_per_prompt, "seed_schedule": SEED_SCHEDULE,
                   "clip": options.clip.describe() | {"fingerprint": clip_fingerprint}}
-    run_dir.write_config({"fingerprint": fingerprint, "method_config": method_config} | run_config)
-    for tmp in run_dir.predictions.glob("*/.*.tmp"):  # leftovers of a killed write
-        tmp.unlink(missing_ok=True)
+    # Under torchrun each process generates jobs rank::world_size; rank 0 writes config, samples and results.
+    from partbench.parallel import ProcessGroup, Shard, my_positions
+
+    group = ProcessGroup.from_env()
+    if group.is_main:
+        run_dir.write_config({"fingerprint": fingerprint, "method_config": method_config} | run_config)
+        for tmp in run_dir.predictions.glob("*/.*.tmp"):  # leftovers of a killed write, before anyone writes
+            tmp.unlink(missing_ok=True)
+    group.barrier()
+    positions = my_positions(len(jobs), Shard(0, 1), group, req.batch_size)
+    order = {jobs[i].name: i for i in positions}
 
     previous = {} if req.force else _previous_scores(run_dir.samples_path)
     scorer = None
     sums = PromptScores()
     cosines: list[float] = []
     n_truncated = generated = reused = 0
-    with progress_bar() as bar, AtomicLineWriter(run_dir.samples_path) as rows:
-        task = bar.add_task(f"{req.method} on {suite.name}", total=len(jobs), note="")
-        for batch in _batches(jobs, req.batch_size):
+    gathered_rows: list[dict[str, Any]] = []
+    with progress_bar(disable=not group.is_main) as bar, \
+            (CollectingWriter(gathered_rows) if group.distributed else AtomicLineWriter(run_dir.samples_path)) as rows:
+        task = bar.add_task(f"{req.method} on {suite.name}", total=len(positions), note="")
+        for batch in _batches([jobs[i] for i in positions], req.batch_size):
             todo = [j for j in batch if req.force or not _cached(_image_path(run_dir, j), j.key)]
             fresh: dict[str, Image] = {}
             if todo:
@@ -256,11 +267,26 @@ def run_generation(req: RunRequest, suite: Suite, info: MethodInfo) -> RunOutcom
             for job in batch:
                 row = new_rows.get(job.name) or previous[(job.key, clip_fingerprint)]
                 row = _sample_row(job, row["cos"], row["truncated"], clip_fingerprint)
-                rows.write(row)
+                rows.write(row | {"index": order[job.name]} if group.distributed else row)
                 sums.add(job.prompt.id, row["clip_score"])
                 cosines.append(row["cos"])
                 n_truncated += row["truncated"]
             bar.update(task, advance=len(batch), note=f"reused {reused}")
+
+    if group.distributed:
+        gathered = group.gather({"rows": gathered_rows, "generated": generated, "reused": reused})
+        group.close()
+        if not group.is_main:
+            return RunOutcome(run_dir=run_dir.path, results=None, predicted=generated, cached=reused)
+        generated, reused = (sum(g[k] for g in gathered) for k in ("generated", "reused"))
+        sums, cosines, n_truncated = PromptScores(), [], 0
+        with AtomicLineWriter(run_dir.samples_path) as out:  # the same rows, in the same order, as one process
+            for indexed in sorted((r for g in gathered for r in g["rows"]), key=lambda r: r["index"]):
+                row = {k: v for k, v in indexed.items() if k != "index"}
+                out.write(row)
+                sums.add(row["prompt_id"], row["clip_score"])
+                cosines.append(row["cos"])
+                n_truncated += row["truncated"]
 
     results = generation_results(
         suite=suite, split=split, method=req.method, method_args=options.identity_args, run_name=run_dir.path.name,

@@ -102,10 +102,18 @@ class ProcessGroup:
                 dist.destroy_process_group()
 
 
-def my_positions(n: int, shard: Shard, group: ProcessGroup) -> range:
-    """Positions (in suite order) this process handles: the shard's `K::N`, then this rank's share of it."""
+def my_positions(n: int, shard: Shard, group: ProcessGroup, batch_size: int = 1) -> list[int]:
+    """Positions (in suite order) this process handles.
+
+    The split is made of whole batches of `batch_size` consecutive positions: batch b goes to shard `b % N`, and
+    within a shard to rank `(b // N) % world_size`. A batch therefore holds the same samples however the run is
+    launched, so methods whose numerics depend on batch composition (batched neural networks) give the same outputs
+    with 1 process, N processes or N shards.
+    """
+    batches = range(0, n, max(batch_size, 1))
     step = shard.count * group.world_size
-    return range(shard.index + shard.count * group.rank, n, step)
+    mine = batches[shard.index + shard.count * group.rank::step]
+    return [p for start in mine for p in range(start, min(start + batch_size, n))]
 
 
 def default_device() -> str:

@@ -98,7 +98,7 @@ def _run_segmentation(req: RunRequest, suite: Suite, info: MethodInfo, group: Pr
         run_dir.write_config({"fingerprint": fingerprint, "method_config": method_config})
     needs_images = info.needs_images()
 
-    positions = my_positions(len(refs), shard, group)
+    positions = my_positions(len(refs), shard, group, req.batch_size)
     keys = {refs[i].id: cache_key(identity, fingerprint, refs[i].id) for i in positions}
     todo_ids = {i for i in keys if req.force or not run_dir.cached(i, keys[i])}
     run_dir.remove_stale_writes(set(keys))

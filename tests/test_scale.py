@@ -33,9 +33,9 @@ def _single(demo_root: Path, out: Path, method: str = "random") -> dict:
     return run(RunRequest(method=method, suite="demo", data_root=demo_root, output_root=out, bootstrap=100)).results
 
 
-def _torchrun(*args: str) -> None:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "partbench",
-           *args]
+def _torchrun(*args: str, processes: int = 2) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes),
+           "-m", "partbench", *args]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -47,8 +47,12 @@ def test_shard_parsing_and_positions():
         with pytest.raises(PartbenchError, match="K/N"):
             Shard.parse(bad)
     # shards and ranks compose into a partition of the positions
-    parts = [list(my_positions(23, Shard(k, 3), ProcessGroup(rank=r, world_size=2))) for k in range(3) for r in range(2)]
-    assert sorted(p for part in parts for p in part) == list(range(23))
+    for batch in (1, 4):
+        parts = [my_positions(23, Shard(k, 3), ProcessGroup(rank=r, world_size=2), batch)
+                 for k in range(3) for r in range(2)]
+        assert sorted(p for part in parts for p in part) == list(range(23))
+    # whole batches travel together: batch [4..7] belongs to one process
+    assert my_positions(10, Shard(0, 1), ProcessGroup(rank=1, world_size=2), 4) == [4, 5, 6, 7]
 
 
 def test_prefetch_keeps_order_bounds_lookahead_and_surfaces_errors():
@@ -125,3 +129,30 @@ def test_submitit_local_array_equals_one_run(demo_root, tmp_path):
                                  str(tmp_path / "ex"), "--bootstrap", "100", "--executor", "local", "--shards", "2"])
     assert result.exit_code == 0, result.output
     _same(single, json.loads((tmp_path / "ex/demo/random/results.json").read_text()))
+
+
+@pytest.mark.slow
+def test_generation_two_processes_equal_one(tmp_path):
+    """The same images and scores whether one process or two make them: batches are assigned whole, so each batch
+    holds the same prompts in both launches (the tiny pipeline's numerics depend on batch composition)."""
+    from test_generation_helpers import clip_args
+
+    args = {"preset": "tiny"} | clip_args(tmp_path / "clip")
+    flags = [x for k, v in args.items() for x in ("-a", f"{k}={v}")]
+    for processes in (1, 2):
+        _torchrun("run", "-m", "flux2-klein", "-s", "demo-t2i", *flags, "--output", str(tmp_path / f"p{processes}"),
+                  "--bootstrap", "100", "--batch-size", "2", processes=processes)
+    one_dir, two_dir = (next((tmp_path / f"p{n}" / "demo-t2i").iterdir()) for n in (1, 2))
+    assert (one_dir / "samples.jsonl").read_bytes() == (two_dir / "samples.jsonl").read_bytes()
+    for image in (one_dir / "predictions").rglob("*.png"):
+        assert _pixels(image) == _pixels(two_dir / image.relative_to(one_dir))
+    _same_generation = ("metrics", "ci95", "n_samples")
+    one, two = (json.loads((d / "results.json").read_text()) for d in (one_dir, two_dir))
+    assert all(one[k] == two[k] for k in _same_generation)
+
+
+def _pixels(path: Path) -> bytes:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.convert("RGB").tobytes()
