@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_METHODS := oracle random spatial-prior
+# PartConcepts' tiny preset, trained once on the demo train split (seen objects: the zero-shot protocol) and cached.
+PC_CKPT := runs/train/partconcepts-tiny
 
 .PHONY: demo test install browser clean-runs
 
@@ -26,6 +28,8 @@ browser:
 demo: $(BIN)/.installed
 	$(BIN)/partbench data generate demo
 	for m in $(DEMO_METHODS); do $(BIN)/partbench run --method $$m --suite demo || exit 1; done
+	$(BIN)/partbench train partconcepts --suite demo --preset tiny --output $(PC_CKPT)
+	$(BIN)/partbench run --method partconcepts --suite demo --checkpoint $(PC_CKPT)
 	$(BIN)/partbench table --suite demo
 
 test: $(BIN)/.installed browser

@@ -1,7 +1,10 @@
 """The spatial prior: where, inside an object's bounding box, each of its parts usually is.
 
 For every object class, part frequencies are counted on a G x G grid over object-normalised coordinates (the
-object's bounding box mapped to the unit square) from the suite's train split. A prediction labels each object pixel
+object's bounding box mapped to the unit square) from the suite's train split. By default only **seen** objects are
+counted, as the zero-shot protocol requires (OV-PARTS trains on seen parts only); an unseen object's part borrows the
+counts of the seen parts with the same phrase ("horse's leg" from "cow's leg"), and a phrase no seen object has
+gets none. `train_objects=all` also counts unseen objects, which is not zero-shot. A prediction labels each object pixel
 with the most frequent part of its cell. It knows the object class and silhouette (oracle-object) but not which way
 the object faces, so on mirrored parts it does no better than the train split's facing statistics: the floor every
 learned method must clear, and the reference point for `lr_confusion`.
@@ -20,7 +23,7 @@ from partbench.errors import DataNotFoundError, PartbenchError
 from partbench.methods_api import Vocabulary
 from partbench.suites import Suite
 
-KNOWN_ARGS = {"grid": "16", "train_split": "train"}
+KNOWN_ARGS = {"grid": "16", "train_split": "train", "train_objects": "seen"}
 
 
 def grid_cells(mask: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:
@@ -32,7 +35,7 @@ def grid_cells(mask: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:
     return gy * grid + gx, ys * mask.shape[1] + xs
 
 
-def _options(args: dict[str, str]) -> tuple[int, str]:
+def _options(args: dict[str, str]) -> tuple[int, str, str]:
     unknown = sorted(set(args) - set(KNOWN_ARGS))
     if unknown:
         raise PartbenchError(f"Method 'spatial-prior': unknown --method-arg {unknown} (known: {', '.join(KNOWN_ARGS)}).")
@@ -41,14 +44,16 @@ def _options(args: dict[str, str]) -> tuple[int, str]:
         grid = int(opts["grid"])
     except ValueError:
         raise PartbenchError(f"Method 'spatial-prior': grid must be an integer, got {opts['grid']!r}.") from None
-    return grid, opts["train_split"]
+    if opts["train_objects"] not in ("seen", "all"):
+        raise PartbenchError(f"Method 'spatial-prior': train_objects must be seen or all, got {opts['train_objects']!r}.")
+    return grid, opts["train_split"], opts["train_objects"]
 
 
 class SpatialPrior:
     needs_images = False  # works from the object mask alone
 
     def __init__(self, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0):
-        self.grid, self.train_split = _options(args)
+        self.grid, self.train_split, self.train_objects = _options(args)
         self.suite = suite
         self._fingerprint = self.fingerprint_for(suite=suite, data_root=data_root, args=args, seed=seed)
         self.counts = self._fit(suite.make_reader(data_root))
@@ -57,23 +62,25 @@ class SpatialPrior:
     def fingerprint_for(cls, *, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0) -> str:
         """Identifies the fitted prior without fitting it: grid, suite version and the train annotations' listing
         (names, sizes, modification times), so an edited train split invalidates cached predictions."""
-        grid, train_split = _options(args)
+        grid, train_split, train_objects = _options(args)
         reader = suite.make_reader(data_root)
         try:
             reader.check(train_split)
         except DataNotFoundError as e:
             raise DataNotFoundError(f"spatial-prior is estimated on the {train_split!r} split. {e}") from None
-        digest = hashlib.sha256(f"{suite.name}@{suite.version}/{train_split}/grid={grid}".encode())
+        digest = hashlib.sha256(
+            f"{suite.name}@{suite.version}/{train_split}/grid={grid}/objects={train_objects}".encode())
         for path in reader.annotation_files(train_split):
             st = path.stat()
             digest.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-        return "spatial-prior-v1-" + digest.hexdigest()[:16]
+        return "spatial-prior-v2-" + digest.hexdigest()[:16]
 
     def _fit(self, reader) -> np.ndarray:
         from partbench.progress import progress_bar
 
         counts = np.zeros((self.grid * self.grid, self.suite.num_classes), dtype=np.int64)
-        refs = reader.index(self.train_split).refs
+        refs = [r for r in reader.index(self.train_split).refs
+                if self.train_objects == "all" or r.object_class not in self.suite.unseen_objects]
         with progress_bar(transient=True) as bar:
             task = bar.add_task(f"spatial-prior: fitting on {self.train_split}", total=len(refs), note="")
             for ref in refs:
@@ -83,6 +90,21 @@ class SpatialPrior:
                 valid = labels != self.suite.ignore_label
                 np.add.at(counts, (cell[valid], labels[valid].astype(np.int64)), 1)
                 bar.advance(task)
+        return counts if self.train_objects == "all" else self._borrow_for_unseen(counts)
+
+    def _borrow_for_unseen(self, counts: np.ndarray) -> np.ndarray:
+        """Give each unseen object's part the summed counts of the seen parts with the same phrase."""
+        from partbench.suites import object_of, part_of
+
+        by_phrase: dict[str, np.ndarray] = {}
+        for k, name in enumerate(self.suite.classes):
+            if object_of(name) not in self.suite.unseen_objects:
+                by_phrase.setdefault(part_of(name), np.zeros(counts.shape[0], dtype=np.int64))
+                by_phrase[part_of(name)] += counts[:, k]
+        for k in self.suite.unseen_ids:
+            phrase = part_of(self.suite.classes[k])
+            if phrase in by_phrase:
+                counts[:, k] = by_phrase[phrase]
         return counts
 
     def fingerprint(self) -> str:

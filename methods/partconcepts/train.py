@@ -112,7 +112,7 @@ def load_captions(path: Path | None) -> dict[str, list[str]]:
             row = json.loads(line)
             parse_marked_prompt(row["caption"])
             out.setdefault(row["sample_id"], []).append(row["caption"])
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, PartbenchError) as e:
             raise PartbenchError(f"PartConcepts captions {path}, line {n}: expected "
                                  f'{{"sample_id": ..., "caption": "... [part] ..."}} ({e}).') from None
     return out
