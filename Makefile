@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_METHODS := oracle random spatial-prior
-# PartConcepts' tiny preset, trained once on the demo train split (seen objects: the zero-shot protocol) and cached.
-PC_CKPT := runs/train/partconcepts-tiny
+# PartConcepts' tiny preset, trained once on the demo train split (seen objects: the zero-shot protocol) and cached
+# outside runs/ (a training directory is not a run).
+PC_CKPT := checkpoints/partconcepts-tiny
 
 .PHONY: demo test install browser clean-runs
 
