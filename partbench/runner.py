@@ -111,10 +111,10 @@ def _run_segmentation(req: RunRequest, suite: Suite, info: MethodInfo, group: Pr
 
     scorer = new_scorer(suite)
     single = not group.distributed and shard.count == 1
-    rows: list[dict[str, Any]] = []
+    mine: list[SampleScore] = []  # sent to rank 0 when the work is split (numpy entries pickle compactly)
     empty = predicted = reused = 0
     with progress_bar(disable=not group.is_main) as bar, \
-            (AtomicLineWriter(run_dir.samples_path) if single else CollectingWriter(rows)) as out:
+            (AtomicLineWriter(run_dir.samples_path) if single else CollectingWriter(mine)) as out:
         task = bar.add_task(f"{req.method} on {suite.name}/{split}", total=len(positions), note="")
         samples = prefetch(positions, load, workers=req.workers, depth=2 * req.batch_size)
         for batch in _batches(samples, req.batch_size):
@@ -134,8 +134,9 @@ def _run_segmentation(req: RunRequest, suite: Suite, info: MethodInfo, group: Pr
                     fresh[s.id] = pred
             for position, s in labelled:
                 pred = fresh[s.id] if s.id in fresh else run_dir.load_prediction(s.id)
-                score = scorer.update(position, s.id, pred, s.part_label_map, where=str(run_dir.prediction_path(s.id)))
-                out.write(score.to_json() | {"object": s.object_class})
+                score = scorer.update(position, s.id, pred, s.part_label_map,
+                                      where=str(run_dir.prediction_path(s.id)), object_class=s.object_class)
+                out.write(score.to_json() if single else score)
             predicted += len(fresh)
             reused += len(labelled) - len(fresh)
             bar.update(task, advance=len(batch), note=f"cached {reused}")
@@ -151,21 +152,21 @@ def _run_segmentation(req: RunRequest, suite: Suite, info: MethodInfo, group: Pr
         results = finish(run_dir, suite, header, scorer, req.bootstrap)
         return RunOutcome(run_dir.path, results, counts["predicted"], counts["cached"])
 
-    gathered = group.gather({"rows": rows, "counts": counts})
+    gathered = group.gather({"scores": mine, "counts": counts})
     if not group.is_main:
         return RunOutcome(run_dir.path, None, counts["predicted"], counts["cached"])
-    all_rows = sorted((r for g in gathered for r in g["rows"]), key=lambda r: r["index"])
+    all_scores = sorted((s for g in gathered for s in g["scores"]), key=lambda s: s.index)
     total = {k: sum(g["counts"][k] for g in gathered) for k in counts}
     if shard.count > 1:
-        write_shard(run_dir, shard, header, all_rows, total["empty"])
+        write_shard(run_dir, shard, header, [s.to_json() for s in all_scores], total["empty"])
         return RunOutcome(run_dir.path, None, total["predicted"], total["cached"],
                           note=f"shard {shard.index}/{shard.count} done; combine with `partbench merge {run_dir.path}`")
     scorer = new_scorer(suite)
     header["skipped"]["empty_ground_truth"] = total["empty"]
     with AtomicLineWriter(run_dir.samples_path) as out:
-        for row in all_rows:
-            scorer.add(SampleScore.from_json(row))
-            out.write(row)
+        for score in all_scores:
+            scorer.add(score)
+            out.write(score.to_json())
     results = finish(run_dir, suite, header, scorer, req.bootstrap)
     return RunOutcome(run_dir.path, results, total["predicted"], total["cached"])
 

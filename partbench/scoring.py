@@ -116,12 +116,13 @@ def score_external(*, suite: Suite, data_root, predictions_path, split: str | No
 
     group = ProcessGroup.from_env()
     try:
-        positions = my_positions(len(index.refs), Shard(0, 1), group)
+        # Runs of consecutive samples keep an image's samples (and its decoded annotations) in one process.
+        positions = my_positions(len(index.refs), Shard(0, 1), group, batch_size=16)
         scorer = new_scorer(suite)
-        rows: list[dict[str, Any]] = []
+        mine: list[SampleScore] = []  # sent to rank 0 under torchrun (numpy entries pickle compactly)
         empty = 0
         with progress_bar(disable=not group.is_main) as bar, \
-                (AtomicLineWriter(samples_path) if not group.distributed else CollectingWriter(rows)) as out:
+                (AtomicLineWriter(samples_path) if not group.distributed else CollectingWriter(mine)) as out:
             task = bar.add_task(f"scoring {name} on {suite.name}/{split}", total=len(positions), note="")
             for position, sample, raw in prefetch(positions, load, workers=workers, depth=16):
                 bar.advance(task)
@@ -130,18 +131,19 @@ def score_external(*, suite: Suite, data_root, predictions_path, split: str | No
                     continue
                 where = source.describe(sample.ref)
                 pred = finalize_prediction(raw, sample, vocabulary, where)
-                score = scorer.update(position, sample.id, pred, sample.part_label_map, where=where)
-                out.write(score.to_json() | {"object": sample.object_class})
+                score = scorer.update(position, sample.id, pred, sample.part_label_map, where=where,
+                                      object_class=sample.object_class)
+                out.write(score if group.distributed else score.to_json())
         if group.distributed:
-            gathered = group.gather({"rows": rows, "empty": empty})
+            gathered = group.gather({"scores": mine, "empty": empty})
             if not group.is_main:
                 return None
             scorer = new_scorer(suite)
             empty = sum(g["empty"] for g in gathered)
             with AtomicLineWriter(samples_path) as out:
-                for row in sorted((r for g in gathered for r in g["rows"]), key=lambda r: r["index"]):
-                    scorer.add(SampleScore.from_json(row))
-                    out.write(row)
+                for score in sorted((s for g in gathered for s in g["scores"]), key=lambda s: s.index):
+                    scorer.add(score)
+                    out.write(score.to_json())
     finally:
         group.close()
     return results_document(

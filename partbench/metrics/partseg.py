@@ -30,14 +30,16 @@ class SampleScore:
     index: int
     sample_id: str
     entries: np.ndarray  # (K, 3) int32 rows of [pred, gt, pixel count]: the only per-sample state kept
+    object_class: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "id": self.sample_id, "conf": self.entries.tolist()}
+        row = {"index": self.index, "id": self.sample_id, "conf": self.entries.tolist()}
+        return row | ({"object": self.object_class} if self.object_class is not None else {})
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> SampleScore:
         entries = np.asarray(row["conf"], dtype=np.int32).reshape(-1, 3)
-        return cls(index=int(row["index"]), sample_id=str(row["id"]), entries=entries)
+        return cls(index=int(row["index"]), sample_id=str(row["id"]), entries=entries, object_class=row.get("object"))
 
 
 @dataclass
@@ -70,11 +72,11 @@ class PartSegScorer:
 
     # -- accumulation ------------------------------------------------------------------------------------------------
     def update(self, index: int, sample_id: str, pred: np.ndarray, target: np.ndarray,
-               where: str = "prediction") -> SampleScore:
+               where: str = "prediction", object_class: str | None = None) -> SampleScore:
         """Score one prediction against its ground truth (both HxW in the suite's class-id space)."""
         conf = confusion_counts(pred, target, self.space.num_classes, self.space.ignore_label, where)
         p, g = np.nonzero(conf)
-        score = SampleScore(index, sample_id, np.stack([p, g, conf[p, g]], axis=1).astype(np.int32))
+        score = SampleScore(index, sample_id, np.stack([p, g, conf[p, g]], axis=1).astype(np.int32), object_class)
         self.add(score)
         return score
 
