@@ -78,7 +78,7 @@ def results_document(*, suite: Suite, split: str, method: str, method_args: dict
 
 def score_external(*, suite: Suite, data_root, predictions_path, split: str | None, convention: str | None,
                    name: str, samples_path, allow_missing: bool = False, n_replicates: int = 1000,
-                   workers: int = 2) -> dict[str, Any] | None:
+                   workers: int = 0) -> dict[str, Any] | None:
     """Score predictions made by any codebase (see `partbench.predictions`) with exactly the code `run` uses.
 
     Per-sample rows go to `samples_path`. Missing predictions are an error listing them, unless `allow_missing`, in

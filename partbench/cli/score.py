@@ -29,7 +29,8 @@ def score_command(
     allow_missing: Annotated[bool, typer.Option(
         "--allow-missing", help="Score samples without a prediction as empty instead of failing.")] = False,
     bootstrap: Bootstrap = 1000,
-    workers: Annotated[int, typer.Option(help="Threads decoding maps ahead of scoring (0 = inline).")] = 2,
+    workers: Annotated[int, typer.Option(
+        help="Threads decoding maps ahead of scoring (0 = inline; threads only pay off on large images).")] = 0,
 ) -> None:
     """Score saved predictions; ids follow `partbench suites SUITE --classes`, the suite's ignore value = none."""
     from partbench.cli.summary import print_summary
