@@ -143,11 +143,6 @@ def _tiny_fingerprint(seed: int) -> str:
     return f"clipseg-tiny-{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
 
 
-def _snapshot_revision(path: Path) -> str | None:
-    """The commit hash of a Hugging Face cache snapshot (`.../snapshots/<hash>`), else None."""
-    return path.name if path.parent.name == "snapshots" else None
-
-
 # -- the method ----------------------------------------------------------------------------------------------------
 class ClipSeg:
     def __init__(self, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0):
@@ -203,11 +198,11 @@ class ClipSeg:
         if options.preset == "tiny":
             out |= {"model": "tiny random CLIPSeg (preset=tiny)", "config": TINY_CONFIG, "init_seed": seed}
         else:
-            from partbench.weights import resolve_model
+            from partbench.weights import resolve_model, snapshot_revision
 
             path = resolve_model(options.weights, what="CLIPSeg model", revision=options.revision)
             out |= {"model": options.weights, "path": str(path),
-                    "revision": options.revision or _snapshot_revision(path)}
+                    "revision": options.revision or snapshot_revision(path)}
         out["dtype"] = options.dtype
         return out
 
@@ -259,10 +254,6 @@ class ClipSeg:
 
 def status() -> list[str]:
     """What `partbench methods` reports missing: the default weights when they are not in the local HF cache."""
-    from partbench.weights import hf_cache_dir
+    from partbench.weights import cache_status
 
-    snapshots = hf_cache_dir() / f"models--{DEFAULT_WEIGHTS.replace('/', '--')}" / "snapshots"
-    if snapshots.is_dir() and any(snapshots.iterdir()):
-        return []
-    return [f"weights {DEFAULT_WEIGHTS} (not in the HF cache {hf_cache_dir()}; `huggingface-cli download "
-            f"{DEFAULT_WEIGHTS}` on a networked machine, or --method-arg weights=PATH)"]
+    return cache_status(DEFAULT_WEIGHTS)

@@ -188,3 +188,16 @@ class Flux2Klein(_FluxT2I):
     def _extra_call_kwargs(self) -> dict[str, Any]:
         layers = getattr(self, "_text_layers", None)
         return {"text_encoder_out_layers": layers} if layers else {}
+
+
+def flux1_status() -> list[str]:
+    """For `partbench methods`: whether the default FLUX.1 [dev] weights are in the local HF cache."""
+    from partbench.weights import cache_status
+
+    return cache_status(Flux1Dev.default_weights, note="a GPU is advised")
+
+
+def flux2_status() -> list[str]:
+    from partbench.weights import cache_status
+
+    return cache_status(Flux2Klein.default_weights, note="a GPU is advised")

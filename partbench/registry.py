@@ -190,12 +190,14 @@ register_method(MethodInfo(
     summary="FLUX.1 [dev] text-to-image (diffusers FluxPipeline); preset=tiny: random tiny pipeline (smoke test).",
     gpu="optional", extras=("torch", "diffusers", "transformers"),
     weights="black-forest-labs/FLUX.1-dev (HF cache or weights=PATH)",
+    status="partbench.adapters.flux_t2i:flux1_status",
 ))
 register_method(MethodInfo(
     name="flux2-klein", factory="partbench.adapters.flux_t2i:Flux2Klein", kinds=("generation",),
     summary="FLUX.2 [klein] text-to-image (diffusers Flux2KleinPipeline); preset=tiny: random tiny pipeline.",
     gpu="optional", extras=("torch", "diffusers", "transformers"),
     weights="black-forest-labs/FLUX.2-klein-4B (HF cache or weights=PATH)",
+    status="partbench.adapters.flux_t2i:flux2_status",
 ))
 # -- issue 6 -- end ------------------------------------------------------------------------------------------------
 # -- issue 4 (PartConcepts) -- begin ----------------------------------------------------------------------------------

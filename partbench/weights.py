@@ -77,3 +77,19 @@ def weights_fingerprint(path: Path) -> str:
         st = f.stat()
         digest.update(f"{f.relative_to(path) if f != path else f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def snapshot_revision(path: Path) -> str | None:
+    """The commit hash of a Hugging Face cache snapshot (`.../snapshots/<hash>`), else None (a local folder)."""
+    path = Path(path)
+    return path.name if path.parent.name == "snapshots" else None
+
+
+def cache_status(repo_id: str, note: str = "") -> list[str]:
+    """For `partbench methods`: [] when `repo_id` has a snapshot in the local HF cache, else what to do about it.
+    Looks at the cache folder only, so listing methods imports nothing heavy."""
+    snapshots = hf_cache_dir() / f"models--{repo_id.replace('/', '--')}" / "snapshots"
+    if snapshots.is_dir() and any(snapshots.iterdir()):
+        return []
+    return [f"weights {repo_id} (not in the HF cache {hf_cache_dir()}; `huggingface-cli download {repo_id}` on a "
+            f"networked machine, or --method-arg weights=PATH{'; ' + note if note else ''})"]

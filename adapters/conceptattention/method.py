@@ -197,11 +197,11 @@ class ConceptAttention:
             out |= {"model": "tiny random FLUX.1 (preset=tiny)", "config": TinyFlux1Config().to_dict(),
                     "init_seed": seed}
         else:
-            from partbench.weights import resolve_model
+            from partbench.weights import resolve_model, snapshot_revision
 
             path = resolve_model(options.weights, what="FLUX.1 model (ConceptAttention)", revision=options.revision)
             out |= {"model": options.weights, "path": str(path),
-                    "revision": options.revision or (path.name if path.parent.name == "snapshots" else None)}
+                    "revision": options.revision or snapshot_revision(path)}
         return out
 
     @classmethod
@@ -308,10 +308,6 @@ class ConceptAttention:
 
 
 def status() -> list[str]:
-    from partbench.weights import hf_cache_dir
+    from partbench.weights import cache_status
 
-    snapshots = hf_cache_dir() / f"models--{DEFAULT_WEIGHTS.replace('/', '--')}" / "snapshots"
-    if snapshots.is_dir() and any(snapshots.iterdir()):
-        return []
-    return [f"weights {DEFAULT_WEIGHTS} (not in the HF cache {hf_cache_dir()}; `huggingface-cli download "
-            f"{DEFAULT_WEIGHTS}` on a networked machine, or --method-arg weights=PATH; a GPU is advised)"]
+    return cache_status(DEFAULT_WEIGHTS, note="a GPU is advised")
