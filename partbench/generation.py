@@ -23,8 +23,8 @@ import hashlib
 import importlib
 import io
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -186,9 +186,6 @@ def run_generation(req: RunRequest, suite: Suite, info: MethodInfo) -> RunOutcom
     from partbench.progress import progress_bar
     from partbench.runner import RunOutcome
 
-    if getattr(req, "shard", None):
-        raise PartbenchError("--shard is not supported for generation suites yet; spread them over processes with "
-                             "`torchrun --nproc-per-node N -m partbench run ...` instead.")
     if req.limit is not None and req.limit < 1:
         raise PartbenchError(f"--limit must be at least 1, got {req.limit}.")
     split = suite.check_split(req.split)
@@ -227,7 +224,9 @@ def run_generation(req: RunRequest, suite: Suite, info: MethodInfo) -> RunOutcom
         for tmp in run_dir.predictions.glob("*/.*.tmp"):  # leftovers of a killed write, before anyone writes
             tmp.unlink(missing_ok=True)
     group.barrier()
-    positions = my_positions(len(jobs), Shard(0, 1), group, req.batch_size)
+    shard = Shard.parse(req.shard)
+    split_work = group.distributed or shard.count > 1  # rows then go to rank 0 / the shard file, not samples.jsonl
+    positions = my_positions(len(jobs), shard, group, req.batch_size)
     order = {jobs[i].name: i for i in positions}
 
     previous = {} if req.force else _previous_scores(run_dir.samples_path)
@@ -237,7 +236,7 @@ def run_generation(req: RunRequest, suite: Suite, info: MethodInfo) -> RunOutcom
     n_truncated = generated = reused = 0
     gathered_rows: list[dict[str, Any]] = []
     with progress_bar(disable=not group.is_main) as bar, \
-            (CollectingWriter(gathered_rows) if group.distributed else AtomicLineWriter(run_dir.samples_path)) as rows:
+            (CollectingWriter(gathered_rows) if split_work else AtomicLineWriter(run_dir.samples_path)) as rows:
         task = bar.add_task(f"{req.method} on {suite.name}", total=len(positions), note="")
         for batch in _batches([jobs[i] for i in positions], req.batch_size):
             todo = [j for j in batch if req.force or not _cached(_image_path(run_dir, j), j.key)]
@@ -267,36 +266,73 @@ def run_generation(req: RunRequest, suite: Suite, info: MethodInfo) -> RunOutcom
             for job in batch:
                 row = new_rows.get(job.name) or previous[(job.key, clip_fingerprint)]
                 row = _sample_row(job, row["cos"], row["truncated"], clip_fingerprint)
-                rows.write(row | {"index": order[job.name]} if group.distributed else row)
+                rows.write(row | {"index": order[job.name]} if split_work else row)
                 sums.add(job.prompt.id, row["clip_score"])
                 cosines.append(row["cos"])
                 n_truncated += row["truncated"]
             bar.update(task, advance=len(batch), note=f"reused {reused}")
 
-    if group.distributed:
+    extra = {"limit": req.limit, "seed": req.seed, "fingerprint": fingerprint, "method_config": method_config,
+             "inputs": input_report.get("summary")} | run_config
+    if split_work:
         gathered = group.gather({"rows": gathered_rows, "generated": generated, "reused": reused})
         group.close()
         if not group.is_main:
             return RunOutcome(run_dir=run_dir.path, results=None, predicted=generated, cached=reused)
         generated, reused = (sum(g[k] for g in gathered) for k in ("generated", "reused"))
-        sums, cosines, n_truncated = PromptScores(), [], 0
-        with AtomicLineWriter(run_dir.samples_path) as out:  # the same rows, in the same order, as one process
-            for indexed in sorted((r for g in gathered for r in g["rows"]), key=lambda r: r["index"]):
-                row = {k: v for k, v in indexed.items() if k != "index"}
-                out.write(row)
-                sums.add(row["prompt_id"], row["clip_score"])
-                cosines.append(row["cos"])
-                n_truncated += row["truncated"]
+        indexed = sorted((r for g in gathered for r in g["rows"]), key=lambda r: r["index"])
+        if shard.count > 1:
+            from partbench.runner import write_shard
+
+            header = {"task": suite.task, "suite": suite.name, "split": split, "method": req.method,
+                      "method_args": options.identity_args, "run_name": run_dir.path.name, "meaningful": meaningful,
+                      "convention": "clip-100max0", "skipped": {}, "n_refs": len(jobs),
+                      "clip": asdict(options.clip), "clip_fingerprint": clip_fingerprint, "extra": extra}
+            write_shard(run_dir, shard, header, indexed, empty=0)
+            return RunOutcome(run_dir=run_dir.path, results=None, predicted=generated, cached=reused,
+                              note=f"shard {shard.index}/{shard.count} done; combine with "
+                                   f"`partbench merge {run_dir.path}`")
+        sums, cosines, n_truncated = write_rows(run_dir.samples_path, indexed)
 
     results = generation_results(
         suite=suite, split=split, method=req.method, method_args=options.identity_args, run_name=run_dir.path.name,
         sums=sums, cosines=cosines, clip=options.clip, clip_fingerprint=clip_fingerprint, meaningful=meaningful,
-        n_replicates=req.bootstrap,
-        extra={"limit": req.limit, "seed": req.seed, "fingerprint": fingerprint, "method_config": method_config,
-               "n_truncated_prompts": n_truncated, "inputs": input_report.get("summary")} | run_config,
+        n_replicates=req.bootstrap, extra=extra | {"n_truncated_prompts": n_truncated},
     )
     run_dir.write_results(results)
     return RunOutcome(run_dir=run_dir.path, results=results, predicted=generated, cached=reused)
+
+
+def write_rows(samples_path: Path, indexed_rows: Iterable[dict[str, Any]]) -> tuple[PromptScores, list[float], int]:
+    """Write rows (in job order, carrying their job `index`) to samples.jsonl without the index, and aggregate them:
+    exactly what one process would have written and computed."""
+    from partbench.paths import AtomicLineWriter
+
+    sums, cosines, n_truncated = PromptScores(), [], 0
+    with AtomicLineWriter(samples_path) as out:
+        for indexed in indexed_rows:
+            row = {k: v for k, v in indexed.items() if k != "index"}
+            out.write(row)
+            sums.add(row["prompt_id"], row["clip_score"])
+            cosines.append(row["cos"])
+            n_truncated += row["truncated"]
+    return sums, cosines, n_truncated
+
+
+def merge_generation(run_dir: RunDir, suite: Suite, header: dict[str, Any], indexed_rows: Iterable[dict[str, Any]],
+                     n_replicates: int) -> dict[str, Any]:
+    """results.json of a generation run from its shards' rows (see `partbench.merge`)."""
+    from partbench.metrics.clip_score import ClipSpec
+
+    sums, cosines, n_truncated = write_rows(run_dir.samples_path, indexed_rows)
+    results = generation_results(
+        suite=suite, split=header["split"], method=header["method"], method_args=header["method_args"],
+        run_name=header["run_name"], sums=sums, cosines=cosines, clip=ClipSpec(**header["clip"]),
+        clip_fingerprint=header["clip_fingerprint"], meaningful=header["meaningful"], n_replicates=n_replicates,
+        extra=header["extra"] | {"n_truncated_prompts": n_truncated},
+    )
+    run_dir.write_results(results)
+    return results
 
 
 def _load_rgb(path: Path) -> Image:

@@ -52,21 +52,31 @@ def merge_run(run_path: Path, n_replicates: int = 1000, convention: str | None =
     if config.get("suite_version") != suite.version:
         raise PartbenchError(f"{run_path}: shards were made for suite {suite.name} v{config.get('suite_version')}, "
                              f"the registered suite is v{suite.version}; re-run them.")
+    run_dir = RunDir(run_path, {k: config[k] for k in IDENTITY_FIELDS})
+    streams = [_rows(p.with_suffix(".jsonl")) for p in metas]
+    if first.get("task") == "generation":
+        from partbench.generation import merge_generation
+
+        rows = list(heapq.merge(*streams, key=lambda r: r["index"]))
+        _check_count(run_path, len(rows), metas)
+        return merge_generation(run_dir, suite, first, rows, n_replicates)
     header = dict(first)
     header["convention"] = check_convention(convention or first["convention"])
     header["skipped"] = dict(first["skipped"]) | {
         "empty_ground_truth": sum(m["empty_ground_truth"] for m in metas.values())}
     scorer = new_scorer(suite)
-    run_dir = RunDir(run_path, {k: config[k] for k in IDENTITY_FIELDS})
     with AtomicLineWriter(run_dir.samples_path) as out:
-        streams = [_rows(p.with_suffix(".jsonl")) for p in metas]
         for row in heapq.merge(*streams, key=lambda r: r["index"]):
             scorer.add(SampleScore.from_json(row))
             out.write(row)
-    expected = sum(m["n_rows"] for m in metas.values())
-    if len(scorer.samples) != expected:
-        raise PartbenchError(f"{run_path}/shards: found {len(scorer.samples)} rows, the shards announce {expected}.")
+    _check_count(run_path, len(scorer.samples), metas)
     return finish(run_dir, suite, header, scorer, n_replicates)
+
+
+def _check_count(run_path: Path, found: int, metas: dict[Path, dict[str, Any]]) -> None:
+    expected = sum(m["n_rows"] for m in metas.values())
+    if found != expected:
+        raise PartbenchError(f"{run_path}/shards: found {found} rows, the shards announce {expected}; re-run them.")
 
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:

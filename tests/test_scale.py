@@ -156,3 +156,43 @@ def _pixels(path: Path) -> bytes:
 
     with Image.open(path) as im:
         return im.convert("RGB").tobytes()
+
+
+@pytest.mark.slow
+def test_generation_shards_then_merge_equal_one_run(tmp_path):
+    from test_generation_helpers import clip_args
+
+    args = {"preset": "tiny"} | clip_args(tmp_path / "clip")
+    flags = [x for k, v in args.items() for x in ("-a", f"{k}={v}")]
+
+    def invoke(output: str, *extra: str):
+        result = runner.invoke(app, ["run", "-m", "flux2-klein", "-s", "demo-t2i", *flags, "--output",
+                                     str(tmp_path / output), "--bootstrap", "100", "--batch-size", "2", *extra])
+        assert result.exit_code == 0, result.output
+        return result
+
+    invoke("one")
+    for k in (1, 0):
+        assert "partbench merge" in invoke("sharded", "--shard", f"{k}/2").output
+    sharded = next((tmp_path / "sharded" / "demo-t2i").iterdir())
+    assert not (sharded / "results.json").exists()
+    merged = runner.invoke(app, ["merge", str(sharded), "--bootstrap", "100"])
+    assert merged.exit_code == 0, merged.output
+    single = next((tmp_path / "one" / "demo-t2i").iterdir())
+    assert (single / "samples.jsonl").read_bytes() == (sharded / "samples.jsonl").read_bytes()
+    one, two = (json.loads((d / "results.json").read_text()) for d in (single, sharded))
+    for key in ("metrics", "ci95", "n_samples", "n_images", "clip_variants"):
+        assert one[key] == two[key], key
+
+
+@pytest.mark.slow
+def test_accelerate_launch_equals_one_run(demo_root, tmp_path):
+    single = _single(demo_root, tmp_path / "one")
+    accelerate = Path(sys.executable).with_name("accelerate")
+    cmd = [str(accelerate), "launch", "--num_processes", "2", "--cpu", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "-m", "partbench", "run", "-m", "random", "-s", "demo", "--data-root",
+           str(demo_root), "--output", str(tmp_path / "acc"), "--bootstrap", "100"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
+                          env=os.environ | {"OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    _same(single, json.loads((tmp_path / "acc/demo/random/results.json").read_text()))
