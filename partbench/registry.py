@@ -32,9 +32,12 @@ class MethodInfo:
     status: str | None = None  # optional "module:callable" -> list of missing items, for weights checks
     meaningful: bool = True  # False for pipeline checks (oracle) whose numbers are not results
 
+    def missing_modules(self) -> list[str]:
+        return [f"python module {m!r} (pip install {m})" for m in self.extras if importlib.util.find_spec(m) is None]
+
     def missing(self) -> list[str]:
         """What prevents running here: absent Python modules, a required GPU, weights the status hook reports."""
-        out = [f"python module {m!r} (pip install {m})" for m in self.extras if importlib.util.find_spec(m) is None]
+        out = self.missing_modules()
         if self.gpu == "required" and not _cuda_visible():
             out.append("a CUDA GPU")
         if self.status and not out:  # the status hook may import what the missing modules provide
@@ -70,10 +73,9 @@ class MethodInfo:
         return method, method.fingerprint()
 
     def build(self, **kwargs: Any):
-        # Weights a status hook reports are the *default* ones; a run may name others (weights=PATH, preset=tiny),
-        # and the factory itself raises WeightsNotFoundError for what it cannot find (issue 5).
-        status_items = set(_resolve(self.status)()) if self.status else set()
-        missing = [m for m in self.missing() if not m.startswith("a CUDA GPU") and m not in status_items]
+        # Only missing Python modules block a build. Weights a status hook reports are the *default* ones, and a run
+        # may name others (weights=PATH, preset=tiny); the factory raises WeightsNotFoundError for what it lacks.
+        missing = self.missing_modules()
         if missing:
             raise PartbenchError(f"Method {self.name!r} cannot run here; missing: {'; '.join(missing)}.")
         return _resolve(self.factory)(**kwargs)
