@@ -159,8 +159,8 @@ register_method(MethodInfo(
 ))
 register_method(MethodInfo(
     name="conceptattention", factory="partbench.adapters.conceptattention:ConceptAttention",
-    summary="ConceptAttention (Helbling et al. 2025) on diffusers' FLUX.1 transformer: concept-token output-space "
-            "attention maps from one forward at a fixed noise level.",
+    summary="ConceptAttention (Helbling et al. 2025) on diffusers' FLUX.1 transformer (model=flux2: FLUX.2): "
+            "concept-token output-space attention maps from one forward at a fixed noise level.",
     gpu="optional", extras=("torch", "transformers", "diffusers"),
     weights="black-forest-labs/FLUX.1-schnell (HF cache or weights=PATH)",
     status="partbench.adapters.conceptattention:status",

@@ -129,7 +129,136 @@ def test_bad_options_and_missing_weights_are_clear(demo_root, monkeypatch, tmp_p
     req = dict(method="conceptattention", suite="demo", data_root=demo_root, bootstrap=0, workers=0, limit=1)
     with pytest.raises(PartbenchError, match="FLUX.1-schnell.*weights="):
         run(RunRequest(method_args={}, **req))
+    with pytest.raises(PartbenchError, match="FLUX.2-klein-4B.*weights="):
+        run(RunRequest(method_args={"model": "flux2"}, **req))
     with pytest.raises(PartbenchError, match="softmax must be one of"):
         run(RunRequest(method_args={"preset": "tiny", "softmax": "pixels"}, **req))
     with pytest.raises(PartbenchError, match="sigmas"):
         run(RunRequest(method_args={"preset": "tiny", "sigmas": "2"}, **req))
+
+
+# -- FLUX.2 (model=flux2) ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def stock2():
+    """The tiny FLUX.2 transformer, random inputs, and what its stock forward computes in every double block."""
+    from diffusers import Flux2KleinPipeline
+
+    from partbench.models.flux2_tiny import tiny_flux2_components
+
+    tr = tiny_flux2_components(0).transformer
+    g = torch.Generator().manual_seed(0)
+    b, t, dim = 2, 5, tr.config.joint_attention_dim
+    prompt = torch.randn(b, t, dim, generator=g)
+    x = dict(latents=torch.randn(b, 16, tr.config.in_channels, generator=g),
+             img_ids=Flux2KleinPipeline._prepare_latent_ids(torch.zeros(b, 1, 4, 4))[0], prompt=prompt,
+             timestep=torch.tensor([0.5, 0.25]), txt_ids=Flux2KleinPipeline._prepare_text_ids(prompt)[0])
+    seen, hooks = {}, []
+    for i, blk in enumerate(tr.transformer_blocks):
+        hooks += [blk.register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(("block", i), out)),
+                  blk.attn.to_out[0].register_forward_pre_hook(lambda m, a, i=i: seen.__setitem__(("o_img", i), a[0])),
+                  blk.attn.to_add_out.register_forward_pre_hook(lambda m, a, i=i: seen.__setitem__(("o_txt", i), a[0])),
+                  blk.attn.register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(("attn", i), out))]
+    with torch.no_grad():
+        tr(hidden_states=x["latents"], encoder_hidden_states=x["prompt"], timestep=x["timestep"],
+           img_ids=x["img_ids"], txt_ids=x["txt_ids"])
+    for h in hooks:
+        h.remove()
+    return tr, x, seen
+
+
+def _inputs2(x, concepts):
+    from partbench.adapters.conceptattention.flux2_stream import Flux2StreamInputs
+
+    return Flux2StreamInputs(latents=x["latents"], img_ids=x["img_ids"], prompt_embeds=x["prompt"],
+                             txt_ids=x["txt_ids"], concept_embeds=concepts, timestep=x["timestep"])
+
+
+def test_flux2_image_stream_is_the_stock_forward_whatever_the_concepts(stock2):
+    from partbench.adapters.conceptattention.flux2_stream import concept_stream
+
+    tr, x, seen = stock2
+    dim = tr.config.joint_attention_dim
+    for last in range(len(tr.transformer_blocks)):
+        for concepts in (torch.randn(2, 4, dim), torch.randn(2, 1, dim) * 10):
+            out = concept_stream(tr, _inputs2(x, concepts), layers=[last])
+            text_stock, image_stock = seen[("block", last)]
+            torch.testing.assert_close(out.image_tokens, image_stock, rtol=0, atol=0)  # bit-exact on CPU
+            torch.testing.assert_close(out.text_tokens, text_stock, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("projection", ["pre", "post"])
+def test_flux2_concepts_equal_to_the_prompt_reproduce_the_stock_text_stream_and_scores(stock2, projection):
+    """As the FLUX.1 test: concept tokens = prompt tokens at the prompt's RoPE positions turn the concept stream into
+    the stock text stream, and the scores into dot products of the stock attention outputs. FLUX.2 text ids are not
+    zeros, so the prompt is moved to ids (0, 0, 0, 0) for this check (the concept stream's ids)."""
+    from partbench.adapters.conceptattention.flux2_stream import concept_stream
+
+    tr, _, _ = stock2
+    base = stock2[1]
+    x = dict(base, txt_ids=torch.zeros_like(base["txt_ids"]))
+    seen, hooks = {}, []
+    for i, blk in enumerate(tr.transformer_blocks):
+        hooks += [blk.register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(("block", i), out)),
+                  blk.attn.to_out[0].register_forward_pre_hook(lambda m, a, i=i: seen.__setitem__(("o_img", i), a[0])),
+                  blk.attn.to_add_out.register_forward_pre_hook(lambda m, a, i=i: seen.__setitem__(("o_txt", i), a[0])),
+                  blk.attn.register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(("attn", i), out))]
+    try:
+        with torch.no_grad():
+            tr(hidden_states=x["latents"], encoder_hidden_states=x["prompt"], timestep=x["timestep"],
+               img_ids=x["img_ids"], txt_ids=x["txt_ids"])
+    finally:
+        for h in hooks:
+            h.remove()
+    layers = list(range(len(tr.transformer_blocks)))
+    out = concept_stream(tr, _inputs2(x, x["prompt"]), layers=layers, projection=projection)
+    for i in layers:
+        if projection == "pre":
+            c_vec, i_vec = seen[("o_txt", i)], seen[("o_img", i)]
+        else:
+            i_vec, c_vec = seen[("attn", i)]
+        torch.testing.assert_close(out.scores[i], torch.einsum("bcd,bnd->bcn", c_vec, i_vec), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out.concept_tokens, seen[("block", layers[-1])][0], rtol=1e-5, atol=1e-5)
+
+
+def test_flux2_tiny_preset_runs_end_to_end_reproducibly(demo_root, tmp_path):
+    suite = load_suite("demo")
+    args = {"preset": "tiny", "model": "flux2"}
+    req = dict(method="conceptattention", suite="demo", data_root=demo_root, bootstrap=0, workers=0, limit=4)
+    first = run(RunRequest(method_args=args, **req))
+    assert first.results["meaningful"] is False
+    config = first.results["method_config"]
+    assert config["definition"].startswith("reference") and config["resolution"] == 32
+    assert config["options"]["model"] == "flux2" and "FLUX.2" in config["model"]
+    from partbench.data.images import read_label_png
+
+    preds = {p.name: read_label_png(p) for p in (first.run_dir / "predictions").glob("*.png")}
+    assert len(preds) == 4
+    again = run(RunRequest(method_args=args, force=True, output_root=tmp_path / "again", **req))
+    for name, pred in preds.items():
+        np.testing.assert_array_equal(read_label_png(again.run_dir / "predictions" / name), pred)
+    reader = suite.make_reader(demo_root)
+    for ref in reader.index("val").refs[:4]:
+        labels = set(np.unique(preds[f"{ref.id}.png"])) - {255}
+        assert labels <= set(suite.part_ids_of(ref.object_class))
+    flux1 = run(RunRequest(method_args={"preset": "tiny"}, **req))
+    assert flux1.run_dir != first.run_dir  # a different model is a different run
+    with pytest.raises(PartbenchError, match="pooled=clip needs model=flux1"):
+        run(RunRequest(method_args={**args, "pooled": "clip"}, **req))
+    with pytest.raises(PartbenchError, match="model must be one of"):
+        run(RunRequest(method_args={"preset": "tiny", "model": "flux3"}, **req))
+
+
+def test_flux2_concept_token_is_the_last_token_of_the_concept_inside_the_chat_template(demo_root):
+    """Real Klein wraps text in Qwen's chat template; the kept token must be the concept's last one, not a template
+    token. Checked with a wrapping template on the tiny tokenizer against a hand-picked position."""
+    from partbench.adapters.conceptattention import ConceptAttention
+
+    method = ConceptAttention(load_suite("demo"), demo_root, {"preset": "tiny", "model": "flux2"})
+    tok, encoder = method.parts.tokenizer, method.parts.text_encoder
+    tok.chat_template = "the {% for m in messages %}{{ m['content'] }}{% endfor %} photo"
+    emb = method._qwen_concept("license plate")
+    ids = tok("the license plate photo", return_tensors="pt")["input_ids"]
+    assert tok.convert_ids_to_tokens(ids[0].tolist()) == ["the", "license", "plate", "photo"]
+    with torch.no_grad():
+        hidden = encoder(input_ids=ids, output_hidden_states=True).hidden_states
+    torch.testing.assert_close(emb, torch.cat([hidden[k][0, 2] for k in method.parts.base_layers]))

@@ -1,4 +1,4 @@
-"""ConceptAttention as a partbench segmentation method (FLUX.1 through diffusers).
+"""ConceptAttention as a partbench segmentation method (FLUX.1, or FLUX.2 with `model=flux2`, through diffusers).
 
 Per sample: the image is resized to `resolution`² (nearest, aspect not kept, as the reference `encode_image`),
 VAE-encoded, noised once per (sigma, draw) with a CPU generator seeded by (run seed + draw) — device-independent —
@@ -11,6 +11,14 @@ Defaults pin the reference definition (BFL-Flux code, `encode_image`): last 4 do
 sigma 0.5, pre-projection outputs, softmax over concepts per map then mean, zero pooled vectors, empty caption,
 background concepts background/floor/tree/person/grass/face. Variants: `projection=post`, `softmax=patches|none`,
 `order=mean_then_softmax` (+ `temperature`), `pooled=clip`.
+
+`model=flux2` runs the same definition on diffusers' `Flux2Transformer2DModel` (`flux2_stream.py`; default weights
+FLUX.2-klein-4B): latents are the Klein pipeline's (VAE mode, 2x2 patchify, the VAE's batch-norm statistics), noise is
+drawn in that space; the caption is Qwen3-encoded as `Flux2KleinPipeline` does (chat template, padded to
+`max_sequence_length`, default 512, hidden states of the base layers stacked); each concept is encoded on its own
+(chat template, no padding) and its LAST content token kept (the text encoder is causal, so that is the first token to
+have seen the whole concept; FLUX.1's T5 is bidirectional and keeps the first). FLUX.2 has no pooled vector: concepts
+share the text stream's modulation, and `pooled=clip` is refused.
 """
 
 from __future__ import annotations
@@ -32,12 +40,14 @@ from partbench.suites import Suite
 METHOD = "conceptattention"
 ADAPTER_VERSION = "1"
 DEFAULT_WEIGHTS = "black-forest-labs/FLUX.1-schnell"
+DEFAULT_WEIGHTS_FLUX2 = "black-forest-labs/FLUX.2-klein-4B"
+FLUX2_TEXT_LAYERS = (9, 18, 27)  # Klein's hidden_states_layers
 REFERENCE_BACKGROUND = "background,floor,tree,person,grass,face"
 TINY_RESOLUTION = 32
 
 _CHOICES = {"softmax": ("concepts", "patches", "none"), "order": ("softmax_then_mean", "mean_then_softmax"),
             "projection": ("pre", "post"), "pooled": ("zeros", "clip"), "resize": ("nearest", "bilinear"),
-            "preset": (None, "tiny"), "dtype": ("float32", "bfloat16", "float16")}
+            "preset": (None, "tiny"), "dtype": ("float32", "bfloat16", "float16"), "model": ("flux1", "flux2")}
 
 
 def concept_text(class_name: str) -> str:
@@ -46,7 +56,8 @@ def concept_text(class_name: str) -> str:
 
 @dataclass(frozen=True)
 class ConceptAttentionOptions:
-    weights: str = DEFAULT_WEIGHTS
+    model: str = "flux1"  # flux1: FluxTransformer2DModel; flux2: Flux2Transformer2DModel (Klein)
+    weights: str | None = None  # default DEFAULT_WEIGHTS (flux1) or DEFAULT_WEIGHTS_FLUX2 (flux2)
     revision: str | None = None
     preset: str | None = None
     device: str = "auto"
@@ -63,7 +74,13 @@ class ConceptAttentionOptions:
     prompt: str = ""  # caption run in the text stream; "{object}" is replaced by the sample's object class
     background: str = REFERENCE_BACKGROUND
     resize: str = "nearest"
-    max_sequence_length: int = 256  # schnell's T5 length
+    max_sequence_length: int | None = None  # default 256 (schnell's T5 length; flux2: Klein's 512)
+
+    def __post_init__(self):
+        if self.weights is None:
+            object.__setattr__(self, "weights", DEFAULT_WEIGHTS_FLUX2 if self.model == "flux2" else DEFAULT_WEIGHTS)
+        if self.max_sequence_length is None:
+            object.__setattr__(self, "max_sequence_length", 512 if self.model == "flux2" else 256)
 
     @classmethod
     def from_args(cls, args: dict[str, str]) -> ConceptAttentionOptions:
@@ -82,8 +99,14 @@ class ConceptAttentionOptions:
             if getattr(out, k) not in allowed:
                 raise PartbenchError(f"Method {METHOD!r}: {k} must be one of {[a for a in allowed if a]}, "
                                      f"got {getattr(out, k)!r}.")
+        if out.model == "flux2" and out.pooled != "zeros":
+            raise PartbenchError(f"Method {METHOD!r}: pooled={out.pooled} needs model=flux1 (FLUX.2 has no pooled "
+                                 "vector; its concepts share the text stream's modulation).")
         out.sigma_values()
         return out
+
+    def model_label(self) -> str:
+        return "FLUX.2" if self.model == "flux2" else "FLUX.1"
 
     def sigma_values(self) -> list[float]:
         try:
@@ -109,11 +132,22 @@ class ConceptAttentionOptions:
         return self.resolution or (TINY_RESOLUTION if self.preset == "tiny" else 1024)
 
 
-def _tiny_fingerprint(seed: int) -> str:
+def _tiny_config(model: str) -> dict[str, Any]:
+    if model == "flux2":
+        from partbench.models.flux2_tiny import TinyFlux2Config
+
+        return TinyFlux2Config().to_dict()
     from partbench.models.flux1_tiny import TinyFlux1Config
 
-    payload = json.dumps({"config": TinyFlux1Config().to_dict(), "seed": seed, "adapter": ADAPTER_VERSION})
-    return f"conceptattention-tiny-{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
+    return TinyFlux1Config().to_dict()
+
+
+def _tiny_fingerprint(seed: int, model: str = "flux1") -> str:
+    payload = {"config": _tiny_config(model), "seed": seed, "adapter": ADAPTER_VERSION}
+    if model != "flux1":  # FLUX.1 fingerprints stay what they were before the model option existed
+        payload["model"] = model
+    digest = hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
+    return f"conceptattention-tiny-{digest}" if model == "flux1" else f"conceptattention-{model}-tiny-{digest}"
 
 
 def load_components(options: ConceptAttentionOptions, dtype):
@@ -144,6 +178,28 @@ def load_components(options: ConceptAttentionOptions, dtype):
         text_encoder=text_encoder, tokenizer=tokenizer, max_sequence_length=options.max_sequence_length)
 
 
+def load_flux2_components(options: ConceptAttentionOptions, dtype):
+    """FLUX.2 Klein components from a diffusers pipeline folder (local path or HF cache snapshot); never downloads."""
+    from diffusers import AutoencoderKLFlux2, Flux2Transformer2DModel
+    from transformers import AutoTokenizer, Qwen3ForCausalLM
+
+    from partbench.models.flux2_tiny import Flux2Components
+    from partbench.weights import resolve_model
+
+    path = resolve_model(options.weights, what="FLUX.2 model (ConceptAttention)", revision=options.revision)
+    missing = [s for s in ("transformer", "vae", "text_encoder", "tokenizer") if not (path / s).is_dir()]
+    if missing:
+        raise PartbenchError(f"FLUX.2 model at {path} lacks the folder(s) {', '.join(missing)}; pass a diffusers "
+                             f"FLUX.2 Klein pipeline folder (as {DEFAULT_WEIGHTS_FLUX2}) with "
+                             "--method-arg weights=PATH.")
+    return Flux2Components(
+        transformer=Flux2Transformer2DModel.from_pretrained(path, subfolder="transformer", torch_dtype=dtype).eval(),
+        vae=AutoencoderKLFlux2.from_pretrained(path, subfolder="vae", torch_dtype=dtype).eval(),
+        text_encoder=Qwen3ForCausalLM.from_pretrained(path, subfolder="text_encoder", torch_dtype=dtype).eval(),
+        tokenizer=AutoTokenizer.from_pretrained(path, subfolder="tokenizer"), scheduler=None,
+        base_layers=FLUX2_TEXT_LAYERS, max_sequence_length=options.max_sequence_length, preset="weights")
+
+
 class ConceptAttention:
     def __init__(self, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0):
         import torch
@@ -155,15 +211,21 @@ class ConceptAttention:
         self.device = torch_device(self.options.device)
         self.dtype = getattr(torch, self.options.dtype)
         self._fingerprint = self.fingerprint_for(suite=suite, data_root=data_root, args=args, seed=seed)
+        self.flux2 = self.options.model == "flux2"
         if self.options.preset == "tiny":
-            from partbench.models.flux1_tiny import tiny_flux1_components
+            if self.flux2:
+                from partbench.models.flux2_tiny import tiny_flux2_components
 
-            parts = tiny_flux1_components(seed)
+                parts = tiny_flux2_components(seed)
+            else:
+                from partbench.models.flux1_tiny import tiny_flux1_components
+
+                parts = tiny_flux1_components(seed)
             parts.max_sequence_length = min(self.options.max_sequence_length, parts.max_sequence_length)
         else:
-            parts = load_components(self.options, self.dtype)
+            parts = (load_flux2_components if self.flux2 else load_components)(self.options, self.dtype)
         for name in ("transformer", "vae", "text_encoder_2", "text_encoder"):
-            module = getattr(parts, name)
+            module = getattr(parts, name, None)
             if module is not None:
                 # Tiny/loaded modules are already float32 or torch_dtype: cast only on request (diffusers warns).
                 module = module.to(self.device)
@@ -177,10 +239,11 @@ class ConceptAttention:
     def fingerprint_for(cls, *, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0) -> str:
         options = ConceptAttentionOptions.from_args(args)
         if options.preset == "tiny":
-            return _tiny_fingerprint(seed)
+            return _tiny_fingerprint(seed, options.model)
         from partbench.weights import resolve_model, weights_fingerprint
 
-        path = resolve_model(options.weights, what="FLUX.1 model (ConceptAttention)", revision=options.revision)
+        path = resolve_model(options.weights, what=f"{options.model_label()} model (ConceptAttention)",
+                             revision=options.revision)
         return f"conceptattention-v{ADAPTER_VERSION}-{weights_fingerprint(path)}"
 
     @classmethod
@@ -192,14 +255,13 @@ class ConceptAttention:
                                    options.projection, options.softmax, options.order, options.pooled) == (
                                    "pre", "concepts", "softmax_then_mean", "zeros") else "variant"}
         if options.preset == "tiny":
-            from partbench.models.flux1_tiny import TinyFlux1Config
-
-            out |= {"model": "tiny random FLUX.1 (preset=tiny)", "config": TinyFlux1Config().to_dict(),
-                    "init_seed": seed}
+            out |= {"model": f"tiny random {options.model_label()} (preset=tiny)",
+                    "config": _tiny_config(options.model), "init_seed": seed}
         else:
             from partbench.weights import resolve_model, snapshot_revision
 
-            path = resolve_model(options.weights, what="FLUX.1 model (ConceptAttention)", revision=options.revision)
+            path = resolve_model(options.weights, what=f"{options.model_label()} model (ConceptAttention)",
+                                 revision=options.revision)
             out |= {"model": options.weights, "path": str(path),
                     "revision": options.revision or snapshot_revision(path)}
         return out
@@ -261,6 +323,9 @@ class ConceptAttention:
     def scores(self, image: np.ndarray, concepts: list[str], prompt: str):
         """(C, h, w) aggregated concept maps on the latent token grid."""
         import torch
+
+        if self.flux2:
+            return self._scores_flux2(image, concepts, prompt)
         from diffusers import FluxPipeline
 
         from .flux1_stream import StreamInputs, aggregate, concept_stream
@@ -290,6 +355,91 @@ class ConceptAttention:
         maps = [out.scores[layer][k] for layer in self.layers for k in range(b)]
         agg = aggregate(maps, self.options.softmax, self.options.order, self.options.temperature)
         return agg.reshape(len(concepts), h // 2, w // 2)
+
+    # -- FLUX.2 ------------------------------------------------------------------------------------------------------
+    def _qwen_prompt(self, text: str):
+        """(1, T, D) caption embeddings exactly as `Flux2KleinPipeline.encode_prompt` computes them."""
+        import torch
+        from diffusers import Flux2KleinPipeline
+
+        with torch.inference_mode():
+            return Flux2KleinPipeline._get_qwen3_prompt_embeds(
+                self.parts.text_encoder, self.parts.tokenizer, [text], dtype=self.dtype, device=self.device,
+                max_sequence_length=self.parts.max_sequence_length, hidden_states_layers=tuple(self.parts.base_layers))
+
+    def _qwen_concept(self, text: str):
+        """(D,) embedding of one concept: the chat-templated concept alone (no padding) through the text encoder,
+        base-layer hidden states stacked as Klein does, at the last token of the concept's own characters."""
+        import torch
+
+        tok, encoder = self.parts.tokenizer, self.parts.text_encoder
+        templated = tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                            add_generation_prompt=True, enable_thinking=False)
+        enc = tok(templated, return_tensors="pt", truncation=True, max_length=self.parts.max_sequence_length,
+                  return_offsets_mapping=True)
+        start = templated.find(text)
+        end = start + len(text)
+        inside = [i for i, (a, b) in enumerate(enc["offset_mapping"][0].tolist()) if b > a and a < end and b > start]
+        position = inside[-1] if start >= 0 and inside else enc["input_ids"].shape[1] - 1
+        with torch.inference_mode():
+            out = encoder(input_ids=enc["input_ids"].to(self.device), output_hidden_states=True, use_cache=False,
+                          attention_mask=enc["attention_mask"].to(self.device))
+        return torch.cat([out.hidden_states[k][0, position] for k in self.parts.base_layers], -1).to(self.dtype)
+
+    def _concepts_flux2(self, texts: list[str]):
+        import torch
+
+        for t in dict.fromkeys(texts):
+            if t not in self._concept_cache:
+                self._concept_cache[t] = self._qwen_concept(t)
+        return torch.stack([self._concept_cache[t] for t in texts])
+
+    def _latents_flux2(self, image: np.ndarray):
+        """(1, 4*latent_channels, h, w) model-space latents, as `Flux2KleinPipeline._encode_vae_image` (mode)."""
+        import torch
+        import torch.nn.functional as F
+        from diffusers import Flux2KleinPipeline
+
+        size = self.options.image_size()
+        x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float().div(127.5).sub(1)
+        x = F.interpolate(x, size=(size, size), mode=self.options.resize,
+                          **({"align_corners": False} if self.options.resize == "bilinear" else {}))
+        vae = self.parts.vae
+        with torch.inference_mode():
+            z = Flux2KleinPipeline._patchify_latents(vae.encode(x.to(self.device, self.dtype)).latent_dist.mode())
+        mean = vae.bn.running_mean.view(1, -1, 1, 1).to(z)
+        std = torch.sqrt(vae.bn.running_var.view(1, -1, 1, 1) + vae.config.batch_norm_eps).to(z)
+        return (z - mean) / std
+
+    def _scores_flux2(self, image: np.ndarray, concepts: list[str], prompt: str):
+        import torch
+        from diffusers import Flux2KleinPipeline
+
+        from .flux2_stream import Flux2StreamInputs, aggregate, concept_stream
+
+        x0 = self._latents_flux2(image)
+        _, _, h, w = x0.shape
+        sigmas = self.options.sigma_values()
+        noisy, steps = [], []
+        for draw in range(self.options.draws):
+            eps = torch.randn(x0.shape, generator=torch.Generator("cpu").manual_seed(self.seed + draw))
+            for sigma in sigmas:
+                noisy.append(sigma * eps.to(x0) + (1 - sigma) * x0)
+                steps.append(sigma)
+        b = len(noisy)
+        prompt_embeds = self._qwen_prompt(prompt)
+        guidance = (torch.zeros(b, device=self.device) if self.parts.transformer.config.guidance_embeds else None)
+        inputs = Flux2StreamInputs(
+            latents=Flux2KleinPipeline._pack_latents(torch.cat(noisy)),
+            img_ids=Flux2KleinPipeline._prepare_latent_ids(x0)[0].to(self.device),
+            prompt_embeds=prompt_embeds.expand(b, -1, -1),
+            txt_ids=Flux2KleinPipeline._prepare_text_ids(prompt_embeds)[0].to(self.device),
+            concept_embeds=self._concepts_flux2(concepts)[None].expand(b, -1, -1),
+            timestep=torch.tensor(steps, device=self.device, dtype=self.dtype), guidance=guidance)
+        out = concept_stream(self.parts.transformer, inputs, self.layers, self.options.projection)
+        maps = [out.scores[layer][k] for layer in self.layers for k in range(b)]
+        agg = aggregate(maps, self.options.softmax, self.options.order, self.options.temperature)
+        return agg.reshape(len(concepts), h, w)
 
     def _predict_one(self, sample: Sample, vocabulary: Vocabulary) -> np.ndarray:
         import torch
