@@ -65,9 +65,36 @@ def _residual(x, out, gate, shift, scale, gate2, norm2, ff):
     return x.clip(-65504, 65504) if x.dtype == torch.float16 else x
 
 
-def _double_block(block, img, txt, con, temb, con_temb, rope_joint, rope_concepts, projection: str, want: bool):
+def joint_and_concept_attention(a, qkv_txt, qkv_img, qkv_con, rope_joint, rope_concepts, projection: str,
+                                want: bool):
+    """One double-stream attention, FLUX.1 and FLUX.2 alike: projected image, text and concept outputs, and scores.
+
+    The stock joint attention over [text, image] is computed exactly as the model does and is untouched by the
+    concepts; the concept queries attend over [concepts, image] in one direction (nothing reads the concepts back).
+    Scores (concepts x image tokens) are dot products before or after the output projection.
+    """
     from diffusers.models.embeddings import apply_rotary_emb
 
+    (q_t, k_t, v_t), (q_i, k_i, v_i), (q_c, k_c, v_c) = qkv_txt, qkv_img, qkv_con
+    n_txt_tokens, n_concepts = q_t.shape[1], q_c.shape[1]
+    joint = _attention(apply_rotary_emb(torch.cat([q_t, q_i], 1), rope_joint, sequence_dim=1),
+                       apply_rotary_emb(torch.cat([k_t, k_i], 1), rope_joint, sequence_dim=1),
+                       torch.cat([v_t, v_i], 1))
+    o_txt, o_img = joint[:, :n_txt_tokens], joint[:, n_txt_tokens:]
+    q2 = apply_rotary_emb(torch.cat([q_c, q_i], 1), rope_concepts, sequence_dim=1)[:, :n_concepts]
+    k2 = apply_rotary_emb(torch.cat([k_c, k_i], 1), rope_concepts, sequence_dim=1)
+    o_con = _attention(q2, k2, torch.cat([v_c, v_i], 1))
+
+    p_img = a.to_out[1](a.to_out[0](o_img))
+    p_txt, p_con = a.to_add_out(o_txt), a.to_add_out(o_con)
+    scores = None
+    if want:
+        c_vec, i_vec = (o_con, o_img) if projection == "pre" else (p_con, p_img)
+        scores = torch.einsum("bcd,bnd->bcn", c_vec.float(), i_vec.float())
+    return p_img, p_txt, p_con, scores
+
+
+def _double_block(block, img, txt, con, temb, con_temb, rope_joint, rope_concepts, projection: str, want: bool):
     a = block.attn
     d = a.head_dim
     n_img, g_img, sh_img, sc_img, g2_img = block.norm1(img, emb=temb)
@@ -79,24 +106,8 @@ def _double_block(block, img, txt, con, temb, con_temb, rope_joint, rope_concept
                      _heads(a.add_v_proj(n_txt), d))
     q_c, k_c, v_c = (a.norm_added_q(_heads(a.add_q_proj(n_con), d)), a.norm_added_k(_heads(a.add_k_proj(n_con), d)),
                      _heads(a.add_v_proj(n_con), d))
-    n_txt_tokens, n_concepts = txt.shape[1], con.shape[1]
-
-    # (1) The stock joint attention over [text, image]: untouched by the concepts.
-    joint = _attention(apply_rotary_emb(torch.cat([q_t, q_i], 1), rope_joint, sequence_dim=1),
-                       apply_rotary_emb(torch.cat([k_t, k_i], 1), rope_joint, sequence_dim=1),
-                       torch.cat([v_t, v_i], 1))
-    o_txt, o_img = joint[:, :n_txt_tokens], joint[:, n_txt_tokens:]
-    # (2) Concept queries over [concepts, image] (one-directional: nothing reads the concepts back).
-    q2 = apply_rotary_emb(torch.cat([q_c, q_i], 1), rope_concepts, sequence_dim=1)[:, :n_concepts]
-    k2 = apply_rotary_emb(torch.cat([k_c, k_i], 1), rope_concepts, sequence_dim=1)
-    o_con = _attention(q2, k2, torch.cat([v_c, v_i], 1))
-
-    p_img = a.to_out[1](a.to_out[0](o_img))
-    p_txt, p_con = a.to_add_out(o_txt), a.to_add_out(o_con)
-    scores = None
-    if want:
-        c_vec, i_vec = (o_con, o_img) if projection == "pre" else (p_con, p_img)
-        scores = torch.einsum("bcd,bnd->bcn", c_vec.float(), i_vec.float())
+    p_img, p_txt, p_con, scores = joint_and_concept_attention(a, (q_t, k_t, v_t), (q_i, k_i, v_i), (q_c, k_c, v_c),
+                                                              rope_joint, rope_concepts, projection, want)
 
     img = _residual(img, p_img, g_img, sh_img, sc_img, g2_img, block.norm2, block.ff)
     txt = _residual(txt, p_txt, g_txt, sh_txt, sc_txt, g2_txt, block.norm2_context, block.ff_context)

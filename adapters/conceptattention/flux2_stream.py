@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .flux1_stream import PROJECTIONS, StreamOutputs, _attention, _heads, aggregate
+from .flux1_stream import PROJECTIONS, StreamOutputs, _heads, aggregate, joint_and_concept_attention
 
 __all__ = ["PROJECTIONS", "Flux2StreamInputs", "StreamOutputs", "aggregate", "concept_stream"]
 
@@ -67,7 +67,6 @@ def _residual(x, out, msa, mlp, norm2, ff, clip: bool):
 
 
 def _double_block(block, img, txt, con, mod_img, mod_txt, rope_joint, rope_concepts, projection: str, want: bool):
-    from diffusers.models.embeddings import apply_rotary_emb
     from diffusers.models.transformers.transformer_flux2 import Flux2Modulation
 
     a = block.attn
@@ -81,24 +80,8 @@ def _double_block(block, img, txt, con, mod_img, mod_txt, rope_joint, rope_conce
     q_i, k_i, v_i = _qkv(a, modulate(block.norm1, img, msa_img), text=False)
     q_t, k_t, v_t = _qkv(a, modulate(block.norm1_context, txt, msa_txt), text=True)
     q_c, k_c, v_c = _qkv(a, modulate(block.norm1_context, con, msa_txt), text=True)
-    n_txt_tokens, n_concepts = txt.shape[1], con.shape[1]
-
-    # (1) The stock joint attention over [text, image]: untouched by the concepts.
-    joint = _attention(apply_rotary_emb(torch.cat([q_t, q_i], 1), rope_joint, sequence_dim=1),
-                       apply_rotary_emb(torch.cat([k_t, k_i], 1), rope_joint, sequence_dim=1),
-                       torch.cat([v_t, v_i], 1))
-    o_txt, o_img = joint[:, :n_txt_tokens], joint[:, n_txt_tokens:]
-    # (2) Concept queries over [concepts, image] (one-directional: nothing reads the concepts back).
-    q2 = apply_rotary_emb(torch.cat([q_c, q_i], 1), rope_concepts, sequence_dim=1)[:, :n_concepts]
-    k2 = apply_rotary_emb(torch.cat([k_c, k_i], 1), rope_concepts, sequence_dim=1)
-    o_con = _attention(q2, k2, torch.cat([v_c, v_i], 1))
-
-    p_img = a.to_out[1](a.to_out[0](o_img))
-    p_txt, p_con = a.to_add_out(o_txt), a.to_add_out(o_con)
-    scores = None
-    if want:
-        c_vec, i_vec = (o_con, o_img) if projection == "pre" else (p_con, p_img)
-        scores = torch.einsum("bcd,bnd->bcn", c_vec.float(), i_vec.float())
+    p_img, p_txt, p_con, scores = joint_and_concept_attention(a, (q_t, k_t, v_t), (q_i, k_i, v_i), (q_c, k_c, v_c),
+                                                              rope_joint, rope_concepts, projection, want)
 
     img = _residual(img, p_img, msa_img, mlp_img, block.norm2, block.ff, clip=False)
     txt = _residual(txt, p_txt, msa_txt, mlp_txt, block.norm2_context, block.ff_context, clip=True)

@@ -303,14 +303,20 @@ class ConceptAttention:
             return self.parts.text_encoder(tok["input_ids"].to(self.device)).pooler_output.to(self.dtype)
 
     # -- image -------------------------------------------------------------------------------------------------------
-    def _latents(self, image: np.ndarray):
+    def _pixels(self, image: np.ndarray):
+        """HxWx3 uint8 -> (1, 3, size, size) in [-1, 1], resized as the options say: the VAE input of both models."""
         import torch
         import torch.nn.functional as F
 
         size = self.options.image_size()
         x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float().div(127.5).sub(1)
-        x = F.interpolate(x, size=(size, size), mode=self.options.resize,
-                          **({"align_corners": False} if self.options.resize == "bilinear" else {}))
+        return F.interpolate(x, size=(size, size), mode=self.options.resize,
+                             **({"align_corners": False} if self.options.resize == "bilinear" else {}))
+
+    def _latents(self, image: np.ndarray):
+        import torch
+
+        x = self._pixels(image)
         vae = self.parts.vae
         with torch.inference_mode():
             z = vae.encode(x.to(self.device, self.dtype)).latent_dist.mode()
@@ -397,13 +403,9 @@ class ConceptAttention:
     def _latents_flux2(self, image: np.ndarray):
         """(1, 4*latent_channels, h, w) model-space latents, as `Flux2KleinPipeline._encode_vae_image` (mode)."""
         import torch
-        import torch.nn.functional as F
         from diffusers import Flux2KleinPipeline
 
-        size = self.options.image_size()
-        x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float().div(127.5).sub(1)
-        x = F.interpolate(x, size=(size, size), mode=self.options.resize,
-                          **({"align_corners": False} if self.options.resize == "bilinear" else {}))
+        x = self._pixels(image)
         vae = self.parts.vae
         with torch.inference_mode():
             z = Flux2KleinPipeline._patchify_latents(vae.encode(x.to(self.device, self.dtype)).latent_dist.mode())
