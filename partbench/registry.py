@@ -162,7 +162,8 @@ register_method(MethodInfo(
     summary="ConceptAttention (Helbling et al. 2025) on diffusers' FLUX.1 transformer (model=flux2: FLUX.2): "
             "concept-token output-space attention maps from one forward at a fixed noise level.",
     gpu="optional", extras=("torch", "transformers", "diffusers"),
-    weights="black-forest-labs/FLUX.1-schnell (HF cache or weights=PATH)",
+    weights="black-forest-labs/FLUX.1-schnell, or with model=flux2 black-forest-labs/FLUX.2-klein-4B "
+            "(HF cache or weights=PATH)",
     status="partbench.adapters.conceptattention:status",
 ))
 register_method(MethodInfo(
@@ -175,7 +176,7 @@ register_method(MethodInfo(
 register_method(MethodInfo(
     name="langhops", factory="partbench.adapters.external:LangHOPS",
     summary="LangHOPS (NeurIPS 2025), from its sem_seg_predictions.json / PNGs (predictions=PATH) or run in your "
-            "own LangHOPS environment (repo=, python=, checkpoint=, driver=). Inference uses the oracle object class.",
+            "own LangHOPS environment (repo=, python=, checkpoint=). Inference uses the oracle object class.",
     weights="a LangHOPS checkout + environment + checkpoint, or its saved predictions",
     status="partbench.adapters.external:langhops_status",
 ))

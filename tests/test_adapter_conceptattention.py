@@ -135,6 +135,8 @@ def test_bad_options_and_missing_weights_are_clear(demo_root, monkeypatch, tmp_p
         run(RunRequest(method_args={"preset": "tiny", "softmax": "pixels"}, **req))
     with pytest.raises(PartbenchError, match="sigmas"):
         run(RunRequest(method_args={"preset": "tiny", "sigmas": "2"}, **req))
+    with pytest.raises(PartbenchError, match="temperature must be a positive"):
+        run(RunRequest(method_args={"preset": "tiny", "temperature": "0"}, **req))
 
 
 # -- FLUX.2 (model=flux2) ---------------------------------------------------------------------------------------------
@@ -229,6 +231,11 @@ def test_flux2_tiny_preset_runs_end_to_end_reproducibly(demo_root, tmp_path):
     config = first.results["method_config"]
     assert config["definition"].startswith("reference") and config["resolution"] == 32
     assert config["options"]["model"] == "flux2" and "FLUX.2" in config["model"]
+    assert config["definition"] == "reference (ConceptAttention FLUX.2 port)"
+    # The resolved FLUX.2 defaults are what the run records (tiny: 32 px, 4 px per token -> 64 tokens).
+    assert {k: config["options"][k] for k in ("layers", "order", "temperature")} == {
+        "layers": "last3", "order": "mean_then_softmax", "temperature": 1000.0}
+    assert float(config["options"]["sigmas"]) == pytest.approx(_port_sigma(64), abs=1e-6)
     from partbench.data.images import read_label_png
 
     preds = {p.name: read_label_png(p) for p in (first.run_dir / "predictions").glob("*.png")}
@@ -262,3 +269,110 @@ def test_flux2_concept_token_is_the_last_token_of_the_concept_inside_the_chat_te
     with torch.no_grad():
         hidden = encoder(input_ids=ids, output_hidden_states=True).hidden_states
     torch.testing.assert_close(emb, torch.cat([hidden[k][0, 2] for k in method.parts.base_layers]))
+
+
+# -- per-model defaults ------------------------------------------------------------------------------------------------
+# Upstream: helblazer811/ConceptAttention, concept_attention/flux2/pipeline.py
+# (commit e64a7bd2f98610bc636d40c32dde2699585f1213):
+#   ConceptAttentionFlux2Pipeline.encode_image(width=2048, height=2048, layer_indices=None -> [5, 6, 7], num_steps=4,
+#   noise_timestep=2, softmax=True, softmax_temperature=1000.0); t = get_schedule(num_steps,
+#   encoded_image.shape[2] * encoded_image.shape[3])[noise_timestep]; compute_heatmaps_from_attention_dicts (lines
+#   40-110): mean over "time blocks" first, then torch.softmax(avg / softmax_temperature, dim=0) over concepts.
+#   concept_attention/flux2/flux2/src/flux2/sampling.py (commit 8f5a58a94e58b05435b51a9e5416990ed29cde12):
+#   get_schedule = generalized_time_snr_shift(linspace(1, 0, num_steps + 1), compute_empirical_mu(seq, steps), 1.0).
+# The FLUX.2 AE encodes to (B, 128, H/16, W/16) (8x, 2x2 patchify), so 1024² gives 4096 tokens, 2048² 16384.
+def _port_mu(seq_len, num_steps=4):
+    """BFL flux2 `compute_empirical_mu`, written out from the published constants (independent of the adapter)."""
+    a1, b1 = 8.73809524e-05, 1.89833333
+    a2, b2 = 0.00016927, 0.45666666
+    if seq_len > 4300:
+        return a2 * seq_len + b2
+    m_200, m_10 = a2 * seq_len + b2, a1 * seq_len + b1
+    a = (m_200 - m_10) / 190.0
+    return a * num_steps + (m_200 - 200.0 * a)
+
+
+def _port_sigma(seq_len):
+    """linspace(1, 0, 5)[2] = 0.5, shifted: e^mu / (e^mu + (1/0.5 - 1)^1) = 1 / (1 + e^-mu)."""
+    return 1.0 / (1.0 + np.exp(-_port_mu(seq_len)))
+
+
+def _options(args):
+    from partbench.adapters.conceptattention.method import ConceptAttentionOptions
+
+    return ConceptAttentionOptions.from_args(args)
+
+
+def test_flux2_defaults_are_the_flux2_ports_recipe():
+    opts = _options({"model": "flux2"})
+    assert (opts.layers, opts.order, opts.temperature, opts.softmax, opts.projection) == (
+        "last3", "mean_then_softmax", 1000.0, "concepts", "pre")
+    assert opts.layer_indices(8) == [5, 6, 7]  # FLUX.2-dev's 8 double blocks: the port's layer_indices
+    assert opts.layer_indices(5) == [2, 3, 4]  # Klein-4B's 5
+    # sigma = the port's schedule entry at the run's resolution: 1024² (partbench's default) and 2048² (the port's)
+    assert opts.image_size() == 1024
+    assert float(opts.sigmas) == pytest.approx(_port_sigma(64 * 64), abs=1e-6)
+    assert float(opts.sigmas) == pytest.approx(0.908144, abs=1e-6)
+    at_2048 = _options({"model": "flux2", "resolution": "2048"})
+    assert float(at_2048.sigmas) == pytest.approx(_port_sigma(128 * 128), abs=1e-6)
+    assert float(at_2048.sigmas) == pytest.approx(0.961947, abs=1e-6)
+    assert float(_options({"model": "flux2", "resolution": "512"}).sigmas) == pytest.approx(_port_sigma(32 * 32),
+                                                                                              abs=1e-6)
+
+
+def test_flux1_defaults_are_unchanged():
+    for args in ({}, {"model": "flux1"}, {"model": "flux1", "resolution": "2048"}, {"preset": "tiny"}):
+        opts = _options(args)
+        assert (opts.layers, opts.order, opts.temperature, opts.sigmas) == (
+            "last4", "softmax_then_mean", 1.0, "0.5"), args
+        assert opts.sigma_values() == [0.5]
+    assert _options({}).layer_indices(19) == [15, 16, 17, 18]
+
+
+def test_explicit_args_override_the_model_defaults():
+    explicit = {"layers": "1,3", "order": "softmax_then_mean", "temperature": "2.5", "sigmas": "0.25,0.5"}
+    for model in ("flux1", "flux2"):
+        opts = _options({"model": model, **explicit})
+        assert (opts.layers, opts.order, opts.temperature, opts.sigmas) == ("1,3", "softmax_then_mean", 2.5,
+                                                                            "0.25,0.5")
+    # one explicit option leaves the other defaults to the model
+    opts = _options({"model": "flux2", "temperature": "1"})
+    assert (opts.layers, opts.order, opts.temperature) == ("last3", "mean_then_softmax", 1.0)
+    assert float(opts.sigmas) == pytest.approx(_port_sigma(4096), abs=1e-6)
+    opts = _options({"model": "flux1", "order": "mean_then_softmax"})
+    assert (opts.layers, opts.order, opts.temperature, opts.sigmas) == ("last4", "mean_then_softmax", 1.0, "0.5")
+
+
+def test_describe_and_fingerprint_follow_the_resolved_defaults(monkeypatch, tmp_path):
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    import partbench.weights as weights
+    from partbench.adapters.conceptattention import ConceptAttention
+    from partbench.adapters.conceptattention.method import ADAPTER_VERSION, _tiny_config
+
+    kw = dict(suite=None, data_root=tmp_path, seed=0)
+    described = ConceptAttention.describe_for(args={"preset": "tiny", "model": "flux2"}, **kw)
+    assert described["options"] == asdict(_options({"preset": "tiny", "model": "flux2"}))
+    assert described["definition"] == "reference (ConceptAttention FLUX.2 port)"
+    for variant in ({"temperature": "1"}, {"order": "softmax_then_mean"}):
+        assert ConceptAttention.describe_for(args={"preset": "tiny", "model": "flux2", **variant},
+                                             **kw)["definition"] == "variant"
+    assert ConceptAttention.describe_for(args={"preset": "tiny"}, **kw)["definition"] == (
+        "reference (BFL ConceptAttention)")
+    # FLUX.1's tiny fingerprint is what it always was (same payload as before per-model defaults existed) ...
+    payload = {"config": _tiny_config("flux1"), "seed": 0, "adapter": ADAPTER_VERSION}
+    expected = "conceptattention-tiny-" + hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
+    assert ConceptAttention.fingerprint_for(args={"preset": "tiny"}, **kw) == expected
+    # ... and FLUX.2's changed with its defaults: the cache key holds the args as passed, so a model=flux2 run made
+    # with FLUX.1's recipe must not be reused.
+    old = {"config": _tiny_config("flux2"), "seed": 0, "adapter": ADAPTER_VERSION, "model": "flux2"}
+    old_fp = "conceptattention-flux2-tiny-" + hashlib.sha256(json.dumps(old).encode()).hexdigest()[:16]
+    new_fp = ConceptAttention.fingerprint_for(args={"preset": "tiny", "model": "flux2"}, **kw)
+    assert new_fp.startswith("conceptattention-flux2-tiny-") and new_fp != old_fp
+    monkeypatch.setattr(weights, "resolve_model", lambda ref, **_: tmp_path)
+    monkeypatch.setattr(weights, "weights_fingerprint", lambda path: "abc123")
+    assert ConceptAttention.fingerprint_for(args={}, **kw) == f"conceptattention-v{ADAPTER_VERSION}-abc123"
+    assert ConceptAttention.fingerprint_for(args={"model": "flux2"}, **kw) == (
+        f"conceptattention-v{ADAPTER_VERSION}-flux2d2-abc123")

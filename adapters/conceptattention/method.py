@@ -7,10 +7,21 @@ Concepts are the allowed part names with `'s` removed plus background concepts; 
 only its first token kept. Scores are aggregated over the chosen layers, sigmas and draws, upsampled bilinearly to
 the image and argmaxed over the sample's allowed parts.
 
-Defaults pin the reference definition (BFL-Flux code, `encode_image`): last 4 double blocks (15-18 on FLUX.1),
-sigma 0.5, pre-projection outputs, softmax over concepts per map then mean, zero pooled vectors, empty caption,
-background concepts background/floor/tree/person/grass/face. Variants: `projection=post`, `softmax=patches|none`,
-`order=mean_then_softmax` (+ `temperature`), `pooled=clip`.
+Defaults depend on the model; each pins that model's upstream recipe, and any `-a layers/order/temperature/sigmas`
+overrides it (the resolved values are recorded in the run's config under `options`):
+
+- `model=flux1` (the reference definition, BFL-Flux code, `encode_image`): last 4 double blocks (15-18 on FLUX.1),
+  sigma 0.5, softmax over concepts per map then mean (`order=softmax_then_mean`, temperature 1).
+- `model=flux2` (ConceptAttention's FLUX.2 port, `concept_attention/flux2/pipeline.py` `encode_image`): last 3 double
+  blocks (its `[5, 6, 7]` of FLUX.2-dev's 8; blocks 2-4 of Klein-4B's 5), scores averaged over layers and sigmas
+  THEN softmax(mean / 1000) over concepts (`order=mean_then_softmax`, temperature 1000), and the sigma of the port's
+  `get_schedule(num_steps=4, image_seq_len)[2]`: linspace(1, 0, 5)[2] = 0.5 shifted by FLUX.2's resolution-dependent
+  mu (`flux2_port_sigma`), image_seq_len being the latent token count at `resolution` (16 px per token) — 0.908144 at
+  the default 1024², 0.961947 at the port's own default of 2048².
+
+Common to both: pre-projection outputs, zero pooled vectors, empty caption, background concepts
+background/floor/tree/person/grass/face. Variants: `projection=post`, `softmax=patches|none`, `order`, `temperature`,
+`pooled=clip` (FLUX.1 only).
 
 `model=flux2` runs the same definition on diffusers' `Flux2Transformer2DModel` (`flux2_stream.py`; default weights
 FLUX.2-klein-4B): latents are the Klein pipeline's (VAE mode, 2x2 patchify, the VAE's batch-norm statistics), noise is
@@ -18,13 +29,16 @@ drawn in that space; the caption is Qwen3-encoded as `Flux2KleinPipeline` does (
 `max_sequence_length`, default 512, hidden states of the base layers stacked); each concept is encoded on its own
 (chat template, no padding) and its LAST content token kept (the text encoder is causal, so that is the first token to
 have seen the whole concept; FLUX.1's T5 is bidirectional and keeps the first). FLUX.2 has no pooled vector: concepts
-share the text stream's modulation, and `pooled=clip` is refused.
+share the text stream's modulation, and `pooled=clip` is refused. Known departures from the FLUX.2 port (see
+`docs/conceptattention.md`): resolution 1024² (port: 2048²), nearest resize (port: Lanczos), Klein/Qwen3 concept tokens
+(port: FLUX.2-dev/Mistral, position 510 of the padded sequence) with zero RoPE ids (port: that text position's ids).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -45,6 +59,44 @@ FLUX2_TEXT_LAYERS = (9, 18, 27)  # Klein's hidden_states_layers
 REFERENCE_BACKGROUND = "background,floor,tree,person,grass,face"
 TINY_RESOLUTION = 32
 
+# Per-model defaults of the options left as None (resolved in ConceptAttentionOptions.__post_init__).
+# FLUX.1: the BFL-code reference (`flux/pipeline.py` encode_image: range(15, 19) of 19 blocks, t = 0.5, softmax per
+# map, then the mean).
+FLUX1_DEFAULTS = {"layers": "last4", "order": "softmax_then_mean", "temperature": 1.0, "sigmas": "0.5"}
+# FLUX.2: ConceptAttention's FLUX.2 port (`concept_attention/flux2/pipeline.py`, encode_image and
+# compute_heatmaps_from_attention_dicts): layer_indices [5, 6, 7] = the last 3 of FLUX.2-dev's 8 double blocks,
+# mean over timesteps and layers then softmax(scores / softmax_temperature=1000) over concepts, and
+# t = get_schedule(num_steps=4, image_seq_len)[noise_timestep=2] (`flux2_port_sigma`).
+FLUX2_DEFAULTS = {"layers": "last3", "order": "mean_then_softmax", "temperature": 1000.0}
+FLUX2_SCHEDULE_STEPS, FLUX2_NOISE_INDEX = 4, 2
+FLUX2_PIXELS_PER_TOKEN = 16  # AutoencoderKLFlux2: 8x downsampling, then 2x2 patchify
+# Part of every model=flux2 fingerprint: prediction cache keys hold the -a args as passed, not the resolved options,
+# so a change of FLUX.2's defaults must change the fingerprint (version 1, unmarked, ran FLUX.1's recipe).
+FLUX2_DEFAULTS_VERSION = "2"
+
+
+def flux2_shift_mu(image_seq_len: int, num_steps: int) -> float:
+    """FLUX.2's empirical time-shift parameter for a latent of `image_seq_len` tokens and `num_steps` steps
+    (BFL flux2 `sampling.compute_empirical_mu`, also diffusers' FLUX.2 pipelines): linear in the token count, fitted
+    at 10 and 200 steps and interpolated in the step count below 4300 tokens; the 200-step line above."""
+    at_200 = 0.00016927 * image_seq_len + 0.45666666
+    if image_seq_len > 4300:
+        return at_200
+    at_10 = 8.73809524e-05 * image_seq_len + 1.89833333
+    return at_200 + (num_steps - 200) * (at_200 - at_10) / 190.0
+
+
+def flux2_port_sigma(image_seq_len: int, num_steps: int = FLUX2_SCHEDULE_STEPS,
+                     index: int = FLUX2_NOISE_INDEX) -> float:
+    """Entry `index` of FLUX.2's shifted schedule: t = 1 - index/num_steps on the uniform grid, then
+    t' = e^mu / (e^mu + (1/t - 1)) (BFL flux2 `get_schedule` / `generalized_time_snr_shift` with sigma 1)."""
+    t = 1 - index / num_steps
+    if t <= 0:
+        return 0.0
+    e = math.exp(flux2_shift_mu(image_seq_len, num_steps))
+    return e / (e + (1 / t - 1))
+
+
 _CHOICES = {"softmax": ("concepts", "patches", "none"), "order": ("softmax_then_mean", "mean_then_softmax"),
             "projection": ("pre", "post"), "pooled": ("zeros", "clip"), "resize": ("nearest", "bilinear"),
             "preset": (None, "tiny"), "dtype": ("float32", "bfloat16", "float16"), "model": ("flux1", "flux2")}
@@ -63,12 +115,14 @@ class ConceptAttentionOptions:
     device: str = "auto"
     dtype: str = "float32"
     resolution: int | None = None  # default 1024 (tiny: 32)
-    sigmas: str = "0.5"  # comma-separated noise levels, one forward batch
+    # sigmas, layers, order and temperature left None take the model's defaults (FLUX1_DEFAULTS, or FLUX2_DEFAULTS
+    # and flux2_port_sigma at this resolution), so every explicit -a value wins.
+    sigmas: str | None = None  # comma-separated noise levels, one forward batch
     draws: int = 1  # noise draws per sigma, averaged
-    layers: str = "last4"  # "lastK" or comma-separated 0-based double-block indices
+    layers: str | None = None  # "lastK" or comma-separated 0-based double-block indices
     softmax: str = "concepts"
-    order: str = "softmax_then_mean"
-    temperature: float = 1.0
+    order: str | None = None
+    temperature: float | None = None
     projection: str = "pre"
     pooled: str = "zeros"
     prompt: str = ""  # caption run in the text stream; "{object}" is replaced by the sample's object class
@@ -81,6 +135,22 @@ class ConceptAttentionOptions:
             object.__setattr__(self, "weights", DEFAULT_WEIGHTS_FLUX2 if self.model == "flux2" else DEFAULT_WEIGHTS)
         if self.max_sequence_length is None:
             object.__setattr__(self, "max_sequence_length", 512 if self.model == "flux2" else 256)
+        defaults = dict(FLUX2_DEFAULTS) if self.model == "flux2" else dict(FLUX1_DEFAULTS)
+        if self.model == "flux2" and self.sigmas is None:
+            defaults["sigmas"] = f"{flux2_port_sigma(self.latent_tokens()):.6f}"
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+
+    def latent_tokens(self) -> int:
+        """Image tokens of one latent at `resolution` (the `image_seq_len` of FLUX.2's schedule shift)."""
+        if self.model == "flux2" and self.preset == "tiny":
+            from partbench.models.flux2_tiny import TinyFlux2Config
+
+            per_token = 2 ** len(TinyFlux2Config().vae_block_out_channels)  # VAE 2^(n-1), then 2x2 patchify
+        else:
+            per_token = FLUX2_PIXELS_PER_TOKEN  # FLUX.1 too: 8x VAE, 2x2 packing
+        return (self.image_size() // per_token) ** 2
 
     @classmethod
     def from_args(cls, args: dict[str, str]) -> ConceptAttentionOptions:
@@ -102,6 +172,8 @@ class ConceptAttentionOptions:
         if out.model == "flux2" and out.pooled != "zeros":
             raise PartbenchError(f"Method {METHOD!r}: pooled={out.pooled} needs model=flux1 (FLUX.2 has no pooled "
                                  "vector; its concepts share the text stream's modulation).")
+        if not out.temperature > 0:
+            raise PartbenchError(f"Method {METHOD!r}: temperature must be a positive number, got {out.temperature!r}.")
         out.sigma_values()
         return out
 
@@ -132,6 +204,17 @@ class ConceptAttentionOptions:
         return self.resolution or (TINY_RESOLUTION if self.preset == "tiny" else 1024)
 
 
+def _definition(options: ConceptAttentionOptions) -> str:
+    """`reference (...)` when the scoring rule is the model's upstream one (layers and sigmas aside), else `variant`."""
+    rule = (options.projection, options.softmax, options.order, options.pooled)
+    if options.model == "flux2":
+        port = ("pre", "concepts", FLUX2_DEFAULTS["order"], "zeros")
+        return ("reference (ConceptAttention FLUX.2 port)" if rule == port
+                and options.temperature == FLUX2_DEFAULTS["temperature"] else "variant")
+    reference = ("pre", "concepts", FLUX1_DEFAULTS["order"], "zeros")
+    return "reference (BFL ConceptAttention)" if rule == reference else "variant"
+
+
 def _tiny_config(model: str) -> dict[str, Any]:
     if model == "flux2":
         from partbench.models.flux2_tiny import TinyFlux2Config
@@ -146,6 +229,8 @@ def _tiny_fingerprint(seed: int, model: str = "flux1") -> str:
     payload = {"config": _tiny_config(model), "seed": seed, "adapter": ADAPTER_VERSION}
     if model != "flux1":  # FLUX.1 fingerprints stay what they were before the model option existed
         payload["model"] = model
+    if model == "flux2":
+        payload["defaults"] = FLUX2_DEFAULTS_VERSION
     digest = hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
     return f"conceptattention-tiny-{digest}" if model == "flux1" else f"conceptattention-{model}-tiny-{digest}"
 
@@ -244,16 +329,15 @@ class ConceptAttention:
 
         path = resolve_model(options.weights, what=f"{options.model_label()} model (ConceptAttention)",
                              revision=options.revision)
-        return f"conceptattention-v{ADAPTER_VERSION}-{weights_fingerprint(path)}"
+        defaults = f"flux2d{FLUX2_DEFAULTS_VERSION}-" if options.model == "flux2" else ""
+        return f"conceptattention-v{ADAPTER_VERSION}-{defaults}{weights_fingerprint(path)}"
 
     @classmethod
     def describe_for(cls, *, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0) -> dict[str, Any]:
         options = ConceptAttentionOptions.from_args(args)
         out: dict[str, Any] = {"adapter_version": ADAPTER_VERSION, "options": asdict(options),
                                "resolution": options.image_size(), "noise": "CPU torch.Generator(seed + draw)",
-                               "definition": "reference (BFL ConceptAttention)" if (
-                                   options.projection, options.softmax, options.order, options.pooled) == (
-                                   "pre", "concepts", "softmax_then_mean", "zeros") else "variant"}
+                               "definition": _definition(options)}
         if options.preset == "tiny":
             out |= {"model": f"tiny random {options.model_label()} (preset=tiny)",
                     "config": _tiny_config(options.model), "init_seed": seed}

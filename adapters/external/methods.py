@@ -4,10 +4,12 @@ environment through the shipped worker (`worker.py`).
 Two modes, chosen by the method arguments:
 - import:  `predictions=PATH`: a per-sample PNG directory (`<sample id>.png`, or `<image id>.png`) or detectron2's
            `sem_seg_predictions.json` (read by `partbench.predictions`, the code `partbench score` uses).
-- runner:  `repo=PATH python=PATH checkpoint=PATH [config=PATH] [driver=...] [script=PATH] [vocabulary=exact|substring]`:
-           the worker runs with the external interpreter inside the checkout, writes one PNG per sample into
-           `workdir` (default: a folder under the system temp dir, removed at exit unless `keep_workdir=1`), and the
-           adapter reads them back.
+- runner:  `repo=PATH python=PATH checkpoint=PATH [config=PATH] [opts="KEY VALUE ..."] [driver=...] [script=PATH]
+           [vocabulary=exact|substring]`: the worker runs with the external interpreter inside the checkout, writes
+           one PNG per sample into `workdir` (default: a folder under the system temp dir, removed at exit unless
+           `keep_workdir=1`), and the adapter reads them back. Both methods have a built-in driver that mirrors
+           their codebase's own evaluation path (`worker.py`, docs/external-methods.md); `driver=MODULE:FUNCTION`
+           replaces it.
 
 Both codebases' published inference reads the ground-truth object class (oracle object); results say so in
 `method_config.inference_setting`. `vocabulary=substring` reproduces PartCATSeg's leaky rule (see `vocabulary.py`).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import shlex
 import shutil
 import tempfile
 import warnings
@@ -53,6 +56,7 @@ class ExternalOptions:
     driver: str | None = None
     script: str | None = None
     device: str | None = None
+    opts: str | None = None
     vocabulary: str | None = None
     workdir: str | None = None
     keep_workdir: str = "0"
@@ -64,7 +68,7 @@ class ExternalOptions:
         if unknown:
             raise PartbenchError(f"Method {method!r}: unknown --method-arg {unknown} (known: {', '.join(sorted(known))}).")
         opts = cls(**args)
-        runner_keys = [k for k in ("repo", "python", "checkpoint", "config", "driver", "script", "device",
+        runner_keys = [k for k in ("repo", "python", "checkpoint", "config", "driver", "script", "device", "opts",
                                    "vocabulary", "workdir") if getattr(opts, k)]
         if opts.predictions and runner_keys:
             raise PartbenchError(f"Method {method!r}: predictions= imports saved predictions; it cannot be combined "
@@ -78,7 +82,14 @@ class ExternalOptions:
                     f"checkpoint=WEIGHTS (run it in its own environment); missing {', '.join(missing)}.")
         if opts.vocabulary not in (None, *RULES):
             raise PartbenchError(f"Method {method!r}: vocabulary must be one of {', '.join(RULES)}.")
+        if len(opts.config_opts) % 2:
+            raise PartbenchError(f"Method {method!r}: opts= takes detectron2 config overrides as KEY VALUE pairs "
+                                 f"(e.g. opts=\"MODEL.DEVICE cpu INPUT.MIN_SIZE_TEST 512\"), got {opts.opts!r}.")
         return opts
+
+    @property
+    def config_opts(self) -> list[str]:
+        return shlex.split(self.opts) if self.opts else []
 
     @property
     def mode(self) -> str:
@@ -110,7 +121,23 @@ class ExternalMethod:
     name: ClassVar[str] = ""
     default_driver: ClassVar[str | None] = None
     default_vocabulary: ClassVar[str] = "exact"
+    config_hint: ClassVar[str] = "config=PATH (relative to the checkout)"
     needs_images = False  # the worker reads images itself; partbench need not decode them
+
+    @classmethod
+    def default_config(cls, suite: Suite) -> str | None:
+        """The codebase's own config for this suite, used when config= is not given (None: the driver decides)."""
+        return None
+
+    @classmethod
+    def _driver(cls, options: ExternalOptions) -> str | None:
+        return options.driver or (None if options.script else cls.default_driver)
+
+    @classmethod
+    def _config(cls, options: ExternalOptions, suite: Suite) -> str | None:
+        if options.config or cls._driver(options) != cls.default_driver or not cls.default_driver:
+            return options.config
+        return cls.default_config(suite)
 
     def __init__(self, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0):
         self.options = ExternalOptions.from_args(self.name, args)
@@ -128,21 +155,21 @@ class ExternalMethod:
 
     # -- identity --------------------------------------------------------------------------------------------------
     @classmethod
-    def _settings(cls, options: ExternalOptions) -> dict[str, Any]:
+    def _settings(cls, options: ExternalOptions, suite: Suite) -> dict[str, Any]:
         if options.mode == "import":
             return {"mode": "import", "predictions": str(_existing(options.predictions, cls.name, "predictions"))}
         script = Path(options.script).expanduser().absolute() if options.script else None
-        return {"mode": "runner", "driver": options.driver or cls.default_driver,
+        return {"mode": "runner", "driver": cls._driver(options),
                 "vocabulary": options.vocabulary or cls.default_vocabulary,
                 "script": str(script) if script else "shipped worker.py",
-                "config": options.config, "device": options.device}
+                "config": cls._config(options, suite), "config_opts": options.config_opts, "device": options.device}
 
     @classmethod
     def fingerprint_for(cls, *, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0) -> str:
         from partbench.weights import file_sha256, weights_fingerprint
 
         options = ExternalOptions.from_args(cls.name, args)
-        parts = [cls.name, ADAPTER_VERSION, str(cls._settings(options))]
+        parts = [cls.name, ADAPTER_VERSION, str(cls._settings(options, suite))]
         if options.mode == "import":
             parts.append(weights_fingerprint(_existing(options.predictions, cls.name, "predictions")))
         else:
@@ -150,6 +177,9 @@ class ExternalMethod:
             parts.append(str(_git_head(repo)))
             if options.checkpoint:
                 parts.append(weights_fingerprint(_existing(options.checkpoint, f"{cls.name} checkpoint", "checkpoint")))
+            config = cls._config(options, suite)
+            if config and (repo / config).is_file():  # the config's content, not only its name
+                parts.append(file_sha256(repo / config))
             from .process import WORKER_SCRIPT
 
             script = Path(options.script).expanduser() if options.script else WORKER_SCRIPT
@@ -160,7 +190,7 @@ class ExternalMethod:
     def describe_for(cls, *, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0) -> dict[str, Any]:
         options = ExternalOptions.from_args(cls.name, args)
         out = {"adapter_version": ADAPTER_VERSION, "inference_setting": INFERENCE_SETTING,
-               "options": {k: v for k, v in asdict(options).items() if v is not None}} | cls._settings(options)
+               "options": {k: v for k, v in asdict(options).items() if v is not None}} | cls._settings(options, suite)
         if options.mode == "runner":
             repo = _existing(options.repo, f"{cls.name} checkout", "repo")
             out |= {"repo": str(repo), "repo_commit": _git_head(repo), "python": options.python,
@@ -206,21 +236,30 @@ class ExternalMethod:
         from partbench.cli.console import err_console
 
         from .process import WORKER_SCRIPT, ExternalWorker, WorkerCommand
-        from .worker import WORKER_PROTOCOL
+        from .worker import LAYOUTS, WORKER_PROTOCOL, layout_problem
 
         o = self.options
-        driver = o.driver or self.default_driver
-        if not driver and not o.script:
-            raise PartbenchError(
-                f"Method {self.name!r}: partbench ships no built-in {self.name} inference driver. Pass "
-                f"--method-arg driver=MODULE:FUNCTION (a function in your {self.name} environment returning CxHxW "
-                f"scores; see adapters/external/worker.py), or import its saved predictions with predictions=PATH.")
+        driver = self._driver(o)
+        repo = _existing(o.repo, f"{self.name} checkout", "repo")
+        config = self._config(o, self.suite)
+        if driver in LAYOUTS and not o.script:  # a built-in driver: say early what the checkout lacks
+            problem = layout_problem(driver, str(repo))
+            if problem:
+                raise PartbenchError(f"Method {self.name!r}: {problem}")
+            if not o.checkpoint:
+                raise PartbenchError(f"Method {self.name!r}: the built-in {driver} driver needs "
+                                     f"--method-arg checkpoint=WEIGHTS (the .pth file to evaluate).")
+            if not config and driver == self.default_driver and self.config_hint:
+                raise PartbenchError(f"Method {self.name!r}: no default {self.name} config for suite "
+                                     f"{self.suite.name!r}; pass --method-arg {self.config_hint}.")
+        if config and not o.script and not (repo / config).is_file():
+            raise PartbenchError(f"Method {self.name!r}: config {config} not found in the checkout {repo}; pass "
+                                 f"--method-arg config=PATH (relative to the checkout, or absolute).")
         command = WorkerCommand(
-            python=_existing(o.python, f"{self.name} interpreter", "python"),
-            repo=_existing(o.repo, f"{self.name} checkout", "repo"),
+            python=_existing(o.python, f"{self.name} interpreter", "python"), repo=repo,
             script=_existing(o.script, f"{self.name} worker script", "script") if o.script else WORKER_SCRIPT,
             driver=driver or "", checkpoint=str(_existing(o.checkpoint, f"{self.name} checkpoint", "checkpoint"))
-            if o.checkpoint else "", config=o.config or "", device=o.device or "",
+            if o.checkpoint else "", config=config or "", device=o.device or "", opts=o.config_opts,
         )
         if o.workdir:
             self._workdir = Path(o.workdir).expanduser()
@@ -233,6 +272,16 @@ class ExternalMethod:
                           f"(loads the model once)", style="dim")
         self._worker = ExternalWorker(command, what=f"{self.name} worker", expected_protocol=WORKER_PROTOCOL)
         atexit.register(self._worker.close)
+        model_classes = self._worker.classes
+        if model_classes is not None and list(model_classes) != list(self.suite.classes):
+            self.close()
+            first = next((i for i, (a, b) in enumerate(zip(self.suite.classes, model_classes)) if a != b),
+                         min(len(model_classes), len(self.suite.classes)))
+            raise PartbenchError(
+                f"Method {self.name!r}: the model's {len(model_classes)} test classes (config {config}) are not the "
+                f"suite {self.suite.name!r}'s {len(self.suite.classes)} classes; the first difference is at #{first} "
+                f"(suite: {self.suite.classes[first] if first < len(self.suite.classes) else '-'!r}, model: "
+                f"{model_classes[first] if first < len(model_classes) else '-'!r}). Pass the config of this suite.")
 
     def _run(self, samples: Sequence[Sample], vocabulary: Vocabulary) -> list[np.ndarray]:
         from partbench.data.images import read_label_png
@@ -279,20 +328,42 @@ class ExternalMethod:
             self._worker = None
 
 
+# The zero-shot configs of kaist-cvml/part-catseg (configs/zero_shot/), one per dataset it was evaluated on.
+PARTCATSEG_CONFIGS = {
+    "pascal-part-116": "configs/zero_shot/partcatseg_voc.yaml",
+    "ade20k-part-234": "configs/zero_shot/partcatseg_ade.yaml",
+    "partimagenet": "configs/zero_shot/partcatseg_partimagenet.yaml",
+    "partimagenet-ood": "configs/zero_shot/partcatseg_partimagenet_ood.yaml",
+}
+
+
 class PartCATSeg(ExternalMethod):
-    """PartCATSeg (Choi et al., CVPR 2025; kaist-cvml/part-catseg). The shipped `partcatseg` driver needs
-    config=configs/zero_shot/partcatseg_<dataset>.yaml."""
+    """PartCATSeg (Choi et al., CVPR 2025; kaist-cvml/part-catseg). The built-in `partcatseg` driver uses the
+    checkout's configs/zero_shot/partcatseg_<dataset>.yaml for the suite's dataset unless config= is given."""
 
     name = "partcatseg"
     default_driver = "partcatseg"
+    config_hint = "config=configs/zero_shot/partcatseg_<dataset>.yaml (the config the checkpoint was trained with)"
+
+    @classmethod
+    def default_config(cls, suite: Suite) -> str | None:
+        return PARTCATSEG_CONFIGS.get(suite.name)
 
 
 class LangHOPS(ExternalMethod):
-    """LangHOPS (Miao et al., NeurIPS 2025). Import mode reads its `inference/sem_seg_predictions.json`; runner mode
-    needs driver=MODULE:FUNCTION (no built-in driver: its per-sample inference API is not public)."""
+    """LangHOPS (Miao et al., NeurIPS 2025). Import mode reads its `inference/sem_seg_predictions.json`; the built-in
+    `langhops` driver runs PartGLEE.forward's oracle-object semantic branch with scripts/inference.sh's model
+    settings (config defaults to that script's Joint-Training-Swin-L_LLM.yaml)."""
 
     name = "langhops"
-    default_driver = None
+    default_driver = "langhops"
+    config_hint = ""  # the driver defaults to scripts/inference.sh's config
+
+    @classmethod
+    def default_config(cls, suite: Suite) -> str | None:
+        from .worker import LANGHOPS_DEFAULT_CONFIG
+
+        return LANGHOPS_DEFAULT_CONFIG
 
 
 def _status(method: str) -> list[str]:

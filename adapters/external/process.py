@@ -28,11 +28,14 @@ class WorkerCommand:
     checkpoint: str = ""
     config: str = ""
     device: str = ""
+    opts: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
 
     def argv(self) -> list[str]:
-        return [str(self.python), str(self.script), "--driver", self.driver, "--checkpoint", self.checkpoint,
+        argv = [str(self.python), str(self.script), "--driver", self.driver, "--checkpoint", self.checkpoint,
                 "--config", self.config, "--device", self.device]
+        # Only when given, so a user's own worker script (script=) that predates --opts keeps working.
+        return argv + (["--opts", json.dumps(self.opts)] if self.opts else [])
 
 
 class ExternalWorker:
