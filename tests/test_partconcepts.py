@@ -201,6 +201,51 @@ def test_decoder_shapes():
     assert dec(torch.randn(2, 4, 8, 8), torch.randn(2, 3, 30, 34)).shape == (2, 30, 34)
 
 
+def test_decoder_shared_image_branch_equals_concatenating_the_image_to_every_concept():
+    """The decoder computes each stage's image half once per image; the reference concatenates the resized image to
+    every concept's features and runs the plain convolutions."""
+    from torch.nn import functional as F
+
+    from partbench.methods.partconcepts.decoder import PartMaskDecoder
+
+    torch.manual_seed(0)
+    dec = PartMaskDecoder(num_maps=3, upsample_stages=2, width=16).double()
+    maps, images = torch.randn(5, 3, 4, 4).double(), torch.randn(2, 3, 16, 16).double()
+    index = torch.tensor([0, 0, 1, 1, 1])
+
+    x = maps
+    for s, st in enumerate(dec.stages):
+        if s:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        image = F.interpolate(images, size=x.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
+        x = F.silu(st.norm1(st.conv1(torch.cat([x, image[index]], dim=1))))
+        x = F.silu(st.norm2(st.conv2(x)))
+    reference = dec.head(x)[:, 0]
+    assert torch.allclose(dec(maps, images, index), reference, atol=1e-10)
+    # Without an index, map n goes with image n.
+    assert torch.allclose(dec(maps[:2], images), dec(maps[:2], images, torch.tensor([0, 1])), atol=1e-12)
+
+
+def test_part_cross_entropy_hand_worked():
+    """One labelled pixel of concept 0 with logits (0, ln 3) over two real concepts: p = 1/4, CE = ln 4; the padded
+    third concept (a huge logit) and the unlabelled pixel do not count."""
+    import math
+
+    from partbench.methods.partconcepts.losses import part_cross_entropy
+
+    logits = torch.zeros(1, 3, 1, 2)
+    logits[0, 1, 0, 0] = math.log(3)
+    logits[0, 2] = 100.0
+    target = torch.zeros(1, 3, 1, 2)
+    target[0, 0, 0, 0] = 1
+    valid = torch.ones(1, 1, 2, dtype=torch.bool)
+    real = torch.tensor([[True, True, False]])
+    assert part_cross_entropy(logits, target, valid, real).item() == pytest.approx(math.log(4), rel=1e-6)
+    # The pixel made invalid: nothing to score, a zero loss that still has a graph.
+    loss = part_cross_entropy(logits.requires_grad_(), target, torch.zeros_like(valid), real)
+    assert loss.item() == 0 and loss.requires_grad
+
+
 def test_dice_loss_values():
     from partbench.methods.partconcepts.losses import dice_loss
 

@@ -143,6 +143,81 @@ def test_checkpoint_round_trip_and_runner(trained, demo_root, tmp_path):
     assert again.predicted == 0 and again.results["metrics"] == outcome.results["metrics"]
 
 
+def test_checkpoint_of_another_tiny_base_is_refused(trained, tmp_path):
+    import json
+    import shutil
+
+    from partbench.methods.partconcepts.checkpoint import load_model
+
+    copy = tmp_path / "ckpt"
+    shutil.copytree(trained[0] / "checkpoint", copy)
+    config = json.loads((copy / "config.json").read_text())
+    assert config["base"]["config"]["rope_theta"] == 256  # recorded at training time
+    config["base"]["config"]["rope_theta"] = 2000
+    (copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(PartbenchError, match="another tiny base model"):
+        load_model(copy)
+
+
+def test_latent_calibration_gives_unit_statistics():
+    """After calibration on a set of images, their normalised latents have mean 0 and variance 1 per channel (what
+    a trained VAE's statistics give its data); before, a random VAE's latents are far from that."""
+    from partbench.methods.partconcepts.model import PartConceptsModel
+
+    torch.manual_seed(0)
+    model = PartConceptsModel(_tiny())
+    images = torch.rand(12, 3, 32, 32) * 2 - 1
+    before = model.encode_images(images)
+    assert before.std(dim=(0, 2, 3)).max() < 0.6  # the random VAE's identity statistics leave latents small
+    model.calibrate_latent_statistics(images, batch=5)
+    after = model.encode_images(images)
+    assert torch.allclose(after.mean(dim=(0, 2, 3)), torch.zeros(after.shape[1]), atol=1e-4)
+    assert torch.allclose(after.var(dim=(0, 2, 3)), torch.ones(after.shape[1]), atol=1e-2)
+
+
+def test_training_recipe_per_preset(tmp_path):
+    from partbench.methods.partconcepts.train import TrainOptions
+
+    tiny = TrainOptions.for_preset("demo", tmp_path, tmp_path, _tiny(), steps=None, lr=0.5)
+    assert (tiny.steps, tiny.batch_size, tiny.lr, tiny.ce_weight, tiny.noise_range, tiny.lr_schedule) == (
+        1000, 4, 0.5, 1.0, (0.1, 0.5), "cosine")
+    klein = TrainOptions.for_preset("demo", tmp_path, tmp_path, PartConceptsConfig.for_preset("klein"))
+    assert klein.batch_size * klein.grad_accum == 16 and klein.bce_weight == 0 and klein.ce_weight == 0  # the paper's
+
+
+def test_part_subset_keeps_mirrored_pairs_together():
+    import random
+
+    from partbench.methods.partconcepts.train import _part_subset
+
+    parts = ("head", "torso", "left arm", "right arm", "left leg", "right leg", "tail")
+    rng = random.Random(1)
+    seen = set()
+    for _ in range(50):
+        chosen = [parts[i] for i in _part_subset(parts, rng, 4)]
+        assert len(chosen) <= 4 and len(set(chosen)) == len(chosen)
+        for side in ("arm", "leg"):
+            assert (f"left {side}" in chosen) == (f"right {side}" in chosen)
+        seen.add(frozenset(chosen))
+    assert len(seen) > 5  # a different subset at different steps
+    assert sorted(_part_subset(parts, rng, None)) == list(range(len(parts)))  # no limit: every part
+
+
+def test_cosine_schedule_hand_computed(tmp_path):
+    from partbench.methods.partconcepts.train import TrainOptions, lr_factor
+
+    opts = TrainOptions(suite="demo", data_root=tmp_path, output=tmp_path, model=_tiny(), steps=110, warmup=10,
+                        lr_schedule="cosine")
+    assert lr_factor(0, opts) == pytest.approx(0.1) and lr_factor(9, opts) == pytest.approx(1.0)
+    assert lr_factor(10, opts) == pytest.approx(1.0)
+    assert lr_factor(60, opts) == pytest.approx(0.5)  # halfway through the decay: (1 + cos(pi/2)) / 2
+    assert lr_factor(110, opts) == pytest.approx(0.0, abs=1e-12)
+    constant = TrainOptions(suite="demo", data_root=tmp_path, output=tmp_path, model=_tiny(), steps=110, warmup=10)
+    assert lr_factor(100, constant) == 1.0
+    with pytest.raises(PartbenchError, match="lr_schedule"):
+        TrainOptions(suite="demo", data_root=tmp_path, output=tmp_path, model=_tiny(), lr_schedule="linear")
+
+
 def test_generation_is_reproducible(trained):
     from partbench.methods.partconcepts.checkpoint import load_model
     from partbench.methods.partconcepts.generate import generate_images

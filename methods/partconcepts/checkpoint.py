@@ -82,8 +82,16 @@ def load_model(path: str | Path, device: str = "cpu"):
     from partbench.methods.partconcepts.presets import PartConceptsConfig
 
     d = checkpoint_dir(path)
-    config = PartConceptsConfig.from_dict(read_config(d)["model"])
+    saved = read_config(d)
+    config = PartConceptsConfig.from_dict(saved["model"])
     model = PartConceptsModel(config)
+    # The tiny base is rebuilt from code, not read from the file: a checkpoint trained on another tiny architecture
+    # (an older partbench) would load into tensors of the same shapes and predict nonsense (RoPE has no weights).
+    built = json.loads(json.dumps(model.components.description))
+    if config.preset == "tiny" and "base" in saved and saved["base"].get("config") != built.get("config"):
+        raise PartbenchError(f"PartConcepts checkpoint {d} was trained on another tiny base model "
+                             f"({saved['base'].get('config')}) than this partbench builds ({built.get('config')}); "
+                             f"train it again. {HOW_TO_GET}")
     state = load_file(str(d / WEIGHTS))
     result = model.load_state_dict(state, strict=False)
     expected = set(model.checkpoint_state())

@@ -35,3 +35,18 @@ def masked_bce(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
     w = valid[:, None].to(logits.dtype) * concept_mask[:, :, None, None].to(logits.dtype)
     per_pixel = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     return (per_pixel * w).sum() / w.sum().clamp_min(1)
+
+
+def part_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
+                       concept_mask: torch.Tensor) -> torch.Tensor:
+    """Per-pixel cross-entropy over a prompt's PartConcepts, on pixels that carry a part label. Not in the paper: an
+    optional auxiliary term. Dice and BCE score each concept on its own, so a map that lights up both hands costs
+    "left hand" only a little; inference takes the argmax over the object's parts, and this term trains exactly that
+    decision: "left hand" and "right hand" compete for each hand pixel (the left/right signal)."""
+    labelled = (targets.sum(dim=1) > 0) & valid  # (B, R, R): pixels of some part of the prompt
+    if not labelled.any():
+        return logits.sum() * 0
+    masked = logits.masked_fill(~concept_mask[:, :, None, None], float("-inf"))
+    log_probs = masked.log_softmax(dim=1)
+    picked = (log_probs.masked_fill(targets == 0, 0) * targets).sum(dim=1)  # log p(true part) per pixel
+    return -(picked[labelled]).mean()

@@ -82,13 +82,30 @@ class PartConceptsModel(nn.Module):
         return next(self.decoder.parameters()).device
 
     @torch.no_grad()
-    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, R, R) in [-1, 1] -> normalised patchified latents (B, 4*latent_channels, R/s, R/s), as Klein does."""
+    def _patchified_latents(self, images: torch.Tensor) -> torch.Tensor:
         from diffusers import Flux2KleinPipeline as P
 
         vae = self.vae
-        latents = vae.encode(images.to(vae.device, vae.dtype)).latent_dist.mode()
-        latents = P._patchify_latents(latents)
+        return P._patchify_latents(vae.encode(images.to(vae.device, vae.dtype)).latent_dist.mode())
+
+    @torch.no_grad()
+    def calibrate_latent_statistics(self, images: torch.Tensor, batch: int = 32) -> None:
+        """Set the VAE's latent normalisation (the running mean/variance of `vae.bn`, which Klein's pipeline uses to
+        map latents to and from the unit-variance space the transformer works in) from `images` (N, 3, R, R).
+
+        Why: a trained VAE carries statistics measured on its training data; a random one (tiny preset) carries the
+        identity (mean 0, variance 1), while its latents have a mean of ~0.3 and a std of ~0.3, so noise of std 1
+        would drown the image at every noise level. Measuring them on the training crops restores the intended
+        signal-to-noise ratio. Stored with the checkpoint (bn buffers), and used by generation too."""
+        raw = torch.cat([self._patchified_latents(images[i:i + batch]) for i in range(0, len(images), batch)])
+        self.vae.bn.running_mean.copy_(raw.mean(dim=(0, 2, 3)).to(self.vae.bn.running_mean))
+        self.vae.bn.running_var.copy_(raw.var(dim=(0, 2, 3)).to(self.vae.bn.running_var))
+
+    @torch.no_grad()
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, R, R) in [-1, 1] -> normalised patchified latents (B, 4*latent_channels, R/s, R/s), as Klein does."""
+        vae = self.vae
+        latents = self._patchified_latents(images)
         mean = vae.bn.running_mean.view(1, -1, 1, 1).to(latents)
         std = torch.sqrt(vae.bn.running_var.view(1, -1, 1, 1) + vae.config.batch_norm_eps).to(latents)
         return (latents - mean) / std
@@ -113,6 +130,7 @@ class PartConceptsModel(nn.Module):
         maps = torch.stack(rec.maps, dim=2).view(B, C, len(rec.maps), h, w).float()
         if self.config.map_scale == "keys":
             maps = maps * n_keys
-        flat_images = images.to(maps.device)[:, None].expand(B, C, *images.shape[1:]).reshape(B * C, *images.shape[1:])
-        logits = self.decoder(maps.reshape(B * C, *maps.shape[2:]), flat_images.float()).view(B, C, *images.shape[-2:])
+        image_index = torch.arange(B, device=maps.device).repeat_interleave(C)  # each concept's image
+        logits = self.decoder(maps.reshape(B * C, *maps.shape[2:]), images.to(maps.device).float(),
+                              image_index).view(B, C, *images.shape[-2:])
         return SegmentationOutput(logits, enc.concept_mask, enc.phrases, velocity, maps)

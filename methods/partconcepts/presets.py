@@ -37,6 +37,9 @@ class PartConceptsConfig:
     noise: float = 0.5  # sigma of the fixed noise level at segmentation inference
     flow_weight: float = 0.25  # lambda of  L = dice + lambda * flow  (paper: 0.25 for generation)
     map_scale: str = "keys"  # attention maps are multiplied by the number of keys (uniform attention -> 1)
+    # "vae": the VAE's own latent normalisation; "calibrate": measured on the training crops before training (tiny
+    # preset: a random VAE has none, see PartConceptsModel.calibrate_latent_statistics).
+    latent_stats: str = "vae"
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -45,6 +48,8 @@ class PartConceptsConfig:
             raise PartbenchError(f"PartConcepts: trainable must be 'lora' or 'full', got {self.trainable!r}.")
         if self.crop not in ("object", "none"):
             raise PartbenchError(f"PartConcepts: crop must be 'object' or 'none', got {self.crop!r}.")
+        if self.latent_stats not in ("vae", "calibrate"):
+            raise PartbenchError(f"PartConcepts: latent_stats must be 'vae' or 'calibrate', got {self.latent_stats!r}.")
         if not 0.0 <= self.noise <= 1.0:
             raise PartbenchError(f"PartConcepts: noise (sigma) must be in [0, 1], got {self.noise}.")
 
@@ -55,7 +60,7 @@ class PartConceptsConfig:
         base: dict[str, Any] = {"preset": preset}
         if preset == "tiny":
             base |= {"concept_lora_rank": 16, "dit_lora_rank": 4, "trainable": "full", "resolution": 64,
-                     "decoder_width": 32, "flow_weight": 0.1}
+                     "decoder_width": 32, "flow_weight": 0.1, "latent_stats": "calibrate", "noise": 0.3}
         return cls(**(base | {k: v for k, v in overrides.items() if v is not None}))
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ default prompt.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
@@ -25,9 +26,21 @@ import torch
 from partbench.errors import PartbenchError
 from partbench.methods.partconcepts import checkpoint as ckpt
 from partbench.methods.partconcepts.data import Crop, batch_crops, mirrored, training_crop
-from partbench.methods.partconcepts.losses import dice_loss, flow_loss, masked_bce
+from partbench.methods.partconcepts.losses import dice_loss, flow_loss, masked_bce, part_cross_entropy
 from partbench.methods.partconcepts.presets import PartConceptsConfig
 from partbench.methods.partconcepts.prompts import parse_marked_prompt, part_prompt
+from partbench.suites import mirrored_phrase
+
+
+# Per-preset training recipes. klein: the paper's (batch 16 = 8 x 2 accumulation, the LoRA learning rate, Dice +
+# lambda * flow only). tiny: what trains a random base model on the demo suite within 10 minutes on 2 CPU cores
+# (docs/partconcepts.md, "The tiny preset"): small batches and more steps, a higher learning rate, lower noise, and
+# two auxiliary losses the paper does not use (pixel BCE, per-pixel cross-entropy over the prompt's parts).
+PRESET_TRAINING: dict[str, dict[str, Any]] = {
+    "tiny": {"steps": 1000, "batch_size": 4, "lr": 2e-3, "lr_schedule": "cosine", "bce_weight": 1.0,
+             "ce_weight": 1.0, "noise_range": (0.1, 0.5)},
+    "klein": {"steps": 2000, "batch_size": 8, "grad_accum": 2, "lr": 1e-4},
+}
 
 
 @dataclass
@@ -41,9 +54,12 @@ class TrainOptions:
     grad_accum: int = 1
     lr: float = 5e-4
     warmup: int = 50
+    lr_schedule: str = "constant"  # after the linear warm-up: "constant", or "cosine" decay to 0 at `steps`
     weight_decay: float = 0.0
     bce_weight: float = 0.0  # auxiliary pixel BCE (not in the paper; the tiny preset uses 1.0 to learn in minutes)
+    ce_weight: float = 0.0  # auxiliary per-pixel cross-entropy over the prompt's parts (not in the paper)
     noise_range: tuple[float, float] = (0.2, 0.8)  # sigma ~ U(range) per sample
+    max_parts: int | None = None  # prompt at most this many of the object's parts per step (None: all of them)
     train_split: str = "train"
     train_objects: str = "seen"
     mirror: bool = True
@@ -55,6 +71,18 @@ class TrainOptions:
     seed: int = 0
     time_limit_s: float | None = None  # stop early (and save) after this many seconds of training
     limit_samples: int | None = None  # for quick checks
+
+    def __post_init__(self):
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise PartbenchError(f"PartConcepts: lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}.")
+
+    @classmethod
+    def for_preset(cls, suite: str, data_root: Path, output: Path, model: PartConceptsConfig,
+                   **overrides: Any) -> TrainOptions:
+        """The training recipe of `model.preset` (PRESET_TRAINING), with `overrides` (None: keep the default)."""
+        defaults = PRESET_TRAINING.get(model.preset, {})
+        return cls(suite=suite, data_root=data_root, output=output, model=model,
+                   **(defaults | {k: v for k, v in overrides.items() if v is not None}))
 
     def record(self) -> dict[str, Any]:
         d = asdict(self)
@@ -118,7 +146,27 @@ def load_captions(path: Path | None) -> dict[str, list[str]]:
     return out
 
 
-def _prompt_and_targets(crop: Crop, rng: random.Random, captions: dict[str, list[str]], caption_prob: float):
+def _part_subset(parts: tuple[str, ...], rng: random.Random, max_parts: int | None) -> list[int]:
+    """Indices of up to `max_parts` of `parts` in a random order; a part and its mirror ('left hand', 'right hand')
+    are kept or dropped together, so the pair still competes for its pixels."""
+    order = list(range(len(parts)))
+    rng.shuffle(order)
+    if not max_parts or len(parts) <= max_parts:
+        return order
+    index = {p: i for i, p in enumerate(parts)}
+    chosen: list[int] = []
+    for i in order:
+        if i in chosen:
+            continue
+        group = [i] + [j for j in [index.get(mirrored_phrase(parts[i]) or "")] if j is not None and j != i]
+        if len(chosen) + len(group) <= max_parts:
+            chosen += group
+    rng.shuffle(chosen)
+    return chosen
+
+
+def _prompt_and_targets(crop: Crop, rng: random.Random, captions: dict[str, list[str]], caption_prob: float,
+                        max_parts: int | None = None):
     """A prompt for `crop` and the matching (C, R, R) targets, parts in a random order (or a caption's phrases)."""
     index = {p: i for i, p in enumerate(crop.parts)}
     options = [c for c in captions.get(crop.sample_id, []) if not crop.flipped]
@@ -127,8 +175,7 @@ def _prompt_and_targets(crop: Crop, rng: random.Random, captions: dict[str, list
         phrases = parse_marked_prompt(caption).phrases
         if all(p in index for p in phrases):
             return caption, crop.targets[[index[p] for p in phrases]]
-    order = list(range(len(crop.parts)))
-    rng.shuffle(order)
+    order = _part_subset(crop.parts, rng, max_parts)
     return part_prompt(crop.object_class, [crop.parts[i] for i in order]), crop.targets[order]
 
 
@@ -160,7 +207,7 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
     model.to(accelerator.device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / max(opts.warmup, 1)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, opts))
     step, history, elapsed_before = 0, [], 0.0
     if resume.is_file():
         from safetensors.torch import load_file
@@ -174,12 +221,15 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
     model, optimizer = accelerator.prepare(model, optimizer)
     core = accelerator.unwrap_model(model)
 
+    if opts.model.latent_stats == "calibrate" and not resume.is_file():  # a resumed model has them in its buffers
+        core.calibrate_latent_statistics(torch.stack([c.image for c in crops]).to(accelerator.device))
     with torch.no_grad():  # the VAE is frozen: encode every crop once
         latents = torch.cat([core.encode_images(torch.stack([c.image for c in crops[i:i + 32]]).to(accelerator.device))
                              for i in range(0, len(crops), 32)])
     rng = random.Random(opts.seed * 1_000_003 + step)  # resumed runs continue a deterministic stream
     lo, hi = opts.noise_range
-    record = {"training": opts.record() | {"n_crops": len(crops)}, "deviations": deviations(opts.model)}
+    record = {"training": opts.record() | {"n_crops": len(crops)}, "deviations": deviations(opts),
+              "base": core.components.description}
 
     def save(final: bool = False):
         accelerator.wait_for_everyone()
@@ -202,7 +252,8 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
                 with accelerator.accumulate(model):
                     idx = [rng.randrange(len(crops)) for _ in range(opts.batch_size)]
                     batch = [crops[i] for i in idx]
-                    prompts, targets = zip(*(_prompt_and_targets(c, rng, captions, opts.caption_prob) for c in batch))
+                    prompts, targets = zip(*(_prompt_and_targets(c, rng, captions, opts.caption_prob,
+                                                                         opts.max_parts) for c in batch))
                     batch = [Crop(c.sample_id, c.object_class, c.image, c.box, c.parts, t, c.valid, c.flipped)
                              for c, t in zip(batch, targets)]
                     tgt, valid, images = (t.to(accelerator.device) for t in batch_crops(batch))
@@ -217,6 +268,9 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
                         if opts.bce_weight:
                             loss = loss + opts.bce_weight * masked_bce(res.mask_logits.float(), tgt, valid,
                                                                        res.concept_mask)
+                        if opts.ce_weight:
+                            loss = loss + opts.ce_weight * part_cross_entropy(res.mask_logits.float(), tgt, valid,
+                                                                              res.concept_mask)
                     accelerator.backward(loss)
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(params, 1.0)
@@ -233,8 +287,19 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
     return TrainResult(out / ckpt.SUBDIR, step, elapsed_before + time.monotonic() - t0, history)
 
 
-def deviations(config: PartConceptsConfig) -> list[str]:
-    """Where this configuration departs from the paper's recipe (recorded in the checkpoint and the run config)."""
+def lr_factor(step: int, opts: TrainOptions) -> float:
+    """Learning-rate multiplier at `step`: linear warm-up over `warmup` steps, then constant or cosine to 0."""
+    warm = max(opts.warmup, 1)
+    if step < warm:
+        return (step + 1) / warm
+    if opts.lr_schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(opts.steps - warm, 1))))
+    return 1.0
+
+
+def deviations(opts: TrainOptions) -> list[str]:
+    """Where this model and training recipe depart from the paper's (recorded in the checkpoint and the run config)."""
+    config = opts.model
     out = []
     if config.preset == "tiny":
         out.append("tiny preset: randomly initialised FLUX.2-Klein-shaped model (no pretrained prior)")
@@ -243,6 +308,13 @@ def deviations(config: PartConceptsConfig) -> list[str]:
                    "no prior for LoRAs to adapt)")
     if config.concept_lora_rank != 128:
         out.append(f"PartConcept LoRA rank {config.concept_lora_rank} (paper: 128)")
+    if config.latent_stats == "calibrate":
+        out.append("latent normalisation measured on the training crops (a random VAE has no statistics)")
     if config.crop == "object":  # noqa: SIM102
         out.append("inputs cropped to the oracle object's box (paper: whole image)")
+    if opts.bce_weight:
+        out.append(f"auxiliary pixel BCE, weight {opts.bce_weight} (paper: Dice + lambda * flow only)")
+    if opts.ce_weight:
+        out.append(f"auxiliary per-pixel cross-entropy over the prompt's parts, weight {opts.ce_weight} "
+                   f"(paper: Dice + lambda * flow only)")
     return out

@@ -24,18 +24,27 @@ def train_partconcepts(
     base_model: Annotated[Optional[str], typer.Option(
         help="klein: local path or cached HF repo id (default black-forest-labs/FLUX.2-klein-4B).")] = None,
     data_root: DataRoot = None,
-    steps: Annotated[Optional[int], typer.Option(help="Optimizer steps (tiny default 600, else 2000).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Samples per micro-batch.")] = 8,
-    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation (paper: effective batch 16).")] = 1,
-    lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate (tiny 1e-3, else 1e-4).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Optimizer steps (tiny default 1000, klein 2000).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Samples per micro-batch (tiny 4, klein 8).")] = None,
+    grad_accum: Annotated[Optional[int], typer.Option(
+        help="Gradient accumulation (klein default 2: the paper's effective batch 16).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate (tiny 2e-3, klein 1e-4).")] = None,
     flow_weight: Annotated[Optional[float], typer.Option(help="lambda in dice + lambda*flow (tiny 0.1, else 0.25).")] = None,
     bce_weight: Annotated[Optional[float], typer.Option(
         help="Auxiliary pixel-BCE weight, not in the paper (tiny default 1.0, else 0).")] = None,
+    ce_weight: Annotated[Optional[float], typer.Option(
+        help="Auxiliary per-pixel cross-entropy over the prompt's parts, not in the paper (tiny 1.0, else 0).")] = None,
+    noise_range: Annotated[Optional[tuple[float, float]], typer.Option(
+        help="Training sigma ~ U(LO, HI) (tiny 0.1 0.5, else 0.2 0.8).")] = None,
+    max_parts: Annotated[Optional[int], typer.Option(
+        help="Prompt at most this many of the object's parts per step (mirrored pairs together); default all.")] = None,
+    lr_schedule: Annotated[Optional[str], typer.Option(
+        help="constant or cosine (decay to 0 at --steps) after the warm-up.")] = None,
     trainable: Annotated[Optional[str], typer.Option(help="lora (paper) or full (tiny default).")] = None,
     concept_lora_rank: Annotated[Optional[int], typer.Option(help="PartConcept-encoder LoRA rank (paper 128).")] = None,
     resolution: Annotated[Optional[int], typer.Option(help="Square model input in pixels (tiny 64, else 512).")] = None,
     crop: Annotated[Optional[str], typer.Option(help="object (crop the oracle object's box) or none.")] = None,
-    noise: Annotated[Optional[float], typer.Option(help="Sigma used at segmentation inference.")] = None,
+    noise: Annotated[Optional[float], typer.Option(help="Sigma used at segmentation inference (tiny 0.3, else 0.5).")] = None,
     train_objects: Annotated[str, typer.Option(help="seen (zero-shot protocol) or all.")] = "seen",
     captions: Annotated[Optional[Path], typer.Option(help="JSONL of {sample_id, caption} part-level captions.")] = None,
     save_every: Annotated[int, typer.Option(help="Checkpoint every N steps (resume restarts from the last).")] = 100,
@@ -54,12 +63,11 @@ def train_partconcepts(
         preset, base_model=base_model, flow_weight=flow_weight, trainable=trainable,
         concept_lora_rank=concept_lora_rank, resolution=resolution, crop=crop, noise=noise,
         dtype=None if tiny else "bfloat16")
-    result = train(TrainOptions(
-        suite=suite, data_root=resolve_data_root(data_root), output=output, model=config,
-        steps=steps or (600 if tiny else 2000), batch_size=batch_size, grad_accum=grad_accum,
-        lr=lr or (1e-3 if tiny else 1e-4),
-        bce_weight=bce_weight if bce_weight is not None else (1.0 if tiny else 0.0), train_objects=train_objects, captions=captions, save_every=save_every,
-        mixed_precision=mixed_precision, device=device, time_limit_s=time_limit, seed=seed))
+    result = train(TrainOptions.for_preset(
+        suite, resolve_data_root(data_root), output, config, steps=steps, batch_size=batch_size,
+        grad_accum=grad_accum, lr=lr, bce_weight=bce_weight, ce_weight=ce_weight, noise_range=noise_range,
+        max_parts=max_parts, lr_schedule=lr_schedule, train_objects=train_objects, captions=captions, save_every=save_every, mixed_precision=mixed_precision,
+        device=device, time_limit_s=time_limit, seed=seed))
     from partbench.cli.console import err_console
 
     last = result.losses[-1] if result.losses else {}

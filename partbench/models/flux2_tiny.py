@@ -56,7 +56,12 @@ class TinyFlux2Config:
     num_single_layers: int = 2
     attention_head_dim: int = 16
     num_attention_heads: int = 4
-    axes_dims_rope: tuple[int, int, int, int] = (4, 4, 4, 4)
+    # RoPE axes (T, H, W, L). Images use H and W; text uses L; T is constant (0) for both. With Klein's theta 2000 and
+    # 4 dims an axis, positions on a 16x16 token grid get one frequency that wraps (1 rad/token) and one that barely
+    # turns (0.35 rad across the grid): too little to tell an object's left half from its right. 6 dims an axis and
+    # theta 256 give 1, 0.16 and 0.025 rad/token, i.e. the grid spans 2.5 rad at the middle frequency.
+    axes_dims_rope: tuple[int, int, int, int] = (2, 6, 6, 2)
+    rope_theta: int = 256
     latent_channels: int = 4
     vae_block_out_channels: tuple[int, ...] = (16, 32)  # 2 blocks: /2 in the VAE, /2 more by patchify -> /4
     vae_norm_num_groups: int = 8
@@ -133,7 +138,8 @@ def tiny_flux2_components(seed: int = 0, config: TinyFlux2Config | None = None) 
             patch_size=1, in_channels=4 * cfg.latent_channels, out_channels=None, num_layers=cfg.num_layers,
             num_single_layers=cfg.num_single_layers, attention_head_dim=cfg.attention_head_dim,
             num_attention_heads=cfg.num_attention_heads, joint_attention_dim=len(cfg.base_layers) * cfg.text_hidden_size,
-            timestep_guidance_channels=64, axes_dims_rope=cfg.axes_dims_rope, guidance_embeds=False)
+            timestep_guidance_channels=64, axes_dims_rope=cfg.axes_dims_rope, rope_theta=cfg.rope_theta,
+            guidance_embeds=False)
         n = len(cfg.vae_block_out_channels)
         vae = AutoencoderKLFlux2(
             in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * n,

@@ -1,0 +1,115 @@
+"""The tiny PartConcepts recipe on the demo suite: train a variant from scratch, score it, and print the training
+time next to the metrics (seen/unseen mIoU, h-IoU, left/right confusion) and those of the weight-free baselines.
+
+    python benchmarks/partconcepts_recipe.py [--variant default] [--data-root DIR] [--work DIR]
+    python benchmarks/partconcepts_recipe.py --variant all          # the ablation in docs/partconcepts.md (~1 h)
+
+Each variant is the default tiny recipe (`PRESET_TRAINING["tiny"]`, `PartConceptsConfig.for_preset("tiny")`) with
+the listed settings changed (see VARIANTS), so the table shows what each choice buys. Training runs
+in this process with the same `train()` that `partbench train partconcepts` calls; scoring goes through
+`partbench run` (zero-shot protocol: training sees the seen objects only). Run it on an idle machine: the training
+seconds are wall-clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# name -> (model config overrides, training overrides, tiny base-model overrides), relative to today's defaults.
+# The variants retrace how the recipe was found (docs/partconcepts.md, "How the tiny recipe was chosen"), from the
+# recipe of 2026-11-21 ("previous") one change at a time.
+_OLD_ROPE = {"axes_dims_rope": (4, 4, 4, 4), "rope_theta": 2000}
+_OLD_TRAIN = {"steps": 600, "batch_size": 8, "lr": 1e-3, "ce_weight": 0.0, "noise_range": (0.2, 0.8),
+              "lr_schedule": "constant"}
+_CONSTANT = {"lr_schedule": "constant"}
+VARIANTS: dict[str, tuple[dict, dict, dict]] = {
+    "previous": ({"noise": 0.5, "latent_stats": "vae"}, _OLD_TRAIN, _OLD_ROPE),
+    "+calibrated-latents": ({"noise": 0.5}, _OLD_TRAIN, _OLD_ROPE),
+    "+rope": ({"noise": 0.5}, _OLD_TRAIN, {}),
+    "+rope+sigma-0.3": ({}, _OLD_TRAIN | {"noise_range": (0.1, 0.5)}, {}),
+    "+rope+ce": ({"noise": 0.5}, _OLD_TRAIN | {"ce_weight": 1.0}, {}),
+    "+rope+batch-4x1000": ({"noise": 0.5}, _OLD_TRAIN | {"batch_size": 4, "steps": 1000, "lr": 2e-3}, {}),
+    "constant-lr": ({}, _CONSTANT, {}),
+    "constant-lr+ce-3": ({}, _CONSTANT | {"ce_weight": 3.0}, {}),
+    "constant-lr+sigma-0.15": ({"noise": 0.15}, _CONSTANT | {"noise_range": (0.0, 0.3)}, {}),
+    "constant-lr+no-double.0-maps": ({"capture_layers": "last:3"}, _CONSTANT, {}),
+    "constant-lr+6-parts-x1300": ({}, _CONSTANT | {"max_parts": 6, "steps": 1300}, {}),
+    "default": ({}, {}, {}),
+}
+BASELINES = ("spatial-prior", "random")
+
+
+def _metrics(run_dir: Path) -> dict:
+    m = json.loads((run_dir / "results.json").read_text())["metrics"]
+    pick = lambda k: None if m.get(k) is None else round(m[k], 2)  # noqa: E731
+    return {k: pick(k) for k in ("seen_miou", "unseen_miou", "h_iou", "lr_confusion")}
+
+
+def _partbench(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "partbench", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def train_variant(name: str, data_root: Path, work: Path) -> dict:
+    """Run in a child process (`--child`), so a variant's tiny-base overrides cannot leak into another's."""
+    from dataclasses import replace
+
+    import partbench.models.flux2_tiny as tiny_module
+    from partbench.methods.partconcepts.presets import PartConceptsConfig
+    from partbench.methods.partconcepts.train import TrainOptions, train
+
+    model_over, train_over, base_over = VARIANTS[name]
+    if base_over:
+        build = tiny_module.tiny_flux2_components
+        tiny_module.tiny_flux2_components = lambda seed=0, config=None: build(
+            seed, replace(config or tiny_module.TinyFlux2Config(), **base_over))
+    config = PartConceptsConfig.for_preset("tiny", **model_over)
+    out = work / name
+    t0 = time.monotonic()
+    result = train(TrainOptions.for_preset("demo", data_root, out, config, save_every=0, **train_over))
+    seconds = time.monotonic() - t0
+    # Score in this process too: a tiny-base override must hold at inference as at training.
+    from partbench.runner import RunRequest, run
+
+    outcome = run(RunRequest(method="partconcepts", suite="demo", data_root=data_root, output_root=work / "runs",
+                             method_args={"checkpoint": str(out)}))
+    return {"variant": name, "steps": result.step, "train_s": round(seconds), **_metrics(outcome.run_dir)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variant", default="default", choices=[*VARIANTS, "all"])
+    parser.add_argument("--data-root", type=Path, default=Path("data"))
+    parser.add_argument("--work", type=Path, default=Path("runs/benchmark-partconcepts-recipe"))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(train_variant(args.variant, args.data_root, args.work)))
+        return
+
+    _partbench("data", "generate", "demo", "--data-root", str(args.data_root))
+    rows = []
+    for method in BASELINES:
+        _partbench("run", "--method", method, "--suite", "demo", "--data-root", str(args.data_root),
+                   "--output", str(args.work / "runs"))
+        rows.append({"variant": method, "steps": None, "train_s": None,
+                     **_metrics(args.work / "runs" / "demo" / method)})
+    for name in (list(VARIANTS) if args.variant == "all" else [args.variant]):
+        child = subprocess.run([sys.executable, __file__, "--child", "--variant", name, "--data-root",
+                                str(args.data_root), "--work", str(args.work)], check=True, capture_output=True,
+                               text=True)
+        rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    print("| run | steps | train s | seen mIoU | unseen mIoU | h-IoU | L/R conf. ↓ |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        cells = [r["variant"], r["steps"], r["train_s"], r["seen_miou"], r["unseen_miou"], r["h_iou"], r["lr_confusion"]]
+        print("| " + " | ".join("—" if c is None else str(c) for c in cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
