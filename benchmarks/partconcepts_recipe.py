@@ -1,5 +1,6 @@
 """The tiny PartConcepts recipe on the demo suite: train a variant from scratch, score it, and print the training
-time next to the metrics (seen/unseen mIoU, h-IoU, left/right confusion) and those of the weight-free baselines.
+time next to the metrics (seen/unseen mIoU, h-IoU, left/right confusion on val and on training images) and those
+of the weight-free baselines.
 
     python benchmarks/partconcepts_recipe.py [--variant default] [--data-root DIR] [--work DIR]
     python benchmarks/partconcepts_recipe.py --variant all          # the ablation in docs/partconcepts.md (~1 h)
@@ -42,6 +43,7 @@ VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     "default": ({}, {}, {}),
 }
 BASELINES = ("spatial-prior", "random")
+TRAIN_CHECK = 120
 
 
 def _metrics(run_dir: Path) -> dict:
@@ -54,7 +56,7 @@ def _partbench(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "partbench", *args], check=True, stdout=subprocess.DEVNULL)
 
 
-def train_variant(name: str, data_root: Path, work: Path) -> dict:
+def train_variant(name: str, data_root: Path, work: Path, steps: int | None = None) -> dict:
     """Run in a child process (`--child`), so a variant's tiny-base overrides cannot leak into another's."""
     from dataclasses import replace
 
@@ -70,14 +72,20 @@ def train_variant(name: str, data_root: Path, work: Path) -> dict:
     config = PartConceptsConfig.for_preset("tiny", **model_over)
     out = work / name
     t0 = time.monotonic()
-    result = train(TrainOptions.for_preset("demo", data_root, out, config, save_every=0, **train_over))
+    result = train(TrainOptions.for_preset("demo", data_root, out, config, save_every=0,
+                                           **(train_over | ({"steps": steps} if steps else {}))))
     seconds = time.monotonic() - t0
     # Score in this process too: a tiny-base override must hold at inference as at training.
     from partbench.runner import RunRequest, run
 
     outcome = run(RunRequest(method="partconcepts", suite="demo", data_root=data_root, output_root=work / "runs",
                              method_args={"checkpoint": str(out)}))
-    return {"variant": name, "steps": result.step, "train_s": round(seconds), **_metrics(outcome.run_dir)}
+    # The same on training images (first TRAIN_CHECK samples): tells under-fitting from over-fitting.
+    on_train = run(RunRequest(method="partconcepts", suite="demo", data_root=data_root,
+                              output_root=work / "runs-train", split="train", limit=TRAIN_CHECK,
+                              method_args={"checkpoint": str(out)}, bootstrap=0))
+    return {"variant": name, "steps": result.step, "train_s": round(seconds), **_metrics(outcome.run_dir),
+            "lr_confusion_train": _metrics(on_train.run_dir)["lr_confusion"]}
 
 
 def main() -> None:
@@ -85,10 +93,11 @@ def main() -> None:
     parser.add_argument("--variant", default="default", choices=[*VARIANTS, "all"])
     parser.add_argument("--data-root", type=Path, default=Path("data"))
     parser.add_argument("--work", type=Path, default=Path("runs/benchmark-partconcepts-recipe"))
+    parser.add_argument("--steps", type=int, help="override every variant's steps (a quick check of the script)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(train_variant(args.variant, args.data_root, args.work)))
+        print(json.dumps(train_variant(args.variant, args.data_root, args.work, args.steps)))
         return
 
     _partbench("data", "generate", "demo", "--data-root", str(args.data_root))
@@ -100,14 +109,16 @@ def main() -> None:
                      **_metrics(args.work / "runs" / "demo" / method)})
     for name in (list(VARIANTS) if args.variant == "all" else [args.variant]):
         child = subprocess.run([sys.executable, __file__, "--child", "--variant", name, "--data-root",
-                                str(args.data_root), "--work", str(args.work)], check=True, capture_output=True,
+                                str(args.data_root), "--work", str(args.work),
+                                *(["--steps", str(args.steps)] if args.steps else [])], check=True, capture_output=True,
                                text=True)
         rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    print("| run | steps | train s | seen mIoU | unseen mIoU | h-IoU | L/R conf. ↓ |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"| run | steps | train s | seen mIoU | unseen mIoU | h-IoU | L/R conf. ↓ | L/R conf. on {TRAIN_CHECK} train samples |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        cells = [r["variant"], r["steps"], r["train_s"], r["seen_miou"], r["unseen_miou"], r["h_iou"], r["lr_confusion"]]
+        cells = [r["variant"], r["steps"], r["train_s"], r["seen_miou"], r["unseen_miou"], r["h_iou"], r["lr_confusion"],
+                 r.get("lr_confusion_train")]
         print("| " + " | ".join("—" if c is None else str(c) for c in cells) + " |")
 
 

@@ -158,7 +158,8 @@ def _part_subset(parts: tuple[str, ...], rng: random.Random, max_parts: int | No
     for i in order:
         if i in chosen:
             continue
-        group = [i] + [j for j in [index.get(mirrored_phrase(parts[i]) or "")] if j is not None and j != i]
+        mirror = index.get(mirrored_phrase(parts[i]) or "")
+        group = [i] if mirror in (None, i) else [i, mirror]
         if len(chosen) + len(group) <= max_parts:
             chosen += group
     rng.shuffle(chosen)
