@@ -5,8 +5,7 @@ stacked conv + 2x upsampling stages to image resolution; the clean image, resize
 Cost: an image carries many PartConcepts (all of an object's parts), and they all see the same image. A stage's
 first convolution is linear, so conv(cat[x, image]) = conv_x(x) + conv_image(image): the image half is computed once
 per image and shared by its PartConcepts (`image_index`), which is the same function as concatenating the image to
-every concept's maps (tested), without resizing and convolving the image once per concept (about 12 % faster per
-training step of the tiny preset, batch 8; timed while writing it, not a benchmark figure).
+every concept's maps (tested), without resizing and convolving the image once per concept.
 """
 
 from __future__ import annotations
