@@ -41,6 +41,9 @@ VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     "constant-lr+no-double.0-maps": ({"capture_layers": "last:3"}, _CONSTANT, {}),
     "constant-lr+6-parts-x1300": ({}, _CONSTANT | {"max_parts": 6, "steps": 1300}, {}),
     "default": ({}, {}, {}),
+    # Probes of the left/right gap (issue 4): more depth, and more steps at a constant rate.
+    "deeper-3+3": ({}, {}, {"num_layers": 3, "num_single_layers": 3}),
+    "constant-lr-x2500": ({}, _CONSTANT | {"steps": 2500}, {}),
 }
 BASELINES = ("spatial-prior", "random")
 TRAIN_CHECK = 120

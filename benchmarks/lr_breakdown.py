@@ -1,0 +1,87 @@
+"""Where a run's left/right errors are: per object class and mirrored pair, what the ground-truth pixels of the pair
+were predicted as (the right side, the mirror side, or anything else), split by the way the object faces.
+
+    python benchmarks/lr_breakdown.py RUN_DIR [RUN_DIR ...] [--data-root DIR] [--split val]
+
+RUN_DIR is a `partbench run` output directory of the demo suite (it reads `samples.jsonl`, the per-sample confusion
+counts the scorer wrote, and the generator's `meta/<split>.json` for each object's facing). Columns:
+
+- `mirror %`: ground-truth pixels of the pair predicted as the mirror part. Pooled over pairs this is the suite's
+  `lr_confusion`; it counts a pixel labelled 'torso' as no confusion, so a method that rarely predicts a limb at
+  all scores low on it.
+- `side err %`: mirror / (mirror + right side), the pair's pixels that got *one of the two* sides, given the wrong
+  one: how well the method tells the sides apart when it finds the part. 50 is a coin flip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+
+def facing_of(meta: dict, sample_id: str) -> str:
+    image_id, _, cls = sample_id.partition("__")
+    facings = {o["facing"] for o in meta[image_id]["objects"] if o["class"] == cls}
+    return facings.pop() if len(facings) == 1 else "mixed"
+
+
+def breakdown(run_dir: Path, meta: dict, classes: list[str], pairs: list[tuple[int, int]]) -> dict:
+    """{(object, pair phrase, facing): [gt, right side, mirror]} summed over the run's samples."""
+    mirror_of = {a: b for a, b in pairs} | {b: a for a, b in pairs}
+    out: dict[tuple[str, str, str], np.ndarray] = defaultdict(lambda: np.zeros(3, dtype=np.int64))
+    with (run_dir / "samples.jsonl").open() as f:
+        for line in f:
+            row = json.loads(line)
+            facing = facing_of(meta, row["id"])
+            for pred, gt, n in row["conf"]:
+                if gt not in mirror_of:
+                    continue
+                obj, _, part = classes[gt].partition("'s ")
+                phrase = part.replace("left ", "").replace("right ", "")
+                counts = out[(obj, phrase, facing)]
+                counts[0] += n
+                counts[1] += n * (pred == gt)
+                counts[2] += n * (pred == mirror_of[gt])
+    return out
+
+
+def main() -> None:
+    from partbench.paths import resolve_data_root
+    from partbench.suites import load_suite
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", type=Path, nargs="+")
+    parser.add_argument("--data-root", type=Path)
+    parser.add_argument("--split", default="val")
+    args = parser.parse_args()
+    suite = load_suite("demo")
+    meta_path = resolve_data_root(args.data_root) / suite.dataset_dir / "meta" / f"{args.split}.json"
+    meta = json.loads(meta_path.read_text())
+    classes, pairs = list(suite.classes), list(suite.mirrored_pairs)
+    tables = {run: breakdown(run, meta, classes, pairs) for run in args.runs}
+    keys = sorted(set().union(*tables.values()))
+    header = "| object | pair | facing | gt px | " + " | ".join(f"{r.parent.name}/{r.name} mirror % | side err %"
+                                                                 for r in args.runs) + " |"
+    print(header)
+    print("|" + "---|" * (4 + 2 * len(args.runs)))
+    totals = {run: np.zeros(3, dtype=np.int64) for run in args.runs}
+    for key in keys:
+        cells = [*key, str(tables[args.runs[0]][key][0])]
+        for run in args.runs:
+            gt, right, mirror = tables[run][key]
+            totals[run] += (gt, right, mirror)
+            cells += [f"{100 * mirror / max(gt, 1):.1f}", f"{100 * mirror / max(right + mirror, 1):.1f}"]
+        print("| " + " | ".join(cells) + " |")
+    cells = ["all", "", "", str(totals[args.runs[0]][0])]
+    for run in args.runs:
+        gt, right, mirror = totals[run]
+        cells += [f"{100 * mirror / max(gt, 1):.1f}", f"{100 * mirror / max(right + mirror, 1):.1f}"]
+    print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
