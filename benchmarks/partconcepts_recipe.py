@@ -2,7 +2,7 @@
 time next to the metrics (seen/unseen mIoU, h-IoU, left/right confusion on val and on training images) and those
 of the weight-free baselines.
 
-    python benchmarks/partconcepts_recipe.py [--variant default] [--data-root DIR] [--work DIR]
+    python benchmarks/partconcepts_recipe.py [--variant default] [--seed 0] [--data-root DIR] [--work DIR]
     python benchmarks/partconcepts_recipe.py --variant all          # the ablation in docs/partconcepts.md (~1 h)
 
 Each variant is the default tiny recipe (`PRESET_TRAINING["tiny"]`, `PartConceptsConfig.for_preset("tiny")`) with
@@ -23,27 +23,36 @@ from pathlib import Path
 
 # name -> (model config overrides, training overrides, tiny base-model overrides), relative to today's defaults.
 # The variants retrace how the recipe was found (docs/partconcepts.md, "How the tiny recipe was chosen"), from the
-# recipe of 2026-11-21 ("previous") one change at a time.
+# recipe of 2026-11-21 ("previous") one change at a time. Variants from before 2026-12-02 pin what has changed since
+# (the VAE's 4 latent channels, 1000 steps), so they still train what they trained then.
 _OLD_ROPE = {"axes_dims_rope": (4, 4, 4, 4), "rope_theta": 2000}
+_LATENT_4 = {"latent_channels": 4}  # the tiny VAE before 2026-12-02
 _OLD_TRAIN = {"steps": 600, "batch_size": 8, "lr": 1e-3, "ce_weight": 0.0, "noise_range": (0.2, 0.8),
               "lr_schedule": "constant"}
-_CONSTANT = {"lr_schedule": "constant"}
+_STEPS_1000 = {"steps": 1000}
+_CONSTANT = {"lr_schedule": "constant"} | _STEPS_1000
 VARIANTS: dict[str, tuple[dict, dict, dict]] = {
-    "previous": ({"noise": 0.5, "latent_stats": "vae"}, _OLD_TRAIN, _OLD_ROPE),
-    "+calibrated-latents": ({"noise": 0.5}, _OLD_TRAIN, _OLD_ROPE),
-    "+rope": ({"noise": 0.5}, _OLD_TRAIN, {}),
-    "+rope+sigma-0.3": ({}, _OLD_TRAIN | {"noise_range": (0.1, 0.5)}, {}),
-    "+rope+ce": ({"noise": 0.5}, _OLD_TRAIN | {"ce_weight": 1.0}, {}),
-    "+rope+batch-4x1000": ({"noise": 0.5}, _OLD_TRAIN | {"batch_size": 4, "steps": 1000, "lr": 2e-3}, {}),
-    "constant-lr": ({}, _CONSTANT, {}),
-    "constant-lr+ce-3": ({}, _CONSTANT | {"ce_weight": 3.0}, {}),
-    "constant-lr+sigma-0.15": ({"noise": 0.15}, _CONSTANT | {"noise_range": (0.0, 0.3)}, {}),
-    "constant-lr+no-double.0-maps": ({"capture_layers": "last:3"}, _CONSTANT, {}),
-    "constant-lr+6-parts-x1300": ({}, _CONSTANT | {"max_parts": 6, "steps": 1300}, {}),
+    "previous": ({"noise": 0.5, "latent_stats": "vae"}, _OLD_TRAIN, _OLD_ROPE | _LATENT_4),
+    "+calibrated-latents": ({"noise": 0.5}, _OLD_TRAIN, _OLD_ROPE | _LATENT_4),
+    "+rope": ({"noise": 0.5}, _OLD_TRAIN, _LATENT_4),
+    "+rope+sigma-0.3": ({}, _OLD_TRAIN | {"noise_range": (0.1, 0.5)}, _LATENT_4),
+    "+rope+ce": ({"noise": 0.5}, _OLD_TRAIN | {"ce_weight": 1.0}, _LATENT_4),
+    "+rope+batch-4x1000": ({"noise": 0.5}, _OLD_TRAIN | {"batch_size": 4, "steps": 1000, "lr": 2e-3}, _LATENT_4),
+    "constant-lr": ({}, _CONSTANT, _LATENT_4),
+    "constant-lr+ce-3": ({}, _CONSTANT | {"ce_weight": 3.0}, _LATENT_4),
+    "constant-lr+sigma-0.15": ({"noise": 0.15}, _CONSTANT | {"noise_range": (0.0, 0.3)}, _LATENT_4),
+    "constant-lr+no-double.0-maps": ({"capture_layers": "last:3"}, _CONSTANT, _LATENT_4),
+    "constant-lr+6-parts-x1300": ({}, _CONSTANT | {"max_parts": 6, "steps": 1300}, _LATENT_4),
+    "default-2026-12-01": ({}, _STEPS_1000, _LATENT_4),
+    # Probes of the left/right gap (issue 4): more depth, more width, more steps.
+    "deeper-3+3": ({}, _STEPS_1000, {"num_layers": 3, "num_single_layers": 3} | _LATENT_4),
+    "wider-8-heads": ({}, _STEPS_1000, {"num_attention_heads": 8} | _LATENT_4),
+    "constant-lr-x2500": ({}, _CONSTANT | {"steps": 2500}, _LATENT_4),
+    # 2026-12-02: the random VAE's latent width (benchmarks/facing_probe.py), then the training length.
+    "latent-12-x1000": ({}, _STEPS_1000, {}),
+    "latent-32-x1000": ({}, _STEPS_1000, {"latent_channels": 32}),
+    "latent-4-x2000": ({}, {}, _LATENT_4),
     "default": ({}, {}, {}),
-    # Probes of the left/right gap (issue 4): more depth, and more steps at a constant rate.
-    "deeper-3+3": ({}, {}, {"num_layers": 3, "num_single_layers": 3}),
-    "constant-lr-x2500": ({}, _CONSTANT | {"steps": 2500}, {}),
 }
 BASELINES = ("spatial-prior", "random")
 TRAIN_CHECK = 120
@@ -59,7 +68,7 @@ def _partbench(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "partbench", *args], check=True, stdout=subprocess.DEVNULL)
 
 
-def train_variant(name: str, data_root: Path, work: Path, steps: int | None = None) -> dict:
+def train_variant(name: str, data_root: Path, work: Path, steps: int | None = None, seed: int = 0) -> dict:
     """Run in a child process (`--child`), so a variant's tiny-base overrides cannot leak into another's."""
     from dataclasses import replace
 
@@ -70,13 +79,13 @@ def train_variant(name: str, data_root: Path, work: Path, steps: int | None = No
     model_over, train_over, base_over = VARIANTS[name]
     if base_over:
         build = tiny_module.tiny_flux2_components
-        tiny_module.tiny_flux2_components = lambda seed=0, config=None: build(
-            seed, replace(config or tiny_module.TinyFlux2Config(), **base_over))
+        tiny_module.tiny_flux2_components = lambda base_seed=0, config=None: build(
+            base_seed, replace(config or tiny_module.TinyFlux2Config(), **base_over))
     config = PartConceptsConfig.for_preset("tiny", **model_over)
-    out = work / name
+    out = work / (name if seed == 0 else f"{name}-seed{seed}")
     t0 = time.monotonic()
     result = train(TrainOptions.for_preset("demo", data_root, out, config, save_every=0,
-                                           **(train_over | ({"steps": steps} if steps else {}))))
+                                           **(train_over | {"seed": seed} | ({"steps": steps} if steps else {}))))
     seconds = time.monotonic() - t0
     # Score in this process too: a tiny-base override must hold at inference as at training.
     from partbench.runner import RunRequest, run
@@ -87,7 +96,8 @@ def train_variant(name: str, data_root: Path, work: Path, steps: int | None = No
     on_train = run(RunRequest(method="partconcepts", suite="demo", data_root=data_root,
                               output_root=work / "runs-train", split="train", limit=TRAIN_CHECK,
                               method_args={"checkpoint": str(out)}, bootstrap=0))
-    return {"variant": name, "steps": result.step, "train_s": round(seconds), **_metrics(outcome.run_dir),
+    label = name if seed == 0 else f"{name} (seed {seed})"
+    return {"variant": label, "steps": result.step, "train_s": round(seconds), **_metrics(outcome.run_dir),
             "lr_confusion_train": _metrics(on_train.run_dir)["lr_confusion"]}
 
 
@@ -97,10 +107,12 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, default=Path("data"))
     parser.add_argument("--work", type=Path, default=Path("runs/benchmark-partconcepts-recipe"))
     parser.add_argument("--steps", type=int, help="override every variant's steps (a quick check of the script)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="training seed (the tiny model's result varies a lot between seeds: compare several)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(train_variant(args.variant, args.data_root, args.work, args.steps)))
+        print(json.dumps(train_variant(args.variant, args.data_root, args.work, args.steps, args.seed)))
         return
 
     _partbench("data", "generate", "demo", "--data-root", str(args.data_root))
@@ -112,7 +124,7 @@ def main() -> None:
                      **_metrics(args.work / "runs" / "demo" / method)})
     for name in (list(VARIANTS) if args.variant == "all" else [args.variant]):
         child = subprocess.run([sys.executable, __file__, "--child", "--variant", name, "--data-root",
-                                str(args.data_root), "--work", str(args.work),
+                                str(args.data_root), "--work", str(args.work), "--seed", str(args.seed),
                                 *(["--steps", str(args.steps)] if args.steps else [])], check=True, capture_output=True,
                                text=True)
         rows.append(json.loads(child.stdout.strip().splitlines()[-1]))

@@ -152,8 +152,12 @@ def test_interrupted_run_resumes_with_identical_results(tmp_path, swatch, clip):
     again = run(_request(tmp_path, clip))
     assert again.predicted == 2
     assert sorted(swatch.read_text().split()[0::2]) == ["demo-0003", "demo-0005"]
-    for key in ("metrics", "ci95", "clip_variants", "n_samples", "n_images"):
+    for key in ("metrics", "ci95", "n_samples", "n_images"):
         assert again.results[key] == reference[key], key
+    # The two re-scored images go through CLIP as a batch of 2 instead of inside a batch of 16; on some CPUs the
+    # kernels then round differently in the last bits (README: "may differ in the last bits"), which the raw-cosine
+    # mean keeps and the rounded percent metrics do not.
+    assert again.results["clip_variants"] == pytest.approx(reference["clip_variants"], rel=1e-6, abs=1e-9)
 
 
 def test_seed_and_k_change_the_run_directory_and_images(tmp_path, swatch, clip):

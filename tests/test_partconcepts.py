@@ -144,9 +144,12 @@ class _NaiveSingleAttention(_NaiveAttention):
 def _transformer_inputs(seed=0, text_len=10):
     from diffusers import Flux2KleinPipeline as P
 
+    from partbench.models.flux2_tiny import TinyFlux2Config
+
+    cfg = TinyFlux2Config()
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(2, 16, 4, 6, generator=g)  # non-square latent grid: catches h/w mix-ups
-    emb = torch.randn(2, text_len, 96, generator=g)
+    x = torch.randn(2, 4 * cfg.latent_channels, 4, 6, generator=g)  # non-square latent grid: catches h/w mix-ups
+    emb = torch.randn(2, text_len, len(cfg.base_layers) * cfg.text_hidden_size, generator=g)
     return dict(hidden_states=P._pack_latents(x), timestep=torch.tensor([0.3, 0.7]), encoder_hidden_states=emb,
                 txt_ids=P._prepare_text_ids(emb), img_ids=P._prepare_latent_ids(x), guidance=None, return_dict=False)
 

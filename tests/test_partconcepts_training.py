@@ -180,7 +180,7 @@ def test_training_recipe_per_preset(tmp_path):
 
     tiny = TrainOptions.for_preset("demo", tmp_path, tmp_path, _tiny(), steps=None, lr=0.5)
     assert (tiny.steps, tiny.batch_size, tiny.lr, tiny.ce_weight, tiny.noise_range, tiny.lr_schedule) == (
-        1000, 4, 0.5, 1.0, (0.1, 0.5), "cosine")
+        2000, 4, 0.5, 1.0, (0.1, 0.5), "cosine")
     klein = TrainOptions.for_preset("demo", tmp_path, tmp_path, PartConceptsConfig.for_preset("klein"))
     assert klein.batch_size * klein.grad_accum == 16 and klein.bce_weight == 0 and klein.ce_weight == 0  # the paper's
 

@@ -37,7 +37,7 @@ from partbench.suites import mirrored_phrase
 # (docs/partconcepts.md, "The tiny preset"): small batches and more steps, a higher learning rate, lower noise, and
 # two auxiliary losses the paper does not use (pixel BCE, per-pixel cross-entropy over the prompt's parts).
 PRESET_TRAINING: dict[str, dict[str, Any]] = {
-    "tiny": {"steps": 1000, "batch_size": 4, "lr": 2e-3, "lr_schedule": "cosine", "bce_weight": 1.0,
+    "tiny": {"steps": 2000, "batch_size": 4, "lr": 2e-3, "lr_schedule": "cosine", "bce_weight": 1.0,
              "ce_weight": 1.0, "noise_range": (0.1, 0.5)},
     "klein": {"steps": 2000, "batch_size": 8, "grad_accum": 2, "lr": 1e-4},
 }
@@ -187,7 +187,7 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
     from partbench.methods.partconcepts.model import PartConceptsModel
     from partbench.progress import progress_bar
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))  # the cores this process may use (taskset, cgroups)
     accelerator = Accelerator(mixed_precision=opts.mixed_precision, gradient_accumulation_steps=opts.grad_accum,
                               cpu=opts.device == "cpu")
     set_seed(opts.seed)

@@ -24,7 +24,7 @@ def train_partconcepts(
     base_model: Annotated[Optional[str], typer.Option(
         help="klein: local path or cached HF repo id (default black-forest-labs/FLUX.2-klein-4B).")] = None,
     data_root: DataRoot = None,
-    steps: Annotated[Optional[int], typer.Option(help="Optimizer steps (tiny default 1000, klein 2000).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Optimizer steps (tiny default 2000, klein 2000).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Samples per micro-batch (tiny 4, klein 8).")] = None,
     grad_accum: Annotated[Optional[int], typer.Option(
         help="Gradient accumulation (klein default 2: the paper's effective batch 16).")] = None,
