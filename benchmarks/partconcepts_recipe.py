@@ -3,7 +3,7 @@ time next to the metrics (seen/unseen mIoU, h-IoU, left/right confusion on val a
 of the weight-free baselines.
 
     python benchmarks/partconcepts_recipe.py [--variant default] [--seed 0] [--data-root DIR] [--work DIR]
-    python benchmarks/partconcepts_recipe.py --variant all          # the ablation in docs/partconcepts.md (~1 h)
+    python benchmarks/partconcepts_recipe.py --variant all          # the ablation in docs/partconcepts.md (~3 h)
 
 Each variant is the default tiny recipe (`PRESET_TRAINING["tiny"]`, `PartConceptsConfig.for_preset("tiny")`) with
 the listed settings changed (see VARIANTS), so the table shows what each choice buys. Training runs

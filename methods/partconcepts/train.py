@@ -187,7 +187,9 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
     from partbench.methods.partconcepts.model import PartConceptsModel
     from partbench.progress import progress_bar
 
-    torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))  # the cores this process may use (taskset, cgroups)
+    # The cores this process may use (taskset, cgroup CPU sets), not all the machine has; Linux only, else all.
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    torch.set_num_threads(max(1, len(usable)))
     accelerator = Accelerator(mixed_precision=opts.mixed_precision, gradient_accumulation_steps=opts.grad_accum,
                               cpu=opts.device == "cpu")
     set_seed(opts.seed)

@@ -64,8 +64,9 @@ class TinyFlux2Config:
     rope_theta: int = 256
     # The VAE is random and never trained, so it is a random projection of each 2x2-pixel patch; after the 2x2
     # patchify a transformer token sees 4 * latent_channels numbers for its 4x4 pixels (48 values). With 4 channels
-    # (16 numbers) the cues that tell which way an object faces (lamp colours, a face) did not survive it; 12 keeps
-    # as many numbers as pixel values (benchmarks/facing_probe.py). FLUX.2's own VAE has 32 latent channels.
+    # (16 numbers) it keeps a third of them, and the tiny mmDiT learned which way a demo object faces worse than with
+    # 12, which keep as many numbers as pixel values (benchmarks/facing_probe.py; PartConcepts scored higher on every
+    # metric, docs/partconcepts.md). FLUX.2's own VAE has 32 latent channels.
     latent_channels: int = 12
     vae_block_out_channels: tuple[int, ...] = (16, 32)  # 2 blocks: /2 in the VAE, /2 more by patchify -> /4
     vae_norm_num_groups: int = 8
