@@ -21,8 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SIGMA = 0.3  # the tiny preset's inference noise level
 SIDE_VIEW = ("cow", "horse")  # facing 'left'/'right': a mirror image faces the other way
@@ -35,6 +39,9 @@ def crops_with_facing(data_root: Path, split: str, objects: tuple[str, ...], mir
     from partbench.methods.partconcepts.data import training_crop
     from partbench.suites import load_suite
 
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.lr_breakdown import facing_of
+
     suite = load_suite("demo")
     reader = suite.make_reader(data_root)
     meta = json.loads((data_root / suite.dataset_dir / "meta" / f"{split}.json").read_text())
@@ -43,10 +50,10 @@ def crops_with_facing(data_root: Path, split: str, objects: tuple[str, ...], mir
         if ref.object_class not in objects:
             continue
         sample = reader.load(ref)
-        facings = {o["facing"] for o in meta[sample.id.split("__")[0]]["objects"] if o["class"] == sample.object_class}
-        if len(facings) != 1:
+        facing = facing_of(meta, sample.id)
+        if facing == "mixed":  # instances of the class facing different ways: no single label
             continue
-        label = float(facings.pop() in ("camera", "right"))
+        label = float(facing in ("camera", "right"))
         image = training_crop(sample, suite, 64, 0.1, "object").image
         out.append((image, label))
         if mirror:
@@ -112,9 +119,6 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--data-root", type=Path, default=Path("data"))
     args = parser.parse_args()
-    import subprocess
-    import sys
-
     subprocess.run([sys.executable, "-m", "partbench", "data", "generate", "demo", "--data-root", str(args.data_root)],
                    check=True, stdout=subprocess.DEVNULL)
     print("| object | latent channels | values per token (of 48 pixels) | train crops | val crops | train acc % "
