@@ -23,13 +23,17 @@ from pathlib import Path
 
 # name -> (model config overrides, training overrides, tiny base-model overrides), relative to today's defaults.
 # The variants retrace how the recipe was found (docs/partconcepts.md, "How the tiny recipe was chosen"), from the
-# recipe of 2026-11-21 ("previous") one change at a time. Variants from before 2026-12-02 pin what has changed since
-# (the VAE's 4 latent channels, 1000 steps), so they still train what they trained then.
+# recipe of 2026-11-21 ("previous") one change at a time. Variants from before a change pin what it changed (the VAE's
+# 4 latent channels and 1000 steps before 2026-12-02; 2000 steps and no pair cross-entropy before 2026-12-06), so they
+# still train what they trained then. (They reproduce their table rows to float rounding only: the decoder's memory
+# layout changed on 2026-12-06, which reorders float sums.)
 _OLD_ROPE = {"axes_dims_rope": (4, 4, 4, 4), "rope_theta": 2000}
 _LATENT_4 = {"latent_channels": 4}  # the tiny VAE before 2026-12-02
+_NO_PAIR = {"pair_weight": 0.0}  # no left-vs-right cross-entropy per mirrored pair (before 2026-12-06)
 _OLD_TRAIN = {"steps": 600, "batch_size": 8, "lr": 1e-3, "ce_weight": 0.0, "noise_range": (0.2, 0.8),
-              "lr_schedule": "constant"}
-_STEPS_1000 = {"steps": 1000}
+              "lr_schedule": "constant"} | _NO_PAIR
+_STEPS_1000 = {"steps": 1000} | _NO_PAIR
+_STEPS_2000 = {"steps": 2000} | _NO_PAIR
 _CONSTANT = {"lr_schedule": "constant"} | _STEPS_1000
 VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     "previous": ({"noise": 0.5, "latent_stats": "vae"}, _OLD_TRAIN, _OLD_ROPE | _LATENT_4),
@@ -51,7 +55,11 @@ VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     # 2026-12-02: the random VAE's latent width (benchmarks/facing_probe.py), then the training length.
     "latent-12-x1000": ({}, _STEPS_1000, {}),
     "latent-32-x1000": ({}, _STEPS_1000, {"latent_channels": 32}),
-    "latent-4-x2000": ({}, {}, _LATENT_4),
+    "latent-4-x2000": ({}, _STEPS_2000, _LATENT_4),
+    "default-2026-12-02": ({}, _STEPS_2000, {}),
+    # 2026-12-06: the channels-last decoder leaves time for 2500 steps; an equal-weight left-vs-right cross-entropy
+    # per mirrored pair (benchmarks/lr_breakdown.py: the side of small or distant-cue pairs was at chance).
+    "x2500": ({}, _NO_PAIR, {}),
     "default": ({}, {}, {}),
 }
 BASELINES = ("spatial-prior", "random")

@@ -249,6 +249,53 @@ def test_part_cross_entropy_hand_worked():
     assert loss.item() == 0 and loss.requires_grad
 
 
+def test_decoder_layouts_agree():
+    """Channels-last (the default, faster on CPU) and NCHW compute the same logits and gradients."""
+    from partbench.methods.partconcepts.decoder import PartMaskDecoder
+
+    torch.manual_seed(0)
+    dec = PartMaskDecoder(num_maps=3, upsample_stages=2, width=16).double()
+    maps, images = torch.randn(5, 3, 4, 4, dtype=torch.float64), torch.randn(2, 3, 16, 16, dtype=torch.float64)
+    index = torch.tensor([0, 0, 1, 1, 1])
+    outs, grads = [], []
+    for layout in (False, True):
+        dec.channels_last = layout
+        m = maps.clone().requires_grad_()
+        out = dec(m, images, index)
+        out.square().sum().backward()
+        outs.append(out.detach())
+        grads.append(m.grad)
+    assert torch.allclose(outs[0], outs[1], atol=1e-10) and torch.allclose(grads[0], grads[1], atol=1e-10)
+
+
+def test_mirrored_pairs_and_pair_cross_entropy_hand_worked():
+    """Sample 0: a 'left hand' pixel with logits (left 2, right 0): -log(e^2 / (e^2 + 1)) = ln(1 + e^-2), and a
+    'right hand' pixel with equal logits: ln 2; that pair's loss is their mean. Sample 1: one 'right leg' pixel at
+    equal logits: ln 2. The loss averages the two pairs (not the three pixels). Not counted: a pixel labelled with
+    both sides, an invalid pixel, the huge logit of 'head', and the pair of feet that has no pixel."""
+    import math
+
+    from partbench.methods.partconcepts.losses import mirrored_pairs, pair_cross_entropy
+
+    phrases = [("head", "left hand", "right hand"), ("right leg", "left foot", "left leg", "right foot")]
+    pairs = mirrored_pairs(phrases)
+    assert pairs == [(0, 1, 2), (1, 0, 2), (1, 1, 3)]
+    logits = torch.zeros(2, 4, 2, 3)
+    target = torch.zeros(2, 4, 2, 3)
+    valid = torch.ones(2, 2, 3, dtype=torch.bool)
+    logits[0, 0] = 100.0
+    target[0, 1, 0, 0], logits[0, 1, 0, 0] = 1, 2.0
+    target[0, 2, 0, 1] = 1
+    target[0, 1, 1, 1] = target[0, 2, 1, 1] = 1  # both sides: not a side decision
+    target[0, 1, 1, 2], valid[0, 1, 2], logits[0, 2, 1, 2] = 1, False, 9.0  # invalid pixel
+    target[1, 0, 1, 0] = 1
+    expected = ((math.log(1 + math.exp(-2)) + math.log(2)) / 2 + math.log(2)) / 2
+    assert pair_cross_entropy(logits, target, valid, pairs).item() == pytest.approx(expected, rel=1e-6)
+    empty = pair_cross_entropy(logits.requires_grad_(), torch.zeros_like(target), valid, pairs)
+    assert empty.item() == 0 and empty.requires_grad
+    assert pair_cross_entropy(logits, target, valid, []).item() == 0
+
+
 def test_dice_loss_values():
     from partbench.methods.partconcepts.losses import dice_loss
 

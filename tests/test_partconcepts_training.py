@@ -179,10 +179,11 @@ def test_training_recipe_per_preset(tmp_path):
     from partbench.methods.partconcepts.train import TrainOptions
 
     tiny = TrainOptions.for_preset("demo", tmp_path, tmp_path, _tiny(), steps=None, lr=0.5)
-    assert (tiny.steps, tiny.batch_size, tiny.lr, tiny.ce_weight, tiny.noise_range, tiny.lr_schedule) == (
-        2000, 4, 0.5, 1.0, (0.1, 0.5), "cosine")
+    assert (tiny.steps, tiny.batch_size, tiny.lr, tiny.ce_weight, tiny.pair_weight, tiny.noise_range,
+            tiny.lr_schedule) == (2500, 4, 0.5, 1.0, 1.0, (0.1, 0.5), "cosine")
     klein = TrainOptions.for_preset("demo", tmp_path, tmp_path, PartConceptsConfig.for_preset("klein"))
-    assert klein.batch_size * klein.grad_accum == 16 and klein.bce_weight == 0 and klein.ce_weight == 0  # the paper's
+    assert klein.batch_size * klein.grad_accum == 16  # the paper's recipe: Dice + lambda * flow only
+    assert klein.bce_weight == klein.ce_weight == klein.pair_weight == 0
 
 
 def test_part_subset_keeps_mirrored_pairs_together():

@@ -42,6 +42,10 @@ class PartMaskDecoder(nn.Module):
 
     `image_index` (N,) names each map's image; None means one image per map (B == N)."""
 
+    # The stages convolve few channels over many pixels, which oneDNN runs faster in NHWC than in NCHW on CPU
+    # (benchmarks/partconcepts_decoder_layout.py); the function is the same either way.
+    channels_last: bool = True
+
     def __init__(self, num_maps: int, upsample_stages: int, width: int = 32, image_channels: int = 3):
         super().__init__()
         self.num_maps, self.upsample_stages = num_maps, upsample_stages
@@ -57,6 +61,9 @@ class PartMaskDecoder(nn.Module):
         if image_index is None:
             image_index = torch.arange(maps.shape[0], device=maps.device)
         x = maps
+        if self.channels_last:
+            x = maps.contiguous(memory_format=torch.channels_last)
+            images = images.contiguous(memory_format=torch.channels_last)
         for s, stage in enumerate(self.stages):
             if s:
                 x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)

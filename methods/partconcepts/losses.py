@@ -50,3 +50,41 @@ def part_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, valid: torch
     log_probs = masked.log_softmax(dim=1)
     picked = (log_probs.masked_fill(targets == 0, 0) * targets).sum(dim=1)  # log p(true part) per pixel
     return -(picked[labelled]).mean()
+
+
+def mirrored_pairs(phrases: list[tuple[str, ...]]) -> list[tuple[int, int, int]]:
+    """(sample, left-or-first index, its mirror's index) for every mirrored pair ('left hand', 'right hand') among
+    each sample's PartConcept phrases, once per pair."""
+    from partbench.suites import mirrored_phrase
+
+    out = []
+    for b, ph in enumerate(phrases):
+        index = {p: i for i, p in enumerate(ph)}
+        for i, p in enumerate(ph):
+            j = index.get(mirrored_phrase(p) or "")
+            if j is not None and i < j:
+                out.append((b, i, j))
+    return out
+
+
+def pair_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
+                       pairs: list[tuple[int, int, int]]) -> torch.Tensor:
+    """Left-or-right cross-entropy per mirrored pair on the pair's own pixels, averaged over pairs (each pair weighs
+    the same, however small its parts). Not in the paper: an optional auxiliary term (tiny preset). In the
+    all-parts cross-entropy a pair's side decision weighs by its pixel count, so a car's wheels or a figure's hands,
+    a few percent of the object, barely steer it; which side is which is what the left/right metric scores."""
+    from torch.nn import functional as F
+
+    if not pairs:
+        return logits.sum() * 0
+    b, i, j = (torch.tensor(v, device=logits.device) for v in zip(*pairs))
+    margin = logits[b, i] - logits[b, j]  # (P, R, R): > 0 means "first of the pair"
+    first, second = targets[b, i] > 0, targets[b, j] > 0
+    region = (first ^ second) & valid[b]
+    per_pixel = F.softplus(torch.where(first, -margin, margin))  # -log p(true side) of the two
+    counts = region.sum(dim=(-1, -2))
+    per_pair = (per_pixel * region).sum(dim=(-1, -2)) / counts.clamp_min(1)
+    present = counts > 0
+    if not present.any():
+        return logits.sum() * 0
+    return per_pair[present].mean()

@@ -26,7 +26,8 @@ import torch
 from partbench.errors import PartbenchError
 from partbench.methods.partconcepts import checkpoint as ckpt
 from partbench.methods.partconcepts.data import Crop, batch_crops, mirrored, training_crop
-from partbench.methods.partconcepts.losses import dice_loss, flow_loss, masked_bce, part_cross_entropy
+from partbench.methods.partconcepts.losses import (dice_loss, flow_loss, masked_bce, mirrored_pairs,
+                                                   pair_cross_entropy, part_cross_entropy)
 from partbench.methods.partconcepts.presets import PartConceptsConfig
 from partbench.methods.partconcepts.prompts import parse_marked_prompt, part_prompt
 from partbench.suites import mirrored_phrase
@@ -35,10 +36,11 @@ from partbench.suites import mirrored_phrase
 # Per-preset training recipes. klein: the paper's (batch 16 = 8 x 2 accumulation, the LoRA learning rate, Dice +
 # lambda * flow only). tiny: what trains a random base model on the demo suite within 10 minutes on 2 CPU cores
 # (docs/partconcepts.md, "The tiny preset"): small batches and more steps, a higher learning rate, lower noise, and
-# two auxiliary losses the paper does not use (pixel BCE, per-pixel cross-entropy over the prompt's parts).
+# three auxiliary losses the paper does not use (pixel BCE, per-pixel cross-entropy over the prompt's parts, and a
+# left-vs-right cross-entropy per mirrored pair).
 PRESET_TRAINING: dict[str, dict[str, Any]] = {
-    "tiny": {"steps": 2000, "batch_size": 4, "lr": 2e-3, "lr_schedule": "cosine", "bce_weight": 1.0,
-             "ce_weight": 1.0, "noise_range": (0.1, 0.5)},
+    "tiny": {"steps": 2500, "batch_size": 4, "lr": 2e-3, "lr_schedule": "cosine", "bce_weight": 1.0,
+             "ce_weight": 1.0, "pair_weight": 1.0, "noise_range": (0.1, 0.5)},
     "klein": {"steps": 2000, "batch_size": 8, "grad_accum": 2, "lr": 1e-4},
 }
 
@@ -58,6 +60,7 @@ class TrainOptions:
     weight_decay: float = 0.0
     bce_weight: float = 0.0  # auxiliary pixel BCE (not in the paper; the tiny preset uses 1.0 to learn in minutes)
     ce_weight: float = 0.0  # auxiliary per-pixel cross-entropy over the prompt's parts (not in the paper)
+    pair_weight: float = 0.0  # auxiliary left-vs-right cross-entropy per mirrored pair (not in the paper)
     noise_range: tuple[float, float] = (0.2, 0.8)  # sigma ~ U(range) per sample
     max_parts: int | None = None  # prompt at most this many of the object's parts per step (None: all of them)
     train_split: str = "train"
@@ -274,6 +277,9 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
                         if opts.ce_weight:
                             loss = loss + opts.ce_weight * part_cross_entropy(res.mask_logits.float(), tgt, valid,
                                                                               res.concept_mask)
+                        if opts.pair_weight:
+                            loss = loss + opts.pair_weight * pair_cross_entropy(
+                                res.mask_logits.float(), tgt, valid, mirrored_pairs(res.phrases))
                     accelerator.backward(loss)
                     if accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(params, 1.0)
@@ -319,5 +325,8 @@ def deviations(opts: TrainOptions) -> list[str]:
         out.append(f"auxiliary pixel BCE, weight {opts.bce_weight} (paper: Dice + lambda * flow only)")
     if opts.ce_weight:
         out.append(f"auxiliary per-pixel cross-entropy over the prompt's parts, weight {opts.ce_weight} "
+                   f"(paper: Dice + lambda * flow only)")
+    if opts.pair_weight:
+        out.append(f"auxiliary left-vs-right cross-entropy per mirrored pair, weight {opts.pair_weight} "
                    f"(paper: Dice + lambda * flow only)")
     return out

@@ -24,7 +24,7 @@ def train_partconcepts(
     base_model: Annotated[Optional[str], typer.Option(
         help="klein: local path or cached HF repo id (default black-forest-labs/FLUX.2-klein-4B).")] = None,
     data_root: DataRoot = None,
-    steps: Annotated[Optional[int], typer.Option(help="Optimizer steps (tiny default 2000, klein 2000).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Optimizer steps (tiny default 2500, klein 2000).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Samples per micro-batch (tiny 4, klein 8).")] = None,
     grad_accum: Annotated[Optional[int], typer.Option(
         help="Gradient accumulation (klein default 2: the paper's effective batch 16).")] = None,
@@ -34,6 +34,8 @@ def train_partconcepts(
         help="Auxiliary pixel-BCE weight, not in the paper (tiny default 1.0, else 0).")] = None,
     ce_weight: Annotated[Optional[float], typer.Option(
         help="Auxiliary per-pixel cross-entropy over the prompt's parts, not in the paper (tiny 1.0, else 0).")] = None,
+    pair_weight: Annotated[Optional[float], typer.Option(
+        help="Auxiliary left-vs-right cross-entropy per mirrored pair, not in the paper (tiny 1.0, else 0).")] = None,
     noise_range: Annotated[Optional[tuple[float, float]], typer.Option(
         help="Training sigma ~ U(LO, HI) (tiny 0.1 0.5, else 0.2 0.8).")] = None,
     max_parts: Annotated[Optional[int], typer.Option(
@@ -65,8 +67,9 @@ def train_partconcepts(
         dtype=None if tiny else "bfloat16")
     result = train(TrainOptions.for_preset(
         suite, resolve_data_root(data_root), output, config, steps=steps, batch_size=batch_size,
-        grad_accum=grad_accum, lr=lr, bce_weight=bce_weight, ce_weight=ce_weight, noise_range=noise_range,
-        max_parts=max_parts, lr_schedule=lr_schedule, train_objects=train_objects, captions=captions, save_every=save_every, mixed_precision=mixed_precision,
+        grad_accum=grad_accum, lr=lr, bce_weight=bce_weight, ce_weight=ce_weight, pair_weight=pair_weight,
+        noise_range=noise_range, max_parts=max_parts, lr_schedule=lr_schedule, train_objects=train_objects,
+        captions=captions, save_every=save_every, mixed_precision=mixed_precision,
         device=device, time_limit_s=time_limit, seed=seed))
     from partbench.cli.console import err_console
 
