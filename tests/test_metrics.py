@@ -172,6 +172,45 @@ def test_bootstrap_interval_is_seeded_and_brackets_the_estimate():
     assert scorer.compute(n_replicates=300, seed=1)["ci95"] != out["ci95"]
 
 
+def test_paired_comparison_agrees_with_a_naive_paired_bootstrap():
+    """Two methods on 60 samples of arms: B mirrors arms less often than A. The reference resamples sample indices
+    directly (its own RNG and loop) and pools confused / ground-truth pixels per replicate; the intervals of B - A
+    must agree within Monte-Carlo error, and a run compared with itself differs by exactly 0 with p = 1."""
+    rng = np.random.default_rng(4)
+    space = _space(pairs=((0, 1),))
+    a, b = PartSegScorer(space), PartSegScorer(space)
+    confused = {"a": [], "b": []}
+    gt_pixels = []
+    for i in range(60):
+        gt = rng.integers(0, 2, size=(5, 5))  # left/right arm pixels
+        gt_pixels.append(gt.size)
+        for name, scorer, flip in (("a", a, 0.30), ("b", b, 0.22)):
+            mirrored = rng.random(gt.shape) < flip
+            pred = np.where(mirrored, 1 - gt, gt)
+            scorer.update(i, f"s{i}", pred, gt)
+            confused[name].append(int(mirrored.sum()))
+    ca, cb, g = (np.asarray(x, dtype=float) for x in (confused["a"], confused["b"], gt_pixels))
+    result = a.compare(b, n_replicates=4000, seed=0)["lr_confusion"]
+    assert result["difference"] == pytest.approx(100 * (cb.sum() - ca.sum()) / g.sum())
+
+    ref_rng = np.random.default_rng(123)
+    diffs = []
+    for _ in range(4000):
+        idx = ref_rng.integers(0, 60, size=60)
+        diffs.append(100 * (cb[idx].sum() - ca[idx].sum()) / g[idx].sum())
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    assert result["ci95"][0] == pytest.approx(lo, abs=0.6) and result["ci95"][1] == pytest.approx(hi, abs=0.6)
+    share_above = np.mean(np.asarray(diffs) >= 0)
+    assert result["p_value"] == pytest.approx(min(1.0, 2 * min(share_above, 1 - share_above)), abs=0.02)
+
+    same = a.compare(a, n_replicates=200)["lr_confusion"]
+    assert same["difference"] == 0 and same["ci95"] == [0, 0] and same["p_value"] == 1.0
+    other_samples = PartSegScorer(space)
+    other_samples.update(0, "elsewhere", np.zeros((2, 2), int), np.zeros((2, 2), int))
+    with pytest.raises(ValueError, match="same samples"):
+        a.compare(other_samples)
+
+
 def test_no_prediction_on_labelled_pixels_is_a_miss():
     """Abstaining (ignore value in the prediction) on labelled pixels must not raise IoU: 2 of 4 class-0 pixels
     predicted, 2 abstained -> IoU 2/4, not 2/2."""

@@ -16,7 +16,8 @@ import scipy.sparse as sp
 from partbench.metrics import conventions as cv
 from partbench.metrics.confusion import confusion_counts, per_class_counts
 from partbench.metrics.leftright import confusion_rate, pair_counts
-from partbench.metrics.statistics import DEFAULT_REPLICATES, DEFAULT_SEED, bootstrap_intervals
+from partbench.metrics.statistics import (DEFAULT_REPLICATES, DEFAULT_SEED, bootstrap_intervals,
+                                         paired_bootstrap_differences)
 
 HEADLINE = ("h_iou", "seen_miou", "unseen_miou", "miou")
 WITH_CI = HEADLINE + ("lr_confusion",)
@@ -164,6 +165,21 @@ class PartSegScorer:
             "per_class": self._per_class(),
             "lr_pairs": self._per_pair(),
         }
+
+    def compare(self, other: PartSegScorer, convention: str = "ovparts", n_replicates: int = DEFAULT_REPLICATES,
+                seed: int = DEFAULT_SEED) -> dict[str, dict[str, Any]]:
+        """Paired bootstrap of `other` minus this scorer over the same samples (same suite, same sample ids): per
+        metric, the difference in points, its 95 % interval and a two-sided p-value (`paired_bootstrap_differences`).
+        For `lr_confusion` a negative difference means `other` confuses sides less."""
+        mine, theirs = sorted(self.samples, key=lambda s: s.index), sorted(other.samples, key=lambda s: s.index)
+        if self.space != other.space or [s.sample_id for s in mine] != [s.sample_id for s in theirs]:
+            raise ValueError("paired comparison needs two scorers of the same class space over the same samples")
+        result = paired_bootstrap_differences(self._per_sample_matrix(), other._per_sample_matrix(),
+                                              self._statistic(convention), n_replicates, seed)
+        scale = lambda x: None if x is None or np.isnan(x) else 100 * x  # noqa: E731 - fractions -> points
+        return {k: {"difference": scale(v["difference"]),
+                    "ci95": None if v["ci95"] is None else [100 * x for x in v["ci95"]], "p_value": v["p_value"]}
+                for k, v in result.items()}
 
     def _per_class(self) -> list[dict[str, Any]]:
         tp, gt, pred = per_class_counts(self.conf)
