@@ -61,6 +61,7 @@ VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     # per mirrored pair (benchmarks/lr_breakdown.py: the side of small or distant-cue pairs was at chance).
     "x2500": ({}, _NO_PAIR, {}),
     "default": ({}, {}, {}),
+    "pair-ce-3": ({}, {"pair_weight": 3.0}, {}),
 }
 BASELINES = ("spatial-prior", "random")
 TRAIN_CHECK = 120
