@@ -1,0 +1,82 @@
+"""Built-in methods other than PartConcepts: weight-free baselines, model adapters, external codebases, text-to-image
+pipelines. This catalogue registers each one next to its code; factories are imported only when a method is built."""
+
+from partbench.api.method import MethodInfo, Param
+from partbench.registry import register_method
+
+# Weight-free baselines: a pipeline check, chance level, and the spatial prior every method must beat.
+register_method(MethodInfo(
+    name="oracle", factory="partbench.adapters.trivial:Oracle", params=(),
+    summary="Returns the ground truth. Must score 100: a check of the data and scoring pipeline, not a result.",
+    meaningful=False,
+))
+register_method(MethodInfo(
+    name="random", factory="partbench.adapters.trivial:RandomParts", params=(),
+    summary="Uniformly random part of the oracle object at every object pixel (seeded per sample): chance level.",
+))
+register_method(MethodInfo(
+    name="spatial-prior", factory="partbench.adapters.spatial_prior:SpatialPrior",
+    summary="Most frequent part at each object-normalised position, estimated per object class on the train split.",
+    params=(Param("grid", int, 16, min=1, help="cells per side of the object-normalised grid"),
+            Param("train_split", str, "train", help="split the part frequencies are counted on"),
+            Param("train_objects", str, "seen", choices=("seen", "all"),
+                  help="seen: zero-shot (unseen objects borrow same-named parts); all: not zero-shot")),
+))
+
+# Model adapters (CLIPSeg, ConceptAttention) and research codebases run in their own environments.
+register_method(MethodInfo(
+    name="clipseg", factory="partbench.adapters.clipseg:ClipSeg",
+    summary="CLIPSeg (transformers), one prompt per allowed part (class name without 's), OV-PARTS style.",
+    gpu="optional", extras=("torch", "transformers"), weights="CIDAS/clipseg-rd64-refined (HF cache or weights=PATH)",
+    status="partbench.adapters.clipseg:status",
+    params=(Param("weights", str, "CIDAS/clipseg-rd64-refined", help="HF repo id or local path"),
+            Param("revision", str, help="HF revision"),
+            Param("preset", str, choices=("tiny",), help="tiny: random model from a config (smoke test)"),
+            Param("device", str, "auto", help="auto | cpu | cuda | cuda:N"),
+            Param("dtype", str, "float32", choices=("float32", "float16", "bfloat16")),
+            Param("max_pairs", int, 32, min=1, help="(image, prompt) pairs per forward")),
+))
+register_method(MethodInfo(
+    name="conceptattention", factory="partbench.adapters.conceptattention:ConceptAttention",
+    summary="ConceptAttention (Helbling et al. 2025) on diffusers' FLUX.1 transformer (model=flux2: FLUX.2): "
+            "concept-token output-space attention maps from one forward at a fixed noise level.",
+    gpu="optional", extras=("torch", "transformers", "diffusers"),
+    weights="black-forest-labs/FLUX.1-schnell, or with model=flux2 black-forest-labs/FLUX.2-klein-4B "
+            "(HF cache or weights=PATH)",
+    status="partbench.adapters.conceptattention:status",
+))
+register_method(MethodInfo(
+    name="partcatseg", factory="partbench.adapters.external:PartCATSeg",
+    summary="PartCATSeg (CVPR 2025), from its saved predictions (predictions=PATH) or run in your own PartCATSeg "
+            "environment (repo=, python=, checkpoint=). Inference uses the oracle object class.",
+    weights="a PartCATSeg checkout + environment + checkpoint, or its saved predictions",
+    status="partbench.adapters.external:partcatseg_status",
+))
+register_method(MethodInfo(
+    name="langhops", factory="partbench.adapters.external:LangHOPS",
+    summary="LangHOPS (NeurIPS 2025), from its sem_seg_predictions.json / PNGs (predictions=PATH) or run in your "
+            "own LangHOPS environment (repo=, python=, checkpoint=). Inference uses the oracle object class.",
+    weights="a LangHOPS checkout + environment + checkpoint, or its saved predictions",
+    status="partbench.adapters.external:langhops_status",
+))
+
+# Generation: images made elsewhere, and text-to-image pipelines.
+register_method(MethodInfo(
+    name="image-folder", factory="partbench.adapters.image_folder:ImageFolder", kinds=("generation",),
+    summary="Images generated elsewhere (closed models, other codebases): path=DIR holding <prompt id>/<k>.png, "
+            "as `partbench suites SUITE --prompts` lists them.",
+))
+register_method(MethodInfo(
+    name="flux1-dev", factory="partbench.adapters.flux_t2i:Flux1Dev", kinds=("generation",),
+    summary="FLUX.1 [dev] text-to-image (diffusers FluxPipeline); preset=tiny: random tiny pipeline (smoke test).",
+    gpu="optional", extras=("torch", "diffusers", "transformers"),
+    weights="black-forest-labs/FLUX.1-dev (HF cache or weights=PATH)",
+    status="partbench.adapters.flux_t2i:flux1_status",
+))
+register_method(MethodInfo(
+    name="flux2-klein", factory="partbench.adapters.flux_t2i:Flux2Klein", kinds=("generation",),
+    summary="FLUX.2 [klein] text-to-image (diffusers Flux2KleinPipeline); preset=tiny: random tiny pipeline.",
+    gpu="optional", extras=("torch", "diffusers", "transformers"),
+    weights="black-forest-labs/FLUX.2-klein-4B (HF cache or weights=PATH)",
+    status="partbench.adapters.flux_t2i:flux2_status",
+))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from partbench.errors import PartbenchError
-from partbench.methods_api import PromptItem
+from partbench.api.types import PromptItem
 
 COMMON_ARGS = {"weights", "revision", "dtype", "device", "steps", "guidance", "height", "width",
                "max_sequence_length", "batch_size", "preset"}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from partbench.errors import PartbenchError
-from partbench.methods_api import PromptItem
+from partbench.api.types import PromptItem
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
 MAX_LISTED = 10
@@ -99,7 +99,7 @@ class ImageFolder:
         return self.fingerprint_for(args={"path": str(self.root)})
 
     def _index_of(self, prompt_id: str, seed: int) -> int:
-        from partbench.generation import image_seed
+        from partbench.tasks.generation import image_seed
 
         for k in range(MAX_K_SEARCH):
             if image_seed(self.seed, prompt_id, k) == seed:

@@ -20,7 +20,7 @@ import numpy as np
 
 from partbench.data.types import Sample
 from partbench.errors import DataNotFoundError, PartbenchError
-from partbench.methods_api import Vocabulary
+from partbench.api.types import Vocabulary
 from partbench.suites import Suite
 
 KNOWN_ARGS = {"grid": "16", "train_split": "train", "train_objects": "seen"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from partbench.data.types import Sample
-from partbench.methods_api import Vocabulary
+from partbench.api.types import Vocabulary
 from partbench.suites import Suite
 
 

@@ -32,7 +32,7 @@ def main() -> None:
     import torch
 
     from partbench.data.demo import generate_demo
-    from partbench.methods_api import Vocabulary
+    from partbench.api.types import Vocabulary
     from partbench.registry import get_method
     from partbench.suites import load_suite
 

@@ -18,8 +18,7 @@ from pathlib import Path
 
 def load_scorer(run_dir: Path):
     from partbench.errors import PartbenchError
-    from partbench.metrics.partseg import SampleScore
-    from partbench.scoring import new_scorer
+    from partbench.metrics.partseg import ClassSpace, PartSegScorer, SampleScore
     from partbench.suites import load_suite
 
     try:
@@ -31,7 +30,7 @@ def load_scorer(run_dir: Path):
     if config.get("suite_version") != suite.version:
         raise PartbenchError(f"{run_dir}: scored on {suite.name} v{config.get('suite_version')}, "
                              f"the registered suite is v{suite.version}; re-run it.")
-    scorer = new_scorer(suite)
+    scorer = PartSegScorer(ClassSpace.from_suite(suite))
     for line in rows:
         scorer.add(SampleScore.from_json(json.loads(line)))
     return scorer, config

@@ -97,7 +97,7 @@ def train_variant(name: str, data_root: Path, work: Path, steps: int | None = No
                                            **(train_over | {"seed": seed} | ({"steps": steps} if steps else {}))))
     seconds = time.monotonic() - t0
     # Score in this process too: a tiny-base override must hold at inference as at training.
-    from partbench.runner import RunRequest, run
+    from partbench.run import RunRequest, run
 
     outcome = run(RunRequest(method="partconcepts", suite="demo", data_root=data_root, output_root=work / "runs",
                              method_args={"checkpoint": str(out)}))

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def prepare(work: Path, n_val: int) -> tuple[Path, Path]:
     """Generate a demo split of `n_val` images and predict it with the random baseline."""
     from partbench.data.demo import generate_demo
-    from partbench.runner import RunRequest, run
+    from partbench.run import RunRequest, run
 
     data_root = work / f"data-{n_val}"
     generate_demo(data_root / "PartbenchDemo", seed=0, n_train=4, n_val=n_val)
@@ -40,7 +40,7 @@ def prepare(work: Path, n_val: int) -> tuple[Path, Path]:
 def worker(kind: str, data_root: Path, predictions: Path, bootstrap: int) -> dict | None:
     """Score once and report wall time, sample count and this process's peak RSS (rank 0 reports under torchrun)."""
     from partbench.parallel import ProcessGroup
-    from partbench.scoring import score_external
+    from partbench.run import ScoreRequest, score
     from partbench.suites import load_suite
 
     sys.path.insert(0, str(ROOT))
@@ -51,9 +51,9 @@ def worker(kind: str, data_root: Path, predictions: Path, bootstrap: int) -> dic
     group.barrier()
     start = time.perf_counter()  # imports are done: this times scoring alone
     if kind == "partbench":
-        doc = score_external(suite=suite, data_root=data_root, predictions_path=predictions, split="val",
-                             convention="ovparts", name="bench", n_replicates=bootstrap,
-                             samples_path=Path(tempfile.mkdtemp()) / "samples.jsonl", workers=0)
+        doc = score(ScoreRequest(suite="demo", data_root=data_root, predictions=predictions, split="val",
+                                 convention="ovparts", name="bench", bootstrap=bootstrap,
+                                 samples_path=Path(tempfile.mkdtemp()) / "samples.jsonl", workers=0))
         if doc is None:
             return None  # not rank 0: rank 0 reports for the group
         metrics, n = doc["metrics"], doc["n_samples"]

@@ -13,7 +13,7 @@ EXECUTORS = ("slurm", "local")
 
 def _run_shard(request) -> tuple[int, int]:
     """One array task (module-level so that submitit can pickle it)."""
-    from partbench.runner import run
+    from partbench.run import run
 
     outcome = run(request)
     return outcome.predicted, outcome.cached
@@ -25,7 +25,7 @@ def run_array(request, shards: int, executor: str, folder: Path, slurm: dict[str
         import submitit
     except ImportError:
         raise PartbenchError("--executor needs submitit: pip install 'partbench[scale]'.") from None
-    from partbench.merge import merge_run
+    from partbench.run import merge_run
     from partbench.store import run_name
 
     if executor not in EXECUTORS:

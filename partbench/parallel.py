@@ -94,6 +94,12 @@ class ProcessGroup:
 
             dist.barrier(group=self._objects_group)
 
+    def __enter__(self) -> ProcessGroup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self.distributed:
             import torch.distributed as dist

@@ -15,7 +15,7 @@ class NoteColumn(ProgressColumn):
 
 
 def progress_bar(transient: bool = False, disable: bool = False) -> Progress:
-    from partbench.cli.console import err_console
+    from partbench.console import err_console
 
     return Progress(
         SpinnerColumn(),

@@ -10,7 +10,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from partbench.errors import PartbenchError  # noqa: E402
-from partbench.runner import RunRequest, run  # noqa: E402
+from partbench.run import RunRequest, run  # noqa: E402
 from partbench.suites import load_suite  # noqa: E402
 
 
@@ -69,7 +69,7 @@ def test_prediction_equals_an_independent_processor_call(demo_root):
     import torch.nn.functional as F
 
     from partbench.adapters.clipseg import ClipSeg, build_tiny
-    from partbench.methods_api import Vocabulary
+    from partbench.api.types import Vocabulary
 
     suite = load_suite("demo")
     reader = suite.make_reader(demo_root)

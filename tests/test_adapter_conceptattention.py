@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
 from partbench.errors import PartbenchError  # noqa: E402
-from partbench.runner import RunRequest, run  # noqa: E402
+from partbench.run import RunRequest, run  # noqa: E402
 from partbench.suites import load_suite  # noqa: E402
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from partbench.errors import PartbenchError
-from partbench.runner import RunRequest, run
+from partbench.run import RunRequest, run
 from partbench.suites import load_suite
 
 pytestmark = pytest.mark.filterwarnings("ignore::partbench.adapters.external.methods.MergedSamplesWarning")
@@ -62,15 +62,14 @@ def _write_pngs(folder: Path, samples, corrupt: bool) -> None:
 
 
 def test_import_png_directory_scores_like_partbench_score(demo_root, tmp_path):
-    from partbench.scoring import score_external
+    from partbench.run import ScoreRequest, score
 
     suite, samples = _samples(demo_root)
     preds = tmp_path / "pngs"
     _write_pngs(preds, samples, corrupt=True)
     outcome = _run(demo_root, "partcatseg", {"predictions": str(preds)})
-    reference = score_external(suite=suite, data_root=demo_root, predictions_path=preds, split=None,
-                               convention=None, name="ref", samples_path=tmp_path / "ref.jsonl", n_replicates=0,
-                               workers=0)
+    reference = score(ScoreRequest(suite=suite.name, data_root=demo_root, predictions=preds, name="ref",
+                                   samples_path=tmp_path / "ref.jsonl", bootstrap=0))
     assert 0 < outcome.results["metrics"]["h_iou"] < 100  # the corruption is visible...
     assert outcome.results["metrics"] == reference["metrics"]  # ...and scored exactly as `partbench score` does
     config = outcome.results["method_config"]

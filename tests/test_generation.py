@@ -15,8 +15,8 @@ from test_generation_helpers import clip_args, install_swatch
 
 from partbench.data.prompts import (PASCAL_PART_NAMES, main as prompts_main, pascal_part_prompts, read_prompt_file)
 from partbench.errors import PartbenchError
-from partbench.generation import image_seed
-from partbench.runner import RunRequest, run
+from partbench.tasks.generation import image_seed
+from partbench.run import RunRequest, run
 from partbench.store import read_cache_key
 from partbench.suites import load_suite
 

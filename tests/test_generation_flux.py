@@ -9,7 +9,7 @@ import pytest
 from test_generation_helpers import clip_args
 
 from partbench.errors import PartbenchError
-from partbench.runner import RunRequest, run
+from partbench.run import RunRequest, run
 
 
 @pytest.mark.parametrize("method", ["flux1-dev", "flux2-klein"])

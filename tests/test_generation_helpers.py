@@ -140,7 +140,7 @@ def markup_suite(folder: Path) -> Path:
 
 def study_runs(tmp_path: Path, monkeypatch, n_runs: int = 3) -> list[Path]:
     """`n_runs` finished swatch runs (seeds 0..n-1) on the markup suite; the first is the reference."""
-    from partbench.runner import RunRequest, run
+    from partbench.run import RunRequest, run
 
     install_swatch(tmp_path, monkeypatch)
     suite = markup_suite(tmp_path / "suite")

@@ -11,7 +11,7 @@ from PIL import Image
 
 from partbench.data.readers import make_reader
 from partbench.errors import DataNotFoundError, PartbenchError
-from partbench.runner import RunRequest, run
+from partbench.run import RunRequest, run
 from partbench.suites import load_suite
 
 SUITE = load_suite("pascal-part-116")

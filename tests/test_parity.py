@@ -6,7 +6,7 @@ import pytest
 
 from benchmarks.official_style_evaluator import evaluate
 from partbench.paths import read_json
-from partbench.runner import RunRequest, run
+from partbench.run import RunRequest, run
 from partbench.suites import load_suite
 
 

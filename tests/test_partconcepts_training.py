@@ -116,8 +116,8 @@ def test_checkpoint_round_trip_and_runner(trained, demo_root, tmp_path):
     import json
 
     from partbench.methods.partconcepts.method import PartConcepts
-    from partbench.methods_api import Vocabulary
-    from partbench.runner import RunRequest, run
+    from partbench.api.types import Vocabulary
+    from partbench.run import RunRequest, run
     from partbench.suites import load_suite
 
     out, _, _ = trained
@@ -222,7 +222,7 @@ def test_cosine_schedule_hand_computed(tmp_path):
 def test_generation_is_reproducible(trained):
     from partbench.methods.partconcepts.checkpoint import load_model
     from partbench.methods.partconcepts.generate import generate_images
-    from partbench.methods_api import PromptItem
+    from partbench.api.types import PromptItem
 
     model = load_model(trained[0])
     item = PromptItem(id="p0", prompt="a photo of a cow with a red head", object_class="cow", part="head")

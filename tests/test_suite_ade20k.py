@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from dataset_builders import IGNORE16, build_ade, official_scores, write_predictions
 from partbench.cli.main import app
 from partbench.errors import PartbenchError
-from partbench.runner import RunRequest, run
+from partbench.run import RunRequest, run
 from partbench.suites import load_suite
 
 SUITE = load_suite("ade20k-part-234")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from dataset_builders import IGNORE16, build_partimagenet, official_scores, write_predictions
 from partbench.cli.main import app
 from partbench.errors import PartbenchError
-from partbench.runner import RunRequest, run
+from partbench.run import RunRequest, run
 from partbench.suites import SUITES_DIR, load_suite
 
 ZS = load_suite("partimagenet")

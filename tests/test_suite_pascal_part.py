@@ -13,7 +13,7 @@ from dataset_builders import build_pascal_part, official_scores, rect_mask, save
 from partbench.cli.main import app
 from partbench.data.pascal_part import read_annotation
 from partbench.errors import PartbenchError
-from partbench.runner import RunRequest, run
+from partbench.run import RunRequest, run
 from partbench.suites import load_suite
 
 SUITE = load_suite("pascal-part")

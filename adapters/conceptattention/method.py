@@ -48,7 +48,7 @@ import numpy as np
 
 from partbench.data.types import Sample
 from partbench.errors import PartbenchError
-from partbench.methods_api import Vocabulary
+from partbench.api.types import Vocabulary
 from partbench.suites import Suite
 
 METHOD = "conceptattention"

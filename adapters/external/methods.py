@@ -32,7 +32,7 @@ import numpy as np
 
 from partbench.data.types import Sample
 from partbench.errors import PartbenchError
-from partbench.methods_api import Vocabulary
+from partbench.api.types import Vocabulary
 from partbench.suites import Suite
 
 from .vocabulary import RULES, allowed_ids
@@ -233,7 +233,7 @@ class ExternalMethod:
 
     # -- runner mode -----------------------------------------------------------------------------------------------
     def _start_worker(self):
-        from partbench.cli.console import err_console
+        from partbench.console import err_console
 
         from .process import WORKER_SCRIPT, ExternalWorker, WorkerCommand
         from .worker import LAYOUTS, WORKER_PROTOCOL, layout_problem

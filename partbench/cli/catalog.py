@@ -7,11 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from partbench.cli.main import app
 from partbench.cli.options import DataRoot
 
 
-@app.command("suites")
 def suites_command(
     name: Annotated[Optional[str], typer.Argument(help="Show one suite.")] = None,
     classes: Annotated[bool, typer.Option("--classes", help="Print the class names in id order.")] = False,
@@ -26,7 +24,7 @@ def suites_command(
     """
     from rich.table import Table
 
-    from partbench.cli.console import console
+    from partbench.console import console
     from partbench.errors import PartbenchError
     from partbench.paths import resolve_data_root
     from partbench.suites import load_suite, suite_names
@@ -77,14 +75,13 @@ def suites_command(
             console.print(f"[bold]{r['name']}[/]: expected at {r['data_path']}\n{r['obtain']}", highlight=False)
 
 
-@app.command("methods")
 def methods_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Every registered method, what it needs (weights, GPU, extras), and whether it can run here."""
     from rich.table import Table
 
-    from partbench.cli.console import console
+    from partbench.console import console
     from partbench.registry import all_methods
 
     rows = []
@@ -108,9 +105,9 @@ def methods_command(
 
 def _print_prompts(suite, as_json: bool) -> None:
     """One line (or JSON record) per prompt, with the image files `image-folder` expects for it."""
-    from partbench.cli.console import console
+    from partbench.console import console
     from partbench.data.prompts import image_file_name, load_prompts
-    from partbench.generation import suite_generation_defaults
+    from partbench.tasks.generation import suite_generation_defaults
 
     k = int(suite_generation_defaults(suite).get("images_per_prompt", 1))
     items = load_prompts(suite)

@@ -7,12 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from partbench.cli.main import PartbenchGroup, app
+from partbench.cli.group import PartbenchGroup
 from partbench.cli.options import DataRoot
 
 data_app = typer.Typer(cls=PartbenchGroup, help="Generate, download, prepare and verify datasets.",
                        no_args_is_help=True)
-app.add_typer(data_app, name="data")
 
 GENERATED = ("demo",)
 
@@ -25,7 +24,7 @@ def generate_command(
     force: Annotated[bool, typer.Option("--force", help="Regenerate even if complete.")] = False,
 ) -> None:
     """Generate a suite that needs no download (deterministic from the seed)."""
-    from partbench.cli.console import console
+    from partbench.console import console
     from partbench.data.demo import demo_is_complete, generate_demo
     from partbench.errors import UnknownNameError
     from partbench.paths import resolve_data_root
@@ -54,7 +53,7 @@ def download_command(
 ) -> None:
     """Download a dataset archive (resumable: run it again after an interruption; checksummed when a checksum is
     known, always checked for archive integrity). Then run `partbench data prepare NAME --source ARCHIVE`."""
-    from partbench.cli.console import console, err_console
+    from partbench.console import console, err_console
     from partbench.data.download import download, get_source
     from partbench.paths import resolve_data_root
 
@@ -81,7 +80,7 @@ def prepare_command(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing prepared folder.")] = False,
 ) -> None:
     """Turn a downloaded archive or folder into the layout the suite's reader expects, under the data root."""
-    from partbench.cli.console import console
+    from partbench.console import console
     from partbench.data.prepare import prepare
     from partbench.paths import resolve_data_root
 
@@ -101,7 +100,7 @@ def verify_command(
 ) -> None:
     """Check a suite's data: presence, counts, label ranges, image/mask sizes, class list. Exit 1 listing every
     problem found."""
-    from partbench.cli.console import console
+    from partbench.console import console
     from partbench.data.verify import verify
     from partbench.paths import resolve_data_root
 

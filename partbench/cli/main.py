@@ -1,31 +1,15 @@
-"""Entry point of the `partbench` CLI.
+"""Entry point of the `partbench` CLI: builds the app from the command modules (which never import this one).
 
-Each command module registers its commands on `app` when imported. Command modules import only typer at module
-level, so `partbench --help` and `partbench table` start without numpy or torch.
+Command modules import only typer at module level, so `partbench --help` and `partbench table` start without numpy
+or torch.
 """
 
 from __future__ import annotations
 
 import typer
-from typer.core import TyperGroup
 
-
-class PartbenchGroup(TyperGroup):
-    """Turns a `PartbenchError` (bad input, missing data) into one clear line and exit code 2, no traceback."""
-
-    def invoke(self, ctx):
-        from partbench.errors import PartbenchError
-
-        try:
-            return super().invoke(ctx)
-        except PartbenchError as e:
-            from rich.markup import escape
-
-            from partbench.cli.console import err_console
-
-            err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from e
-
+from partbench.cli import catalog, data, merge, run, score, table, train, userstudy
+from partbench.cli.group import PartbenchGroup
 
 app = typer.Typer(
     name="partbench",
@@ -37,8 +21,16 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-# Imported for their side effect of adding commands to `app`, in the order `--help` lists them.
-from partbench.cli import catalog, data, merge, run, score, table, train, userstudy  # noqa: E402,F401
+# In the order `--help` lists them.
+app.command("suites")(catalog.suites_command)
+app.command("methods")(catalog.methods_command)
+app.add_typer(data.data_app, name="data")
+app.command("merge")(merge.merge_command)
+app.command("run")(run.run_command)
+app.command("score")(score.score_command)
+app.command("table")(table.table)
+app.add_typer(train.train_app, name="train")
+app.add_typer(userstudy.userstudy_app, name="userstudy")
 
 
 def main() -> None:

@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from partbench.cli.main import app
 from partbench.cli.options import Bootstrap, Convention
 
 
-@app.command("merge")
 def merge_command(
     run_dir: Annotated[Path, typer.Argument(help="The run directory the shards wrote into.")],
     convention: Convention = None,
@@ -19,7 +17,7 @@ def merge_command(
 ) -> None:
     """Combine `partbench run --shard K/N` jobs: checks all N are there, then scores exactly as one process would."""
     from partbench.cli.summary import print_summary
-    from partbench.merge import merge_run
+    from partbench.run import merge_run
 
     results = merge_run(run_dir, n_replicates=bootstrap, convention=convention)
     print_summary(results, str(run_dir / "results.json"))

@@ -7,11 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from partbench.cli.main import app
 from partbench.cli.options import Bootstrap, Convention, DataRoot, Split, parse_method_args
 
 
-@app.command("run")
 def run_command(
     method: Annotated[str, typer.Option("--method", "-m", help="Method name (see `partbench methods`).")],
     suite: Annotated[str, typer.Option("--suite", "-s", help="Suite name (see `partbench suites`).")],
@@ -43,7 +41,7 @@ def run_command(
     """Run METHOD over SUITE: predictions are cached per sample, so an interrupted run resumes where it stopped."""
     from partbench.cli.summary import print_summary
     from partbench.paths import resolve_data_root
-    from partbench.runner import RunRequest, run
+    from partbench.run import RunRequest, run
 
     request = RunRequest(
         method=method, suite=suite, data_root=resolve_data_root(data_root), output_root=output, split=split,
@@ -51,7 +49,7 @@ def run_command(
         limit=limit, seed=seed, force=force, convention=convention, batch_size=batch_size, bootstrap=bootstrap,
         shard=shard, workers=workers,
     )
-    from partbench.cli.console import err_console
+    from partbench.console import err_console
 
     if executor:
         from partbench.executors import run_array

@@ -7,11 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from partbench.cli.main import app
 from partbench.cli.options import Bootstrap, Convention, DataRoot, Split
 
 
-@app.command("score")
 def score_command(
     suite: Annotated[str, typer.Option("--suite", "-s", help="Suite the predictions are for.")],
     predictions: Annotated[Path, typer.Option(
@@ -35,7 +33,7 @@ def score_command(
     """Score saved predictions; ids follow `partbench suites SUITE --classes`, the suite's ignore value = none."""
     from partbench.cli.summary import print_summary
     from partbench.paths import atomic_write_json, resolve_data_root
-    from partbench.scoring import score_external
+    from partbench.run import ScoreRequest, score
     from partbench.suites import load_suite
 
     suite_obj = load_suite(suite)
@@ -43,11 +41,11 @@ def score_command(
     # `imported-` keeps a re-score from ever overwriting the results of a `partbench run` directory.
     target = output or Path("runs") / suite_obj.name / f"imported-{label}" / "results.json"
     samples = target.with_name(target.stem + ".samples.jsonl") if output else target.parent / "samples.jsonl"
-    doc = score_external(
-        suite=suite_obj, data_root=resolve_data_root(data_root), predictions_path=predictions, split=split,
-        convention=convention, name=label, samples_path=samples, allow_missing=allow_missing, n_replicates=bootstrap,
+    doc = score(ScoreRequest(
+        suite=suite, data_root=resolve_data_root(data_root), predictions=predictions, name=label,
+        samples_path=samples, split=split, convention=convention, allow_missing=allow_missing, bootstrap=bootstrap,
         workers=workers,
-    )
+    ))
     if doc is None:  # a rank other than 0 of a torchrun launch: rank 0 writes the results
         return
     atomic_write_json(target, doc)

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from partbench.cli.console import console
+from partbench.console import console
 
 LABELS = {"seen_miou": "seen mIoU", "unseen_miou": "unseen mIoU", "h_iou": "h-IoU", "miou": "mIoU",
           "seen_pacc": "seen pAcc", "unseen_pacc": "unseen pAcc", "lr_confusion": "L/R confusion ↓",

@@ -11,12 +11,10 @@ from typing import Optional
 
 import typer
 
-from partbench.cli.main import app
 
 _FORMATS = ("rich", "markdown", "latex", "csv", "json")
 
 
-@app.command("table")
 def table(
     paths: Optional[list[Path]] = typer.Argument(
         None,
@@ -45,7 +43,7 @@ def table(
     excluded) and among the published rows, where a block has two or more values; for ↓ columns the lowest.
     """
     from partbench import leaderboard as lb
-    from partbench.cli.console import console, err_console
+    from partbench.console import console, err_console
     from partbench.errors import PartbenchError
 
     def note(msg: str) -> None:

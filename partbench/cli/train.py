@@ -7,12 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from partbench.cli.main import PartbenchGroup, app
+from partbench.cli.group import PartbenchGroup
 from partbench.cli.options import DataRoot
 
 train_app = typer.Typer(cls=PartbenchGroup, no_args_is_help=True,
                         help="Train our own methods; checkpoints feed `partbench run --checkpoint`.")
-app.add_typer(train_app, name="train")
 
 
 @train_app.command("partconcepts")
@@ -71,7 +70,7 @@ def train_partconcepts(
         noise_range=noise_range, max_parts=max_parts, lr_schedule=lr_schedule, train_objects=train_objects,
         captions=captions, save_every=save_every, mixed_precision=mixed_precision,
         device=device, time_limit_s=time_limit, seed=seed))
-    from partbench.cli.console import err_console
+    from partbench.console import err_console
 
     last = result.losses[-1] if result.losses else {}
     err_console.print(f"trained {result.step} steps in {result.seconds:.0f} s "

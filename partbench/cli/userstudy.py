@@ -7,12 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from partbench.cli.main import PartbenchGroup, app
+from partbench.cli.group import PartbenchGroup
 
 userstudy_app = typer.Typer(
     cls=PartbenchGroup, no_args_is_help=True, rich_markup_mode="rich",
     help="A/B user studies of generation runs: export a static study pack, analyse the raters' answers.")
-app.add_typer(userstudy_app, name="userstudy")
 
 
 @userstudy_app.command("export")
@@ -30,7 +29,7 @@ def export_command(
     title: Annotated[str, typer.Option(help="Page title.")] = "Image comparison study",
 ) -> None:
     """Build a self-contained A/B study pack (static HTML, no external requests) from generation runs."""
-    from partbench.cli.console import console
+    from partbench.console import console
     from partbench.userstudy.export import ExportOptions, export_pack
 
     key = export_pack(ExportOptions(runs=list(run), out=out, items=items, raters_per_item=raters_per_item,

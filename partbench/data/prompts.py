@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from partbench.errors import PartbenchError
-from partbench.methods_api import PromptItem
+from partbench.api.types import PromptItem
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "suites" / "prompts"
 CLASSES_DIR = Path(__file__).resolve().parent.parent / "suites" / "classes"

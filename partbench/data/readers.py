@@ -1,4 +1,5 @@
-"""Dataset readers, registered by the name a suite YAML gives as `reader`.
+"""The dataset reader interface; readers are registered by the name a suite YAML gives as `reader`
+(`partbench.registry.register_reader`; the built-ins in `partbench/data/__init__.py`).
 
 A reader lists a split's samples cheaply (`index`) and loads one sample at a time (`load`), so memory does not grow
 with the split. Registration is lazy ("module:Class") so that naming a reader imports nothing heavy.
@@ -6,24 +7,14 @@ with the split. Registration is lazy ("module:Class") so that naming a reader im
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from partbench.errors import UnknownNameError
 
 if TYPE_CHECKING:
     from partbench.data.types import Sample, SampleRef
     from partbench.suites import Suite
-
-READERS: dict[str, str] = {
-    "ovparts-semantic": "partbench.data.ovparts:OVPartsSemanticReader",
-    "ade20k-part": "partbench.data.ade20k:ADE20KPartReader",
-    "partimagenet": "partbench.data.partimagenet:PartImageNetReader",
-    "pascal-part-mat": "partbench.data.pascal_part:PascalPartReader",
-}
-
 
 @dataclass
 class SampleIndex:
@@ -45,10 +36,10 @@ class Reader(Protocol):
 
 
 def make_reader(suite: Suite, data_root: Path) -> Reader:
-    if suite.reader not in READERS:
-        raise UnknownNameError("reader", suite.reader, READERS)
-    module, attr = READERS[suite.reader].split(":")
-    cls = getattr(importlib.import_module(module), attr)
+    from partbench.plugins import resolve
+    from partbench.registry import READERS
+
+    cls = resolve(READERS.get(suite.reader))
     return cls(suite, data_root, **suite.reader_args)
 
 

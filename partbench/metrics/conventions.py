@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from partbench.errors import UnknownNameError
+from partbench.registry import register_convention
 
-CONVENTIONS = ("ovparts", "nanmean", "partcatseg")
 
 
 def check_convention(name: str) -> str:
-    if name not in CONVENTIONS:
-        raise UnknownNameError("metric convention", name, CONVENTIONS)
+    from partbench.registry import CONVENTIONS
+
+    CONVENTIONS.get(name)
     return name
+
+
+def convention_names() -> list[str]:
+    from partbench.registry import CONVENTIONS
+
+    return [str(k) for k in CONVENTIONS.keys()]
 
 
 def class_iou(tp: np.ndarray, pos_gt: np.ndarray, pos_pred: np.ndarray) -> np.ndarray:
@@ -35,23 +41,34 @@ def class_iou(tp: np.ndarray, pos_gt: np.ndarray, pos_pred: np.ndarray) -> np.nd
 def subset_miou(convention: str, tp: np.ndarray, pos_gt: np.ndarray, pos_pred: np.ndarray,
                 ids: np.ndarray) -> np.ndarray:
     """mIoU (a fraction in [0, 1], NaN if undefined) over the classes `ids`, under `convention`."""
+    from partbench.plugins import resolve
+    from partbench.registry import CONVENTIONS
+
+    rule = resolve(CONVENTIONS.get(convention))
     tp, pos_gt, pos_pred = tp[..., ids], pos_gt[..., ids], pos_pred[..., ids]
-    iou = class_iou(tp, pos_gt, pos_pred)
-    has_gt = pos_gt > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        if convention == "ovparts":
-            num = np.where(has_gt, np.nan_to_num(iou), 0.0).sum(axis=-1)
-            den = ((pos_gt + pos_pred) > 0).sum(axis=-1)
-            return np.where(den > 0, num / np.maximum(den, 1), np.nan)
-        if convention == "nanmean":
-            kept = has_gt
-        elif convention == "partcatseg":
-            kept = np.nan_to_num(iou) > 0
-        else:
-            raise UnknownNameError("metric convention", convention, CONVENTIONS)
-        n = kept.sum(axis=-1)
-        total = np.where(kept, np.nan_to_num(iou), 0.0).sum(axis=-1)
-        return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+        return rule(tp, pos_gt, pos_pred, class_iou(tp, pos_gt, pos_pred))
+
+
+# Each rule maps per-class counts (..., C) and IoUs (NaN where the union is empty) to mIoU over the last axis.
+def ovparts_miou(tp: np.ndarray, pos_gt: np.ndarray, pos_pred: np.ndarray, iou: np.ndarray) -> np.ndarray:
+    num = np.where(pos_gt > 0, np.nan_to_num(iou), 0.0).sum(axis=-1)
+    den = ((pos_gt + pos_pred) > 0).sum(axis=-1)
+    return np.where(den > 0, num / np.maximum(den, 1), np.nan)
+
+
+def nanmean_miou(tp: np.ndarray, pos_gt: np.ndarray, pos_pred: np.ndarray, iou: np.ndarray) -> np.ndarray:
+    return _mean_over(pos_gt > 0, iou)
+
+
+def partcatseg_miou(tp: np.ndarray, pos_gt: np.ndarray, pos_pred: np.ndarray, iou: np.ndarray) -> np.ndarray:
+    return _mean_over(np.nan_to_num(iou) > 0, iou)
+
+
+def _mean_over(kept: np.ndarray, iou: np.ndarray) -> np.ndarray:
+    n = kept.sum(axis=-1)
+    total = np.where(kept, np.nan_to_num(iou), 0.0).sum(axis=-1)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
 def harmonic_mean(seen: np.ndarray, unseen: np.ndarray) -> np.ndarray:
@@ -67,3 +84,8 @@ def subset_pixel_accuracy(tp: np.ndarray, pos_gt: np.ndarray, ids: np.ndarray) -
     gt = pos_gt[..., ids].sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(gt > 0, tp[..., ids].sum(axis=-1) / np.maximum(gt, 1), np.nan)
+
+
+register_convention("ovparts", "partbench.metrics.conventions:ovparts_miou")
+register_convention("nanmean", "partbench.metrics.conventions:nanmean_miou")
+register_convention("partcatseg", "partbench.metrics.conventions:partcatseg_miou")

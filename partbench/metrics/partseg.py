@@ -146,7 +146,7 @@ class PartSegScorer:
         point = {k: _percent(v) for k, v in self._statistic(convention)(self._vectors(self.conf)).items()}
         by_convention = {
             name: {k: _percent(v) for k, v in self._statistic(name)(self._vectors(self.conf)).items() if k in HEADLINE}
-            for name in cv.CONVENTIONS
+            for name in cv.convention_names()
         }
         ci = {}
         if n_replicates > 0 and self.samples:

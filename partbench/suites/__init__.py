@@ -16,7 +16,6 @@ from typing import Any
 from partbench.errors import DataNotFoundError, PartbenchError, UnknownNameError
 
 SUITES_DIR = Path(__file__).parent
-TASKS = ("part-semantic", "part-instance", "generation")
 SETTINGS = ("oracle-object", "pred-all")
 
 _SIDE_SWAP = {"left": "right", "right": "left"}
@@ -180,8 +179,10 @@ def _parse_suite(path: Path) -> Suite:
     if generation and not raw.get("prompts"):
         raise PartbenchError(f"{path}: a generation suite needs 'prompts' (a JSONL file under suites/prompts/).")
     task = need("task")
-    if task not in TASKS:
-        raise PartbenchError(f"{path}: task {task!r} is not one of {', '.join(TASKS)}.")
+    from partbench.tasks.base import suite_tasks
+
+    if task not in suite_tasks():
+        raise PartbenchError(f"{path}: task {task!r} is not one of {', '.join(suite_tasks())}.")
     setting = raw.get("setting", "oracle-object")
     if setting not in SETTINGS:
         raise PartbenchError(f"{path}: setting {setting!r} is not one of {', '.join(SETTINGS)}.")

@@ -17,7 +17,7 @@ def _ci(iv) -> str:
 def print_analysis(result: dict[str, Any], json_path: Path, chart: Path) -> None:
     from rich.table import Table
 
-    from partbench.cli.console import console
+    from partbench.console import console
 
     table = Table(title=f"{result['reference']} preferred over each baseline ({result['question']})")
     for col in ("baseline", "pref. %", "exact 95% CI", "rater-bootstrap 95% CI", "p", "p (Holm)", "item wins %",

@@ -14,20 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from partbench.errors import PartbenchError
-from partbench.metrics.partseg import SampleScore
 from partbench.paths import AtomicLineWriter, read_json
-from partbench.scoring import new_scorer
+from partbench.run.results import results_document
 from partbench.store import IDENTITY_FIELDS, RunDir
 from partbench.suites import load_suite
+from partbench.tasks.base import task_kind_for
 
 # Shard metadata that must agree across shards for them to be parts of one run.
-MUST_AGREE = ("suite", "split", "method", "method_args", "n_refs", "convention", "skipped")
+MUST_AGREE = ("suite", "split", "method", "method_args", "n_refs", "convention", "skipped", "evaluator")
 
 
 def merge_run(run_path: Path, n_replicates: int = 1000, convention: str | None = None) -> dict[str, Any]:
-    from partbench.metrics.conventions import check_convention
-    from partbench.runner import finish
-
     run_path = Path(run_path)
     config = read_json(run_path / "config.json")
     metas = {p: read_json(p) for p in sorted((run_path / "shards").glob("*-of-*.json"))}
@@ -47,36 +44,37 @@ def merge_run(run_path: Path, n_replicates: int = 1000, convention: str | None =
         diff = [k for k in MUST_AGREE if meta.get(k) != first.get(k)]
         if diff:
             raise PartbenchError(f"{path} disagrees with {first_path} on {', '.join(diff)}: not shards of one run.")
+        if "evaluator" not in meta:
+            raise PartbenchError(f"{path}: written by an older partbench; re-run this shard.")
 
     suite = load_suite(first["suite"])
     if config.get("suite_version") != suite.version:
         raise PartbenchError(f"{run_path}: shards were made for suite {suite.name} v{config.get('suite_version')}, "
                              f"the registered suite is v{suite.version}; re-run them.")
+    kind = task_kind_for(suite)
+    evaluator_config = dict(first["evaluator"])
+    if convention is not None and "convention" in evaluator_config:
+        from partbench.metrics.conventions import check_convention
+
+        evaluator_config["convention"] = check_convention(convention)
+    evaluator = kind.evaluator(suite, evaluator_config, None, False)
+    header = dict(first)
+    if kind.unscorable is not None:
+        header["skipped"] = dict(first["skipped"]) | {kind.unscorable: sum(m["unscorable"] for m in metas.values())}
     run_dir = RunDir(run_path, {k: config[k] for k in IDENTITY_FIELDS})
     streams = [_rows(p.with_suffix(".jsonl")) for p in metas]
-    if first.get("task") == "generation":
-        from partbench.generation import merge_generation
-
-        rows = list(heapq.merge(*streams, key=lambda r: r["index"]))
-        _check_count(run_path, len(rows), metas)
-        return merge_generation(run_dir, suite, first, rows, n_replicates)
-    header = dict(first)
-    header["convention"] = check_convention(convention or first["convention"])
-    header["skipped"] = dict(first["skipped"]) | {
-        "empty_ground_truth": sum(m["empty_ground_truth"] for m in metas.values())}
-    scorer = new_scorer(suite)
+    found = 0
     with AtomicLineWriter(run_dir.samples_path) as out:
-        for row in heapq.merge(*streams, key=lambda r: r["index"]):
-            scorer.add(SampleScore.from_json(row))
-            out.write(row)
-    _check_count(run_path, len(scorer.samples), metas)
-    return finish(run_dir, suite, header, scorer, n_replicates)
-
-
-def _check_count(run_path: Path, found: int, metas: dict[Path, dict[str, Any]]) -> None:
+        for line in heapq.merge(*streams, key=lambda line: line["index"]):
+            evaluator.add(evaluator.decode(line))
+            out.write(line)
+            found += 1
     expected = sum(m["n_rows"] for m in metas.values())
     if found != expected:
         raise PartbenchError(f"{run_path}/shards: found {found} rows, the shards announce {expected}; re-run them.")
+    results = results_document(suite, header, evaluator, n_replicates)
+    run_dir.write_results(results)
+    return results
 
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:

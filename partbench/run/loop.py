@@ -1,0 +1,267 @@
+"""The one run loop: every task kind, `run` and `score`, one process or many, whole or sharded.
+
+identity → run folder → fingerprint → this process's positions → (load ahead in threads → predict what is not cached
+→ store → evaluate) per batch → gather → shard file or results.json.
+
+Rows are scored right after their prediction is made or read back, so memory holds a bounded window of samples.
+Every number is recomputed from the rows in suite order, so an interrupted-and-resumed, sharded or multi-process run
+gives results identical to a single uninterrupted one (see `partbench.parallel`). A task kind (`partbench.tasks`)
+supplies only its items, its method call, its prediction files and its evaluator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from partbench.api.method import MethodInfo, close_method
+from partbench.errors import PartbenchError
+from partbench.parallel import ProcessGroup, Shard, my_positions
+from partbench.paths import AtomicLineWriter, CollectingWriter, atomic_write_bytes
+from partbench.registry import get_method
+from partbench.run.request import RunOutcome, RunRequest, ScoreRequest
+from partbench.run.results import results_document, write_shard
+from partbench.store import RunDir, cache_key, read_cache_key
+from partbench.suites import Suite, load_suite
+from partbench.tasks.base import Evaluator, Prediction, TaskKind, Work, task_kind_for
+
+Batch = list[tuple[int, Any, Any]]  # (position, sample, what the loader thread prepared)
+
+
+def run(req: RunRequest) -> RunOutcome:
+    """Predict every sample of `req.suite` with `req.method` (reusing cached predictions), evaluate, write the run."""
+    suite = load_suite(req.suite)
+    kind = task_kind_for(suite)
+    info = get_method(req.method, kind.name, where=f"suite {suite.name!r} ({suite.task})")
+    _check_positive(limit=req.limit, batch_size=req.batch_size)
+    split = suite.check_split(req.split)
+    shard = Shard.parse(req.shard)
+    work = kind.work(suite, req.data_root, split, req.limit, dict(req.method_args or {}), req.seed, req.convention)
+    info.check_args(work.method_args)
+    identity = {"method": req.method, "method_args": work.identity_args, "suite": suite.name,
+                "suite_version": suite.version, "split": split, "seed": req.seed}
+    run_dir = RunDir.open(req.output_root, identity, force=req.force)
+    build_kwargs = {"suite": suite, "data_root": req.data_root, "args": work.method_args, "seed": req.seed}
+
+    with ExitStack() as stack:
+        group = stack.enter_context(ProcessGroup.from_env())
+        # The fingerprint is computed without loading a model when the method can, so a finished run loads nothing.
+        method, fingerprint = info.fingerprint(**build_kwargs)
+        holder = _LazyMethod(info, build_kwargs, stack, method)
+        method_config = info.describe(**build_kwargs)
+        meaningful = info.is_meaningful(work.method_args)
+        inputs = _check_inputs(info, work, build_kwargs)
+        if group.is_main:
+            run_dir.write_config({"fingerprint": fingerprint, "method_config": method_config} | work.config)
+
+        items = work.items
+        positions = my_positions(len(items), shard, group, req.batch_size)
+        keys = {p: cache_key(identity, fingerprint, kind.cache_id(items[p])) for p in positions}
+        paths = {p: kind.prediction_path(run_dir, items[p]) for p in positions}
+        todo = {p for p in positions if req.force or read_cache_key(paths[p]) != keys[p]}
+        _remove_stale_writes(run_dir.predictions, paths.values())
+        needs_images = info.needs_images()
+
+        def prepare(position: int, sample: Any) -> None:
+            if needs_images and position in todo:
+                kind.warm(sample)
+
+        def predict(batch: Batch) -> list[Prediction]:
+            fresh: dict[int, Any] = {}
+            wanted = [(p, s) for p, s, _ in batch if p in todo]
+            if wanted:
+                outputs = kind.call(holder.get(), [s for _, s in wanted], suite, req.method)
+                for (p, s), raw in zip(wanted, outputs):
+                    pred = kind.finalize(raw, s, suite, f"method {req.method!r}, sample {s.id}")
+                    atomic_write_bytes(paths[p], kind.encode(pred, suite, keys[p]))
+                    fresh[p] = pred
+            return [Prediction(keys[p], p in fresh, str(paths[p]), fresh.get(p), partial(kind.decode, paths[p], suite))
+                    for p, _, _ in batch]
+
+        evaluator = kind.evaluator(suite, work.evaluator_config, run_dir, req.force)
+        extra = {"limit": req.limit, "seed": req.seed, "fingerprint": fingerprint, "method_config": method_config}
+        if inputs is not None:
+            extra["inputs"] = inputs.get("summary")
+        header = {"suite": suite.name, "split": split, "method": req.method, "method_args": work.identity_args,
+                  "run_name": run_dir.path.name, "meaningful": meaningful, "skipped": dict(work.skipped),
+                  "n_refs": len(items), "extra": extra | work.config}
+        loop = _Loop(kind, suite, work, evaluator, group, req.batch_size, req.workers)
+        rows, counts = loop.go(positions, prepare, predict, run_dir.samples_path, split_work=group.distributed
+                               or shard.count > 1, description=f"{req.method} on {suite.name}/{split}")
+        done = loop.conclude(rows, counts, header, run_dir.samples_path, shard, run_dir.path, req.bootstrap)
+    if done is None:  # a rank other than 0
+        return RunOutcome(run_dir.path, None, counts["predicted"], counts["cached"])
+    results, total = done
+    if results is None:
+        return RunOutcome(run_dir.path, None, total["predicted"], total["cached"],
+                          note=f"shard {shard.index}/{shard.count} done; combine with `partbench merge {run_dir.path}`")
+    run_dir.write_results(results)
+    return RunOutcome(run_dir.path, results, total["predicted"], total["cached"])
+
+
+def score(req: ScoreRequest) -> dict[str, Any] | None:
+    """Score predictions made by any codebase with exactly the loop and evaluator `run` uses.
+
+    Per-sample rows go to `req.samples_path`; the results are returned (None on ranks other than 0 of a `torchrun`
+    launch). Missing predictions are an error listing them unless `allow_missing`.
+    """
+    suite = load_suite(req.suite)
+    kind = task_kind_for(suite)
+    split = suite.check_split(req.split)
+    work = kind.work(suite, req.data_root, split, None, {}, 0, req.convention)
+    saved = kind.open_saved(suite, Path(req.predictions), work, req.allow_missing)
+    evaluator = kind.evaluator(suite, work.evaluator_config, None, False)
+
+    def predict(batch: Batch) -> list[Prediction]:
+        out = []
+        for _, sample, raw in batch:
+            where = saved.describe(sample)
+            out.append(Prediction(None, False, where, kind.finalize(raw, sample, suite, where)))
+        return out
+
+    header = {"suite": suite.name, "split": split, "method": f"imported:{req.name}", "method_args": {},
+              "run_name": req.name, "meaningful": True, "skipped": dict(work.skipped), "n_refs": len(work.items),
+              "extra": {"predictions": str(req.predictions), "n_missing_predictions": saved.n_missing}}
+    with ProcessGroup.from_env() as group:
+        # Runs of consecutive samples keep an image's samples (and its decoded annotations) in one process.
+        positions = my_positions(len(work.items), Shard(0, 1), group, batch_size=16)
+        loop = _Loop(kind, suite, work, evaluator, group, batch_size=16, workers=req.workers)
+        rows, counts = loop.go(positions, lambda _, sample: saved.read(sample), predict, req.samples_path,
+                               split_work=group.distributed, description=f"scoring {req.name} on {suite.name}/{split}")
+        done = loop.conclude(rows, counts, header, req.samples_path, Shard(0, 1), None, req.bootstrap)
+    return None if done is None else done[0]
+
+
+class _Loop:
+    """One pass over this process's positions, and what follows it: gathering, shard files or results."""
+
+    def __init__(self, kind: TaskKind, suite: Suite, work: Work, evaluator: Evaluator, group: ProcessGroup,
+                 batch_size: int, workers: int):
+        self.kind, self.suite, self.work, self.evaluator, self.group = kind, suite, work, evaluator, group
+        self.batch_size, self.workers = batch_size, workers
+        self.single = True
+
+    def go(self, positions: list[int], prepare: Callable[[int, Any], Any], predict: Callable[[Batch], list],
+           samples_path: Path, split_work: bool, description: str) -> tuple[list[Any], dict[str, int]]:
+        """Load (with `prepare` in the loader threads), predict and evaluate every position, writing the rows to
+        `samples_path`, or collecting them when the work is split between processes or shards."""
+        from partbench.data.prefetch import prefetch
+        from partbench.progress import progress_bar
+
+        kind, work, evaluator = self.kind, self.work, self.evaluator
+        self.single = not split_work
+
+        def load(position: int) -> tuple[int, Any, Any]:
+            sample = work.load(work.items[position])
+            return position, sample, prepare(position, sample) if kind.scorable(sample) else None
+
+        mine: list[Any] = []  # sent to rank 0 when the work is split (rows pickle compactly)
+        counts = {"predicted": 0, "cached": 0, "unscorable": 0}
+        with progress_bar(disable=not self.group.is_main) as bar, \
+                (CollectingWriter(mine) if split_work else AtomicLineWriter(samples_path)) as out:
+            task = bar.add_task(description, total=len(positions), note="")
+            samples = prefetch(positions, load, workers=self.workers, depth=2 * self.batch_size)
+            for batch in _batches(samples, self.batch_size):
+                scorable = [entry for entry in batch if kind.scorable(entry[1])]
+                counts["unscorable"] += len(batch) - len(scorable)
+                predictions = predict(scorable) if scorable else []
+                triples = [(p, s, pred) for (p, s, _), pred in zip(scorable, predictions)]
+                for row in evaluator.process(triples):
+                    out.write(row if split_work else evaluator.encode(row))
+                fresh = sum(pred.fresh for pred in predictions)
+                counts["predicted"] += fresh
+                counts["cached"] += len(predictions) - fresh
+                bar.update(task, advance=len(batch), note=f"cached {counts['cached']}")
+        return mine, counts
+
+    def conclude(self, rows: list[Any], counts: dict[str, int], header: dict[str, Any], samples_path: Path,
+                 shard: Shard, run_path: Path | None, n_replicates: int
+                 ) -> tuple[dict[str, Any] | None, dict[str, int]] | None:
+        """(results, counts over all processes) on rank 0 — results None for a shard, which writes its file instead
+        — and None on other ranks."""
+        evaluator = self.evaluator
+        if self.single:
+            return results_document(self.suite, self._with_unscorable(header, counts), evaluator, n_replicates), counts
+        gathered = self.group.gather({"rows": rows, "counts": counts})
+        if not self.group.is_main:
+            return None
+        ordered = sorted((r for g in gathered for r in g["rows"]), key=evaluator.position)
+        total = {k: sum(g["counts"][k] for g in gathered) for k in counts}
+        if shard.count > 1:
+            assert run_path is not None
+            write_shard(run_path, shard, header | {"task": self.suite.task, "convention": evaluator.convention,
+                                                   "evaluator": self.work.evaluator_config},
+                        [evaluator.encode(r) for r in ordered], total["unscorable"])
+            return None, total
+        evaluator.reset()
+        with AtomicLineWriter(samples_path) as out:
+            for row in ordered:
+                evaluator.add(row)
+                out.write(evaluator.encode(row))
+        return results_document(self.suite, self._with_unscorable(header, total), evaluator, n_replicates), total
+
+    def _with_unscorable(self, header: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+        if self.kind.unscorable is None:
+            return header
+        return header | {"skipped": header["skipped"] | {self.kind.unscorable: counts["unscorable"]}}
+
+
+class _LazyMethod:
+    """The method, built on first use (a finished run builds none) and closed when the run ends, however it ends."""
+
+    def __init__(self, info: MethodInfo, build_kwargs: dict[str, Any], stack: ExitStack, method: Any = None):
+        self.info, self.build_kwargs, self.stack = info, build_kwargs, stack
+        self.method = None
+        if method is not None:
+            self._keep(method)
+
+    def _keep(self, method: Any) -> None:
+        self.method = method
+        self.stack.callback(close_method, method)
+
+    def get(self) -> Any:
+        if self.method is None:
+            self._keep(self.info.build(**self.build_kwargs))
+        return self.method
+
+
+def _check_inputs(info: MethodInfo, work: Work, build_kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """Methods that import results made elsewhere check them all up front: one report of every missing file."""
+    if work.input_check is None:
+        return None
+    from partbench.console import err_console
+
+    report = info.check_inputs(**work.input_check, **build_kwargs)
+    for line in report.get("warnings", []):
+        err_console.print(f"warning: {line}", style="yellow", highlight=False, soft_wrap=True)
+    return report
+
+
+def _check_positive(**options: int | None) -> None:
+    for name, value in options.items():
+        if value is not None and value < 1:
+            raise PartbenchError(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
+
+
+def _remove_stale_writes(root: Path, targets: Iterable[Path]) -> None:
+    """Delete temporary files left by killed writes of these predictions. Only this process's own: other processes
+    and shards writing into the same folder may have writes in flight. (`.<name>.<random>.tmp`, see `paths`.)"""
+    mine = set(targets)
+    for tmp in root.rglob(".*.tmp"):
+        target = tmp.with_name(tmp.name[1:-len(".tmp")].rsplit(".", 1)[0])
+        if target in mine:
+            tmp.unlink(missing_ok=True)
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

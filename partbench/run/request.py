@@ -1,0 +1,50 @@
+"""What `run` and `score` are asked to do, and what they report back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class RunRequest:
+    method: str
+    suite: str
+    data_root: Path
+    output_root: Path = Path("runs")
+    split: str | None = None
+    method_args: dict[str, str] | None = None
+    limit: int | None = None
+    seed: int = 0
+    force: bool = False
+    convention: str | None = None
+    batch_size: int = 8
+    bootstrap: int = 1000
+    shard: str | None = None  # "K/N": this job's share of an array of independent jobs
+    workers: int = 2  # threads decoding samples ahead of inference (0: decode inline)
+
+
+@dataclass
+class ScoreRequest:
+    """Score predictions made by any codebase (`partbench.predictions`) with the loop `run` uses."""
+
+    suite: str
+    data_root: Path
+    predictions: Path
+    name: str
+    samples_path: Path  # where the per-sample rows go
+    split: str | None = None
+    convention: str | None = None
+    allow_missing: bool = False  # score samples without a prediction as predicting nothing
+    bootstrap: int = 1000
+    workers: int = 0
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path | None
+    results: dict[str, Any] | None  # None on shards and on ranks other than 0: they write no results.json
+    predicted: int
+    cached: int
+    note: str = ""

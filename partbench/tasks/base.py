@@ -1,0 +1,156 @@
+"""What a task kind plugs into the run loop: its work items, how a method is called, how a prediction is stored, and
+its evaluator. The loop (`partbench.run.loop`) owns everything else: identity, caching, resume, progress, batches,
+shards and process groups, and the results document.
+
+A new task kind is one module that subclasses `TaskKind`, implements an `Evaluator`, and registers itself with
+`partbench.registry.register_task_kind`; see docs/adding-a-method.md and `tests/plugins/toy_task.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from partbench.errors import PartbenchError
+
+if TYPE_CHECKING:
+    from partbench.store import RunDir
+    from partbench.suites import Suite
+
+
+@dataclass
+class Work:
+    """The items one run or scoring pass goes through, in suite order, and what the run records about them."""
+
+    items: list[Any]  # each has a stable `.id`
+    load: Callable[[Any], Any]  # item -> sample; called from loader threads
+    method_args: dict[str, str]  # what the method is built with
+    identity_args: dict[str, str]  # what the run's identity records as its method_args (run folder, cache keys)
+    evaluator_config: dict[str, Any]  # what rebuilds the evaluator (also in shard files, for `merge`)
+    skipped: dict[str, int] = field(default_factory=dict)  # items left out when listing, by reason
+    config: dict[str, Any] = field(default_factory=dict)  # extra run settings for config.json and results.json
+    input_check: dict[str, Any] | None = None  # keyword arguments of the method's `check_inputs` hook, if called
+
+
+@dataclass
+class Prediction:
+    """One sample's prediction as the evaluator receives it: fresh from the method, or read back when needed."""
+
+    key: str | None  # the cache key it was made under (None: predictions made elsewhere, `partbench score`)
+    fresh: bool
+    where: str  # names the file in messages
+    value: Any = None
+    loader: Callable[[], Any] | None = None
+
+    def get(self) -> Any:
+        if self.value is None and self.loader is not None:
+            self.value = self.loader()
+        return self.value
+
+
+class Evaluator(Protocol):
+    """Scores samples one batch at a time and reduces them to results (detectron2's `DatasetEvaluator` shape).
+
+    Rows are its per-sample state: `process` returns them, `add` takes them back (from other processes, shards, or
+    an earlier samples.jsonl), and `evaluate` reduces whatever was processed or added, in suite order.
+    """
+
+    convention: str
+
+    def reset(self) -> None: ...
+
+    def process(self, batch: Sequence[tuple[int, Any, Prediction]]) -> list[Any]:
+        """Score (position, sample, prediction) triples; one row per triple, each carrying its position."""
+
+    def add(self, row: Any) -> None: ...
+
+    def position(self, row: Any) -> int: ...
+
+    def encode(self, row: Any) -> dict[str, Any]:
+        """The row as a samples.jsonl line: JSON types only, with its position as `index`."""
+
+    def decode(self, line: dict[str, Any]) -> Any: ...
+
+    def summary(self) -> dict[str, Any]:
+        """Fields results.json places after `convention` (e.g. `n_samples`)."""
+
+    def evaluate(self, n_replicates: int) -> dict[str, Any]:
+        """Metrics and their detail: `metrics`, `ci95`, `higher_is_better` at least."""
+
+
+class TaskKind:
+    """The hooks of one task kind; defaults fit kinds whose samples are items and whose predictions are PNG files."""
+
+    name: str = ""  # the method kind it serves ("segmentation", "generation", ...)
+    suite_tasks: tuple[str, ...] = ()  # the suite `task` values it evaluates
+    unscorable: str | None = None  # n_skipped key for samples the evaluator cannot score (None: all scorable)
+
+    def work(self, suite: Suite, data_root: Path, split: str, limit: int | None, args: dict[str, str],
+             seed: int, convention: str | None) -> Work:
+        raise NotImplementedError
+
+    def cache_id(self, item: Any) -> str:
+        """What identifies the item in its cache key."""
+        return item.id
+
+    def scorable(self, sample: Any) -> bool:
+        return True
+
+    def warm(self, sample: Any) -> None:
+        """Decode what the method will read, in a loader thread (called only for samples still to predict)."""
+
+    def call(self, method: Any, samples: list[Any], suite: Suite, method_name: str) -> list[Any]:
+        """The method's outputs for `samples`, one each, checked for count and type."""
+        raise NotImplementedError
+
+    def finalize(self, output: Any, sample: Any, suite: Suite, where: str) -> Any:
+        """A method's output as the prediction that is stored and scored."""
+        return output
+
+    def prediction_path(self, run_dir: RunDir, item: Any) -> Path:
+        return run_dir.predictions / f"{item.id}.png"
+
+    def encode(self, prediction: Any, suite: Suite, key: str) -> bytes:
+        """The file a prediction is stored in; it must carry `key` so that a stale file is never reused."""
+        raise NotImplementedError
+
+    def decode(self, path: Path, suite: Suite) -> Any:
+        raise NotImplementedError
+
+    def open_saved(self, suite: Suite, path: Path, work: Work, allow_missing: bool) -> SavedPredictions:
+        """Predictions made elsewhere, for `partbench score`."""
+        raise PartbenchError(f"`partbench score` does not read saved predictions for {self.name} suites; "
+                             f"run the method with `partbench run` instead.")
+
+    def evaluator(self, suite: Suite, config: dict[str, Any], run_dir: RunDir | None, force: bool) -> Evaluator:
+        raise NotImplementedError
+
+
+class SavedPredictions(Protocol):
+    """Predictions made by any codebase, for `partbench score`: read per sample in loader threads."""
+
+    n_missing: int
+
+    def read(self, sample: Any) -> Any:
+        """The raw prediction of `sample` (an empty one if it is missing and that was allowed)."""
+
+    def describe(self, sample: Any) -> str: ...
+
+
+def task_kind_for(suite: Suite) -> TaskKind:
+    """The registered task kind that evaluates `suite.task`."""
+    from partbench.registry import TASK_KINDS
+
+    for _, kind in TASK_KINDS.items():
+        if suite.task in kind.suite_tasks:
+            return kind
+    raise PartbenchError(f"Suite {suite.name!r} has task {suite.task!r}, which no registered task kind evaluates.")
+
+
+def suite_tasks() -> list[str]:
+    """Every suite `task` value some registered task kind evaluates."""
+    from partbench.registry import TASK_KINDS
+
+    return [t for _, kind in TASK_KINDS.items() for t in kind.suite_tasks]
