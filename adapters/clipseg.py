@@ -1,10 +1,11 @@
 """CLIPSeg (Lüddecke & Ecker 2022) through transformers' `CLIPSegForImageSegmentation`, as OV-PARTS evaluates it.
 
 Per sample, one prompt per allowed part class: the class name with `'s` removed (`"dog's leg"` -> `"dog leg"`, the
-OV-PARTS/PartCLIPSeg convention, protocol §3). All (image, prompt) pairs of a batch go through the model in chunks of
+OV-PARTS/PartCLIPSeg convention). All (image, prompt) pairs of a batch go through the model in chunks of
 `max_pairs`; each image is preprocessed once and its pixel tensor reused for every prompt. Logits are upsampled
 bilinearly to the image size and the argmax is taken over the sample's allowed parts only (the oracle-object
-restriction by exact object name, protocol §4.2; sigmoid is monotonic, so restricting before or after it is the same).
+restriction by exact object name, see docs/suites.md; sigmoid is monotonic, so restricting before or after it is the
+same).
 
 Weights come from a local path or the Hugging Face cache (`weights=`, default `CIDAS/clipseg-rd64-refined`), never
 from the network. `preset=tiny` builds a small random model from a config instead (smoke tests; not meaningful).
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from partbench.data.types import Sample
+from partbench.devices import select_device
 from partbench.errors import PartbenchError
 from partbench.api.types import Vocabulary
 from partbench.suites import Suite
@@ -65,16 +67,6 @@ class ClipSegOptions:
         if opts.get("dtype", "float32") not in ("float32", "float16", "bfloat16"):
             raise PartbenchError(f"Method {METHOD!r}: dtype must be float32, float16 or bfloat16, got {opts['dtype']!r}.")
         return cls(**opts)
-
-
-def torch_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise PartbenchError(f"--method-arg device={name} asks for a GPU, but torch sees no CUDA device.")
-    return name
 
 
 # -- the tiny preset ---------------------------------------------------------------------------------------------------
@@ -149,7 +141,7 @@ class ClipSeg:
         import torch
 
         self.options = ClipSegOptions.from_args(args)
-        self.device = torch_device(self.options.device)
+        self.device = select_device(self.options.device)
         self.dtype = getattr(torch, self.options.dtype)
         self._fingerprint = self.fingerprint_for(suite=suite, data_root=data_root, args=args, seed=seed)
         if self.options.preset == "tiny":

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from partbench.devices import select_device
 from partbench.errors import PartbenchError
 from partbench.api.types import PromptItem
 
@@ -85,9 +86,7 @@ class _FluxT2I:
     def _device_dtype(self):
         import torch
 
-        device = self.options["device"]
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = select_device(self.options["device"])
         dtype_name = self.options["dtype"] or ("bfloat16" if device.startswith("cuda") else "float32")
         if dtype_name not in ("bfloat16", "float16", "float32"):
             raise PartbenchError(f"{self.name}: dtype must be bfloat16, float16 or float32, got {dtype_name!r}.")

@@ -26,7 +26,6 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 
 SIGMA = 0.3  # the tiny preset's inference noise level
 SIDE_VIEW = ("cow", "horse")  # facing 'left'/'right': a mirror image faces the other way
@@ -39,8 +38,7 @@ def crops_with_facing(data_root: Path, split: str, objects: tuple[str, ...], mir
     from partbench.methods.partconcepts.data import training_crop
     from partbench.suites import load_suite
 
-    sys.path.insert(0, str(ROOT))
-    from benchmarks.lr_breakdown import facing_of
+    from lr_breakdown import facing_of  # a sibling script: run this one as `python benchmarks/facing_probe.py`
 
     suite = load_suite("demo")
     reader = suite.make_reader(data_root)

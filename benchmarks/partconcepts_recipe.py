@@ -48,7 +48,7 @@ VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     "constant-lr+no-double.0-maps": ({"capture_layers": "last:3"}, _CONSTANT, _LATENT_4),
     "constant-lr+6-parts-x1300": ({}, _CONSTANT | {"max_parts": 6, "steps": 1300}, _LATENT_4),
     "default-2026-12-01": ({}, _STEPS_1000, _LATENT_4),
-    # Probes of the left/right gap (issue 4): more depth, more width, more steps.
+    # Probes of the left/right gap: more depth, more width, more steps.
     "deeper-3+3": ({}, _STEPS_1000, {"num_layers": 3, "num_single_layers": 3} | _LATENT_4),
     "wider-8-heads": ({}, _STEPS_1000, {"num_attention_heads": 8} | _LATENT_4),
     "constant-lr-x2500": ({}, _CONSTANT | {"steps": 2500}, _LATENT_4),

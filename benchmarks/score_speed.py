@@ -22,8 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def prepare(work: Path, n_val: int) -> tuple[Path, Path]:
     """Generate a demo split of `n_val` images and predict it with the random baseline."""
@@ -42,9 +40,7 @@ def worker(kind: str, data_root: Path, predictions: Path, bootstrap: int) -> dic
     from partbench.parallel import ProcessGroup
     from partbench.run import ScoreRequest, score
     from partbench.suites import load_suite
-
-    sys.path.insert(0, str(ROOT))
-    from benchmarks.official_style_evaluator import evaluate
+    from partbench.testing.ovparts_reference import evaluate
 
     suite = load_suite("demo")
     group = ProcessGroup.from_env()  # set up before the clock starts: process start-up is not scoring

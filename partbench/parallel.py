@@ -1,4 +1,4 @@
-"""Splitting a run over processes and jobs, and combining what they computed (DESIGN §8).
+"""Splitting a run over processes and jobs, and combining what they computed.
 
 Two ways to split, which compose:
 - a process group started by `torchrun` / `accelerate launch` (env RANK, WORLD_SIZE, LOCAL_RANK): each process takes
@@ -123,9 +123,7 @@ def my_positions(n: int, shard: Shard, group: ProcessGroup, batch_size: int = 1)
 
 
 def default_device() -> str:
-    """`cuda:<LOCAL_RANK>` when a GPU is visible, else `cpu`: what a model-based method should use by default."""
-    import torch
+    """`cuda:<LOCAL_RANK>` when a GPU is visible, else `cpu`: `partbench.devices.select_device("auto")`."""
+    from partbench.devices import select_device
 
-    if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    return "cpu"
+    return select_device("auto")

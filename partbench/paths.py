@@ -1,4 +1,4 @@
-"""Where data and runs live (DESIGN §6), and atomic file writes."""
+"""Where data and runs live, and atomic file writes."""
 
 from __future__ import annotations
 

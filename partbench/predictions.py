@@ -5,7 +5,7 @@ A PNG directory holds one file per sample (`<sample id>.png`, e.g. `2008_000002_
 is exact for suites whose objects do not overlap (Pascal-Part-116, the demo). Values are class ids in the suite's
 order (`partbench suites S --classes`); the suite's ignore value (255, or 65535 in 16-bit PNGs) means no prediction.
 
-detectron2's `sem_seg_predictions.json` (OV-PARTS, LangHOPS; protocol §7) holds per-label COCO RLE masks keyed only
+detectron2's `sem_seg_predictions.json` (OV-PARTS, LangHOPS) holds per-label COCO RLE masks keyed only
 by image file name, with label C (the number of classes) marking off-object pixels. Several samples of one image are
 therefore indistinguishable; they are merged into one image-level map, which is unambiguous when each pixel has at
 most one on-object label across the groups and is refused, naming the image, when it has two.

@@ -1,4 +1,4 @@
-"""The run directory (DESIGN §4): config, cached predictions, per-sample statistics, results.
+"""The run directory: config, cached predictions, per-sample statistics, results.
 
 ```
 runs/<suite>/<method>[@<args-hash>]/
@@ -18,12 +18,13 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from partbench.errors import PartbenchError
-from partbench.paths import atomic_write_bytes, atomic_write_json, read_json
+from partbench.paths import atomic_write_json, read_json
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CACHE_SCHEMA = 1
 RESULTS_SCHEMA = 1
@@ -54,6 +55,7 @@ def cache_key(identity: dict[str, Any], fingerprint: str, sample_id: str) -> str
 
 def encode_label_png(label_map: np.ndarray, ignore_label: int, key: str | None = None) -> bytes:
     """A class-id map as an 8-bit PNG (ignore 255) or 16-bit PNG (ignore 65535), optionally carrying a cache key."""
+    import numpy as np
     from PIL import Image, PngImagePlugin
 
     dtype = np.uint8 if ignore_label <= 255 else np.uint16
@@ -112,30 +114,8 @@ class RunDir:
         run.predictions.mkdir(parents=True, exist_ok=True)
         return run
 
-    def remove_stale_writes(self, sample_ids: set[str]) -> None:
-        """Delete temporary files left by killed writes of these samples' predictions. Only the caller's own samples:
-        other processes and shards writing into the same directory may have writes in flight."""
-        for tmp in self.predictions.glob(".*.png.*.tmp"):
-            if tmp.name[1:].split(".png.", 1)[0] in sample_ids:
-                tmp.unlink(missing_ok=True)
-
     def write_config(self, extra: dict[str, Any]) -> None:
         atomic_write_json(self.path / "config.json", self.identity | extra)
-
-    def prediction_path(self, sample_id: str) -> Path:
-        return self.predictions / f"{sample_id}.png"
-
-    def cached(self, sample_id: str, key: str) -> bool:
-        path = self.prediction_path(sample_id)
-        return path.is_file() and read_cache_key(path) == key
-
-    def save_prediction(self, sample_id: str, label_map: np.ndarray, ignore_label: int, key: str) -> None:
-        atomic_write_bytes(self.prediction_path(sample_id), encode_label_png(label_map, ignore_label, key))
-
-    def load_prediction(self, sample_id: str) -> np.ndarray:
-        from partbench.data.images import read_label_png
-
-        return read_label_png(self.prediction_path(sample_id))
 
     def write_results(self, results: dict[str, Any]) -> None:
         atomic_write_json(self.results_path, results)

@@ -1,4 +1,4 @@
-"""Finding model weights without ever downloading them during a run (DESIGN §6).
+"""Finding model weights without ever downloading them during a run.
 
 A model reference is a local path (file or directory) or a Hugging Face repo id that must already be in the local
 cache (`$HF_HOME`, default ~/.cache/huggingface). Nothing is fetched: a missing model is an error naming it and how

@@ -4,6 +4,10 @@ from pathlib import Path
 
 import pytest
 
+# Stand-in codebases and other data files: copied into tmp_path by tests, never collected or imported (not even
+# with --doctest-modules).
+collect_ignore_glob = ["fixtures/*"]
+
 
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory) -> Path:

@@ -1,5 +1,5 @@
 """Miniature datasets in the real on-disk formats, built from numpy arrays the tests know, plus an independent
-re-statement of the official OV-PARTS scoring rule (protocol §5.1, §5.3) to check `partbench score` against.
+re-statement of the official OV-PARTS scoring rule (see docs/suites.md) to check `partbench score` against.
 
 Polygons are axis-aligned rectangles with corners on pixel boundaries: in COCO's convention the polygon
 (x0,y0)-(x1,y1) covers exactly the pixels [y0:y1, x0:x1], so the expected ground truth is written with numpy slicing,

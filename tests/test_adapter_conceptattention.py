@@ -263,7 +263,7 @@ def test_flux2_concept_token_is_the_last_token_of_the_concept_inside_the_chat_te
     method = ConceptAttention(load_suite("demo"), demo_root, {"preset": "tiny", "model": "flux2"})
     tok, encoder = method.parts.tokenizer, method.parts.text_encoder
     tok.chat_template = "the {% for m in messages %}{{ m['content'] }}{% endfor %} photo"
-    emb = method._qwen_concept("license plate")
+    emb = method.backend.concept_embedding("license plate")
     ids = tok("the license plate photo", return_tensors="pt")["input_ids"]
     assert tok.convert_ids_to_tokens(ids[0].tolist()) == ["the", "license", "plate", "photo"]
     with torch.no_grad():

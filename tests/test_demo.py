@@ -195,7 +195,7 @@ def test_every_class_is_drawn_and_only_suite_classes_are():
 
 
 def test_unknown_part_fails_loudly():
-    space = demo.ClassSpace.from_suite(SUITE)
+    space = demo.DemoIds.from_suite(SUITE)
     with pytest.raises(PartbenchError, match="demo.yaml"):
         space.part_id("cow", "left wing")
 

@@ -15,7 +15,7 @@ IGNORE = 255
 
 
 def toy_conf() -> np.ndarray:
-    """The OVPS protocol note's toy example (§5.5): 4 classes, base {0, 1}, novel {2, 3}.
+    """A hand-worked toy example: 4 classes, base {0, 1}, novel {2, 3}.
 
     conf[pred, gt]. Class 0: 10 GT pixels, 8 right, 2 predicted as 1; one GT pixel of class 1 predicted as 0
     -> IoU0 = 8 / (10 + 9 - 8) = 8/11 = 0.727. Class 1: its only GT pixel is missed -> IoU 0 with GT.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from benchmarks.official_style_evaluator import evaluate
 from partbench.paths import read_json
 from partbench.run import RunRequest, run
 from partbench.suites import load_suite
+from partbench.testing.ovparts_reference import evaluate
 
 
 @pytest.mark.parametrize("method", ["random", "spatial-prior"])
@@ -20,3 +22,15 @@ def test_run_matches_official_style_evaluator(demo_root, tmp_path, method):
     ours = read_json(outcome.run_dir / "results.json")["metrics"]
     for key in ("seen_miou", "unseen_miou", "miou", "h_iou"):
         assert ours[key] == pytest.approx(official[key], abs=1e-9), key
+
+
+def test_reference_evaluator_imports_no_partbench_code():
+    """The reference stays independent of what it checks: numpy, PIL and the standard library only."""
+    import ast
+
+    import partbench.testing.ovparts_reference as reference
+
+    tree = ast.parse(Path(reference.__file__).read_text(encoding="utf-8"))
+    imported = {(a.name if isinstance(node, ast.Import) else node.module or "").split(".")[0]
+                for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+    assert imported <= {"__future__", "pathlib", "numpy", "PIL"}, imported

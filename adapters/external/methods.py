@@ -17,7 +17,6 @@ Both codebases' published inference reads the ground-truth object class (oracle 
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import shlex
 import shutil
@@ -145,6 +144,7 @@ class ExternalMethod:
         self._fingerprint = self.fingerprint_for(suite=suite, data_root=data_root, args=args, seed=seed)
         self._worker = None
         self._workdir: Path | None = None
+        self._temporary_workdir = False
         if self.options.mode == "import":
             from partbench.predictions import open_predictions
 
@@ -266,12 +266,10 @@ class ExternalMethod:
             self._workdir.mkdir(parents=True, exist_ok=True)
         else:
             self._workdir = Path(tempfile.mkdtemp(prefix=f"partbench-{self.name}-"))
-            if o.keep_workdir != "1":
-                atexit.register(shutil.rmtree, self._workdir, ignore_errors=True)
+            self._temporary_workdir = o.keep_workdir != "1"
         err_console.print(f"{self.name}: starting {command.python} {command.script.name} in {command.repo} "
                           f"(loads the model once)", style="dim")
         self._worker = ExternalWorker(command, what=f"{self.name} worker", expected_protocol=WORKER_PROTOCOL)
-        atexit.register(self._worker.close)
         model_classes = self._worker.classes
         if model_classes is not None and list(model_classes) != list(self.suite.classes):
             self.close()
@@ -323,9 +321,19 @@ class ExternalMethod:
         return self._run(samples, vocabulary)
 
     def close(self) -> None:
+        """Stop the worker and delete the temporary work folder; the run loop calls this however a run ends."""
         if self._worker is not None:
             self._worker.close()
             self._worker = None
+        if self._temporary_workdir and self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._temporary_workdir = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # The zero-shot configs of kaist-cvml/part-catseg (configs/zero_shot/), one per dataset it was evaluated on.

@@ -11,7 +11,7 @@ RULES = ("exact", "substring")
 def allowed_ids(classes: tuple[str, ...] | list[str], object_class: str, rule: str = "exact") -> list[int]:
     """Class ids admitted for a sample whose ground-truth object is `object_class`.
 
-    `exact` (OV-PARTS/PartCLIPSeg, partbench's default, protocol §4.2): the text before `'s` equals the object name.
+    `exact` (OV-PARTS/PartCLIPSeg, partbench's default): the text before `'s` equals the object name.
     `substring` (OV-PARTS CATSeg and PartCATSeg, `partcatseg.py` L344-356): every class whose *name contains* the
     object name, so on ADE20K-Part-234 `door` also admits "cabinet's door" and `chair` admits "armchair's ...".
     Offered only to reproduce published PartCATSeg numbers.

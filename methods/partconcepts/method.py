@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from partbench.devices import select_device
 from partbench.errors import PartbenchError
 from partbench.methods.partconcepts import checkpoint as ckpt
 
@@ -48,17 +49,12 @@ def sample_seed(seed: int, key: str) -> int:
 
 class PartConcepts:
     def __init__(self, suite=None, data_root: Path | None = None, args: dict[str, str] | None = None, seed: int = 0):
-        import torch
-
         self.opts = _options(args or {})
         self.seed = seed
         self.suite = suite
         self._fingerprint = self.fingerprint_for(suite=suite, data_root=data_root, args=args or {}, seed=seed)
-        device = self.opts["device"]
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = device
-        self.model = ckpt.load_model(self.opts["checkpoint"], device=device)
+        self.device = select_device(self.opts["device"])
+        self.model = ckpt.load_model(self.opts["checkpoint"], device=self.device)
         cfg = self.model.config
         self.noise = cfg.noise if self.opts["noise"] is None else self.opts["noise"]
         self.resolution = self.opts["resolution"] or cfg.resolution

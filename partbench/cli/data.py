@@ -44,8 +44,8 @@ def generate_command(
 
 @data_app.command("download")
 def download_command(
-    name: Annotated[str, typer.Argument(help="pascal-part, voc2010, partimagenet, partimagenet-ood (direct); "
-                                             "pascal-part-116, ade20k-part-234 (prints the manual steps).")],
+    name: Annotated[str, typer.Argument(help="An entry of a suite YAML's `download:` (e.g. pascal-part, voc2010), "
+                                             "or a suite with one; Google-Drive releases print the manual steps.")],
     data_root: DataRoot = None,
     dest: Annotated[Optional[Path], typer.Option(help="Folder for the archive. Default: <data-root>/downloads.",
                                                  show_default=False)] = None,
@@ -72,8 +72,8 @@ def download_command(
 
 @data_app.command("prepare")
 def prepare_command(
-    name: Annotated[str, typer.Argument(help="pascal-part, voc2010, pascal-part-116, ade20k-part-234, partimagenet, "
-                                             "partimagenet-ood.")],
+    name: Annotated[str, typer.Argument(help="An entry of a suite YAML's `prepare:` (e.g. pascal-part, voc2010), "
+                                             "or a suite with one.")],
     source: Annotated[Path, typer.Option("--source", help="The downloaded archive (.zip/.tar/.tar.gz) or folder; "
                                                           "never modified.")],
     data_root: DataRoot = None,

@@ -24,10 +24,10 @@ def print_summary(results: dict[str, Any], where: str) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("95% CI", justify="right")
-    for key, label in LABELS.items():
-        if key in metrics:
-            iv = ci.get(key)
-            table.add_row(label, _fmt(metrics[key]), "" if not iv else f"[{iv[0]:.2f}, {iv[1]:.2f}]")
+    # Known metrics in their usual order, then whatever else a plugin's evaluator reports, under its own name.
+    for key in [k for k in LABELS if k in metrics] + [k for k in metrics if k not in LABELS]:
+        iv = ci.get(key)
+        table.add_row(LABELS.get(key, key), _fmt(metrics[key]), "" if not iv else f"[{iv[0]:.2f}, {iv[1]:.2f}]")
     console.print(table)
     skipped = {k: v for k, v in results.get("n_skipped", {}).items() if v}
     if skipped:

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-
+# The same names as partbench.leaderboard.render.FORMATS, repeated so that loading this module imports only typer.
 _FORMATS = ("rich", "markdown", "latex", "csv", "json")
 
 
@@ -42,9 +42,13 @@ def table(
     Bold marks the best value per column, computed separately among the measured runs (smoke and stale runs
     excluded) and among the published rows, where a block has two or more values; for ↓ columns the lowest.
     """
-    from partbench import leaderboard as lb
     from partbench.console import console, err_console
     from partbench.errors import PartbenchError
+    from partbench.leaderboard import render
+    from partbench.leaderboard.published import load_published, published_path
+    from partbench.leaderboard.results import find_result_files, load_rows
+    from partbench.leaderboard.tables import METRIC_LABELS, build_tables
+    from partbench.leaderboard.types import Row
 
     def note(msg: str) -> None:
         err_console.print(msg, markup=False, highlight=False, soft_wrap=True)
@@ -56,22 +60,22 @@ def table(
         raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(_FORMATS)}.", param_hint="--format")
     metric_list = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
 
-    files = lb.find_result_files(paths, runs_root, note)
-    measured = lb.load_rows(files)
+    files = find_result_files(paths, runs_root, note)
+    measured = load_rows(files)
 
-    published_rows: list[lb.Row] = []
+    published_rows: list[Row] = []
     if published is not False:
         try:
-            published_rows = lb.load_published()
+            published_rows = load_published()
         except PartbenchError:
             if published:  # asked for explicitly
                 raise
-            note(f"note: no published numbers ({lb.published_path()} not found); showing measured runs only.")
+            note(f"note: no published numbers ({published_path()} not found); showing measured runs only.")
 
-    tables = lb.build_tables(measured, published_rows, suite=suite, metrics=metric_list)
+    tables = build_tables(measured, published_rows, suite=suite, metrics=metric_list)
     for m in metric_list or ():
         if not any(r.value(m) is not None for t in tables for r in t.rows):
-            note(f"note: no row has a value for metric {m!r} (known names: {', '.join(lb.METRIC_LABELS)}).")
+            note(f"note: no row has a value for metric {m!r} (known names: {', '.join(METRIC_LABELS)}).")
 
     if not measured or (suite and not any(r.suite == suite for r in measured)):
         where = "the given paths" if paths else f"{runs_root}" + ("" if runs_root.is_dir() else " (no such directory)")
@@ -86,13 +90,13 @@ def table(
         raise typer.Exit(1)
 
     if fmt == "rich":
-        for renderable in lb.render_rich(tables, ci=ci, decimals=decimals):
+        for renderable in render.render_rich(tables, ci=ci, decimals=decimals):
             console.print(renderable)
     elif fmt == "markdown":
-        sys.stdout.write(lb.render_markdown(tables, ci=ci, decimals=decimals))
+        sys.stdout.write(render.render_markdown(tables, ci=ci, decimals=decimals))
     elif fmt == "latex":
-        sys.stdout.write(lb.render_latex(tables, ci=ci, decimals=decimals))
+        sys.stdout.write(render.render_latex(tables, ci=ci, decimals=decimals))
     elif fmt == "csv":
-        sys.stdout.write(lb.render_csv(tables))
+        sys.stdout.write(render.render_csv(tables))
     else:
-        sys.stdout.write(lb.render_json(tables))
+        sys.stdout.write(render.render_json(tables))

@@ -1,4 +1,4 @@
-"""Reader for ADE20K-Part-234 in the OV-PARTS layout (protocol §1.2).
+"""Reader for ADE20K-Part-234 in the OV-PARTS layout (see docs/suites.md).
 
 ```
 ADE20KPart234/
@@ -16,8 +16,8 @@ Splits (partbench names → the official dataset):
 - `train`: training-image instances of *seen* objects only (the rest are test samples, so fitting on them would leak).
 
 Instances whose restricted part ground truth is empty are skipped and counted when loaded (`Sample.has_labels`), where
-the official loader substitutes a random other sample (protocol §5.6.2). Overlapping instances of one image count
-their shared pixels once per sample, as in the official protocol (§5.6.3).
+the official loader substitutes a random other sample (see docs/suites.md). Overlapping instances of one image count
+their shared pixels once per sample, as in the official protocol.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The `demo` suite's data: a small part-segmentation dataset drawn procedurally, needing no download (DESIGN §6).
+"""The `demo` suite's data: a small part-segmentation dataset drawn procedurally, needing no download.
 
 Why it exists: a first run, the smoke tests and anyone debugging a method need a dataset that is always there, is
 small, and still exercises what the real benchmarks do: textured backgrounds (so thresholding colour does not
@@ -186,7 +186,7 @@ def _limb_end(start: Point, angle_deg: float, length: float, outward: int) -> Po
 def _own_side(facing: str, image_side: int) -> str:
     """The object's own side ("left"/"right") that appears on image side `image_side` (+1 = image right).
 
-    An object facing the camera has its own left on the image right (DESIGN §5: Pascal-Part's convention); one facing
+    An object facing the camera has its own left on the image right (Pascal-Part's convention); one facing
     away has it on the image left.
     """
     if facing == "camera":
@@ -512,15 +512,15 @@ class ObjectLayer:
 
 
 @dataclass
-class ClassSpace:
-    """The suite's id spaces, as the generator needs them."""
+class DemoIds:
+    """The suite's class and object ids, as the generator needs them."""
 
     class_ids: dict[str, int]  # "<object>'s <part>" -> part id
     object_ids: dict[str, int]  # object -> object id
     part_classes: tuple[str, ...]  # objects that have part classes, in suite order
 
     @classmethod
-    def from_suite(cls, suite) -> ClassSpace:
+    def from_suite(cls, suite) -> DemoIds:
         # Both directions fail loudly: a drawn object the YAML lacks, or a YAML object with parts nothing draws.
         missing = [o for o in FACINGS if o not in suite.object_classes]
         undrawn = [o for o in suite.object_classes if o not in FACINGS]
@@ -545,7 +545,7 @@ class ClassSpace:
         return self.class_ids[name]
 
 
-def rasterise(cls: str, facing: str | None, shapes: list[Shape], space: ClassSpace) -> ObjectLayer:
+def rasterise(cls: str, facing: str | None, shapes: list[Shape], space: DemoIds) -> ObjectLayer:
     """Draw the shapes into a label canvas and a colour canvas with the same coordinates (so they agree pixel for
     pixel), cropped to the silhouette."""
     x0 = min(s.extent()[0] for s in shapes)
@@ -597,7 +597,7 @@ def _annotation_gaps(layer: ObjectLayer, rng: np.random.Generator) -> None:
 
 
 def render_object(
-    cls: str, facing: str | None, scale: float, rng: np.random.Generator, space: ClassSpace
+    cls: str, facing: str | None, scale: float, rng: np.random.Generator, space: DemoIds
 ) -> ObjectLayer:
     """Draw, rasterise and texture one object; the result is placed into an image by `make_image`."""
     layer = rasterise(cls, facing, draw_object(cls, facing, scale, rng), space)
@@ -740,7 +740,7 @@ def _place(layers: list[ObjectLayer], height: int, width: int, rng: np.random.Ge
     return placed
 
 
-def make_image(seed: int, split: str, index: int, primary: str, space: ClassSpace) -> DemoImage:
+def make_image(seed: int, split: str, index: int, primary: str, space: DemoIds) -> DemoImage:
     """Generate image `index` of `split`: background, objects, label maps and the generator's own record."""
     rng = np.random.default_rng([seed, _split_key(split), index])
     width, height = int(rng.choice(WIDTHS)), int(rng.choice(HEIGHTS))
@@ -820,7 +820,7 @@ def _remove_stale(out_dir: Path, split: str, keep: set[str]) -> None:
                 path.unlink()
 
 
-def _samples_in(img: DemoImage, space: ClassSpace) -> int:
+def _samples_in(img: DemoImage, space: DemoIds) -> int:
     """Samples the reader makes of this image: object classes with parts whose part ground truth is not empty."""
     labelled = img.part != IGNORE
     return sum(
@@ -854,7 +854,7 @@ class _Progress:
             self._bar.__exit__(*exc)
 
 
-def _generate_split(out_dir: Path, seed: int, split: str, n: int, space: ClassSpace, bar: _Progress) -> dict:
+def _generate_split(out_dir: Path, seed: int, split: str, n: int, space: DemoIds, bar: _Progress) -> dict:
     schedule = _primary_schedule(seed, split, space.part_classes)
     label_count, meta = {}, {}
     n_objects, n_samples, by_class = 0, 0, dict.fromkeys(space.object_ids, 0)
@@ -892,7 +892,7 @@ def generate_demo(out_dir: Path, seed: int = 0, n_train: int = 240, n_val: int =
         if not isinstance(n, int) or n < 0:
             raise PartbenchError(f"demo: the number of {split} images must be a non-negative integer, not {n!r}.")
     suite = load_suite(SUITE_NAME)
-    space = ClassSpace.from_suite(suite)
+    space = DemoIds.from_suite(suite)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # From here until the new manifest is written, the directory reads as incomplete.

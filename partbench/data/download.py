@@ -4,12 +4,16 @@ Resume: the archive is written to `<name>.part` next to its destination; a later
 `Range: bytes=<have>-` request and appends when the server answers 206 (a 200 answer means it ignored the range, so
 the file restarts from zero). Only a complete, verified file is renamed to its final name.
 
-Verification: a sha256 is checked when one is known. No checksum is recorded for these archives: the authors publish
-none, and partbench has not downloaded them on a machine it can vouch for. Instead the Hugging Face `X-Linked-Etag`
-header (the sha256 of an LFS file, sent by huggingface.co) is checked when present, and every archive is checked for
-integrity (zip: every member's CRC; tar: every member read to the end), which catches truncation and corruption.
+What to download is data: each suite YAML's `download:` entries (file name, URL, optional sha256, note, or the manual
+steps), read by `partbench.suites.datasets`.
 
-Archives that live on Google Drive or behind a login are not downloaded: the command prints the exact steps.
+Verification: a sha256 is checked when the YAML gives one. The shipped suites give none: the authors publish none,
+and partbench has not downloaded the archives on a machine it can vouch for. Instead the Hugging Face
+`X-Linked-Etag` header (the sha256 of an LFS file, sent by huggingface.co) is checked when present, and every archive
+is checked for integrity (zip: every member's CRC; tar: every member read to the end), which catches truncation and
+corruption.
+
+Archives that live on Google Drive or behind a login are not downloaded: the command prints the YAML's `manual` steps.
 """
 
 from __future__ import annotations
@@ -20,67 +24,20 @@ import re
 import tarfile
 import zipfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from partbench.errors import PartbenchError
+from partbench.suites.datasets import Source, find_source
+
+__all__ = ["Source", "get_source", "download", "check_archive", "sha256_of"]
 
 CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
-class Source:
-    """One downloadable archive (or, when `url` is None, the manual steps to get it)."""
-
-    name: str
-    file_name: str
-    url: str | None
-    sha256: str | None = None
-    manual: str = ""
-    note: str = ""
-
-
-SOURCES: dict[str, Source] = {
-    "pascal-part": Source(
-        "pascal-part", "trainval.tar.gz", "http://roozbehm.info/pascal-parts/trainval.tar.gz",
-        note="Pascal-Part annotations (Chen et al., CVPR 2014), about 78 MB; no licence is stated: research use, cite "
-             "the paper. Mirror: http://www.stat.ucla.edu/~xianjie.chen/pascal_part_dataset/trainval.tar.gz"),
-    "voc2010": Source(
-        "voc2010", "VOCtrainval_03-May-2010.tar",
-        "http://host.robots.ox.ac.uk/pascal/VOC/voc2010/VOCtrainval_03-May-2010.tar",
-        note="PASCAL VOC2010 trainval images (about 1.3 GB; Flickr terms of use)."),
-    "partimagenet": Source(
-        "partimagenet", "PartImageNet_Seg.zip",
-        "https://huggingface.co/datasets/turkeyju/PartImageNet/resolve/main/PartImageNet_Seg.zip",
-        note="PartImageNet_Seg (about 3 GB), the authors' Hugging Face copy."),
-    "partimagenet-ood": Source(
-        "partimagenet-ood", "PartImageNet_OOD.zip",
-        "https://huggingface.co/datasets/turkeyju/PartImageNet/resolve/main/PartImageNet_OOD.zip",
-        note="PartImageNet_OOD, the original release (the authors' Hugging Face copy)."),
-    "pascal-part-116": Source(
-        "pascal-part-116", "PascalPart116.tar.gz", None,
-        manual="PascalPart116 is on Google Drive (OV-PARTS release), which has no stable direct-download URL:\n"
-               "  1. pip install gdown\n"
-               "  2. gdown https://drive.google.com/uc?id=1QF0BglrcC0teKqx15vP8qJNakGgCWaEH -O PascalPart116.tar.gz\n"
-               "     (or open https://github.com/OpenRobotLab/OV_PARTS#data-preparation and download it in a browser)\n"
-               "  3. partbench data prepare pascal-part-116 --source PascalPart116.tar.gz"),
-    "ade20k-part-234": Source(
-        "ade20k-part-234", "ADE20KPart234.tar.gz", None,
-        manual="ADE20KPart234 is on Google Drive (OV-PARTS release), which has no stable direct-download URL:\n"
-               "  1. open https://github.com/OpenRobotLab/OV_PARTS#data-preparation and download the ADE20K-Part-234\n"
-               "     archive in a browser (or with `gdown <its Drive id>`)\n"
-               "  2. partbench data prepare ade20k-part-234 --source <the archive or its extracted folder>"),
-}
-ALIASES = {"partimagenet-to-pascal-part-116": "pascal-part-116"}
-
-
 def get_source(name: str) -> Source:
-    from partbench.errors import UnknownNameError
-
-    name = ALIASES.get(name, name)
-    if name not in SOURCES:
-        raise UnknownNameError("dataset source", name, SOURCES)
-    return SOURCES[name]
+    """The archive `partbench data download NAME` fetches: a suite YAML's `download:` entry of that name, or the one
+    entry of the suite of that name (for a suite with `data_from`, the entry of the suite it shares data with)."""
+    return find_source(name)
 
 
 def sha256_of(path: Path) -> str:

@@ -1,11 +1,11 @@
 """Reader for the OV-PARTS semantic layout (Pascal-Part-116 and the generated demo suite).
 
-Layout (protocol §1.1): `images/<split>/<id>.<ext>`, `annotations_detectron2_part/<split>/<id>.png` (part class ids),
+Layout (see docs/suites.md): `images/<split>/<id>.<ext>`, `annotations_detectron2_part/<split>/<id>.png` (part class ids),
 `annotations_detectron2_obj/<split>/<id>.png` (object class ids), 255 = ignore in both.
 
 Samples are (image, object class) pairs, as in OV-PARTS' `*_obj_condition` test sets: the object mask is the union of
 the class's pixels in the object PNG, and part ground truth outside it is set to ignore. Two kinds of pairs are
-skipped and counted instead of being scored (protocol §5.6.2, where the official loader silently substitutes a random
+skipped and counted instead of being scored (where the official loader silently substitutes a random
 other sample): objects that have no part classes (at indexing), and objects whose restricted part ground truth is
 empty (when loaded: see `Sample.has_labels`).
 """
@@ -53,7 +53,7 @@ class OVPartsSemanticReader:
     # -- listing -----------------------------------------------------------------------------------------------------
     def image_ids(self, split: str) -> list[str]:
         self.check(split)
-        # macOS archives ship `._*` resource forks next to every file (protocol §1.1): never treat them as images.
+        # macOS archives ship `._*` resource forks next to every file: never treat them as images.
         return sorted(p.stem for p in (self.root / PART_DIR / split).glob("*.png") if not p.name.startswith("._"))
 
     def annotation_files(self, split: str) -> list[Path]:

@@ -1,5 +1,5 @@
 """Reader for PartImageNet as the OVPS code uses it: the zero-shot split (PartImageNet_Seg, 40 objects) and the OOD
-split (PartImageNet_OOD, PartCATSeg). Protocol §1.3-§1.4.
+split (PartImageNet_OOD, PartCATSeg).
 
 ```
 PartImageNet/ (or PartImageNet_OOD/)

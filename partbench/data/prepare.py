@@ -3,18 +3,17 @@
 The source is never modified: an archive is extracted into a staging folder under the data root (members with
 absolute paths or `..` are refused), a folder is only read. The result is assembled in `<target>.preparing` and
 renamed into place when complete, so an interrupted prepare leaves no half-made dataset behind. macOS `._*` resource
-forks and `__MACOSX/` folders are dropped everywhere (protocol §1.1).
+forks and `__MACOSX/` folders are dropped everywhere.
 
-Per dataset:
-- `pascal-part`: `Annotations_Part/*.mat` (from trainval.tar.gz) -> `<root>/pascal-part/Annotations_Part/`.
-- `voc2010`: `VOCdevkit/VOC2010/{JPEGImages,ImageSets}` -> `<root>/VOCdevkit/VOC2010/`.
-- `pascal-part-116`: the `PascalPart116/` tree -> `<root>/PascalPart116/`, plus `annotations_detectron2_part/
-  <split>_obj_label_count.json` (object ids per image, as OV-PARTS' `mask_cls_collect.py` writes them) when absent.
-- `ade20k-part-234`: the `ADE20KPart234/` tree -> `<root>/ADE20KPart234/`.
-- `partimagenet`: PartImageNet_Seg -> `<root>/PartImageNet/`, the zero-shot preprocessing of
-  `partimagenet_preprocess.py`: val keeps the 40 objects' images, train the 25 seen objects'; `{train,val}.json`
-  move to the root, filtered to the kept images (their `categories` are kept: no reader uses them).
-- `partimagenet-ood`: PartImageNet_OOD -> `<root>/PartImageNet_OOD/`, per-synset image folders flattened.
+What to do per dataset is data: the `prepare:` entry of a suite YAML (`partbench.suites.datasets.Layout`) says which
+folder of the source to find, which files to copy and where. Python here is only for what a file format needs
+(`convert:`, the `CONVERTERS` below):
+- `partimagenet`: the zero-shot preprocessing of `partimagenet_preprocess.py`: val keeps the suite's objects' images,
+  train only the seen objects' when the suite's `reader_args.train_objects` is `seen`; per-synset image folders are
+  flattened; `{train,val}.json` move to the root, filtered to the kept images (their `categories` are kept: no reader
+  uses them).
+- `ovparts-obj-label-counts`: the tree as it is, plus `annotations_detectron2_part/<split>_obj_label_count.json`
+  (object ids per image, as OV-PARTS' `mask_cls_collect.py` writes them) when absent.
 """
 
 from __future__ import annotations
@@ -25,10 +24,16 @@ import shutil
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from partbench.errors import DataNotFoundError, PartbenchError
+from partbench.errors import DataNotFoundError, PartbenchError, UnknownNameError
+from partbench.suites.datasets import Layout, find_layout
+
+if TYPE_CHECKING:
+    from partbench.suites import Suite
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 
@@ -136,21 +141,33 @@ def copy_tree(pairs: list[tuple[Path, Path]], move: bool, label: str, progress: 
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Per-dataset layouts
+# Layouts: the generic copy a `prepare:` entry describes, and the converters a file format needs
 
 
-def _pascal_part(found: Path, out: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
-    ann = found / "Annotations_Part"
-    return [(f, out / "Annotations_Part" / f.name) for f in walk_files(ann) if f.suffix == ".mat"], []
+@dataclass
+class Plan:
+    """What preparing writes into the new folder: files copied (moved, from an extracted archive), files written from
+    text, notes for the user, and a last step run on the assembled folder."""
+
+    pairs: list[tuple[Path, Path]]
+    writes: dict[Path, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    finish: Callable[[Path], list[str]] | None = None
 
 
-def _voc2010(found: Path, out: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
-    pairs = [(f, out / f.relative_to(found)) for sub in ("JPEGImages", "ImageSets") for f in walk_files(found / sub)]
-    return pairs, []
+# A format converter: (source folder found, folder being built, the layout, the suite declaring it) -> Plan.
+Converter = Callable[[Path, Path, Layout, "Suite"], Plan]
 
 
-def _whole_tree(found: Path, out: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
-    return [(f, out / f.relative_to(found)) for f in walk_files(found)], []
+def copy_plan(found: Path, out: Path, layout: Layout) -> Plan:
+    """The layout as data: the `copy` folders (all of `found` when none), files matching `include`, at the same
+    relative path or, with `flatten`, straight in their `copy` folder."""
+    pairs = []
+    for sub in layout.copy or ("",):
+        for f in walk_files(found / sub if sub else found):
+            if fnmatch(f.name, layout.include):
+                pairs.append((f, out / (Path(sub) / f.name if layout.flatten else f.relative_to(found))))
+    return Plan(pairs)
 
 
 def _find_json(found: Path, split: str) -> Path:
@@ -161,16 +178,21 @@ def _find_json(found: Path, split: str) -> Path:
     raise DataNotFoundError(f"{found}: no {split}.json (looked in ./, annotations/ and annotations/{split}/).")
 
 
-def _partimagenet(found: Path, out: Path, spec_file: str, train_seen_only: bool, flatten: bool,
-                  writes: dict[Path, str]) -> tuple[list[tuple[Path, Path]], list[str]]:
+def _partimagenet(found: Path, out: Path, layout: Layout, suite: Suite) -> Plan:
+    """PartImageNet COCO release -> the reader's layout, filtered as the suite's reader filters
+    (`reader_args.class_spec`, `reader_args.train_objects`)."""
     from partbench.data.partimagenet import synset_of
     from partbench.paths import read_json
     from partbench.suites import SUITES_DIR
 
-    spec = read_json(SUITES_DIR / "classes" / spec_file)
+    if "class_spec" not in suite.reader_args:
+        raise PartbenchError(f"{suite.source_file}: prepare.{layout.name}: convert 'partimagenet' needs "
+                             "reader_args.class_spec (the class JSON naming the objects' synsets).")
+    spec = read_json(SUITES_DIR / "classes" / suite.reader_args["class_spec"])
+    train_seen_only = suite.reader_args.get("train_objects", "seen") == "seen"
     all_synsets = set(spec["object_synsets"].values())
     seen_synsets = {spec["object_synsets"][o] for o in spec["seen_object_classes"] if o in spec["object_synsets"]}
-    pairs, notes = [], []
+    pairs, notes, writes = [], [], {}
     for split in ("train", "val"):
         image_dir = found / "images" / split
         if not image_dir.is_dir():
@@ -186,46 +208,46 @@ def _partimagenet(found: Path, out: Path, spec_file: str, train_seen_only: bool,
                                     f"(e.g. {missing[0]}).")
         for img in images:
             name = Path(img["file_name"]).name
-            img["file_name"] = name if flatten else img["file_name"]
+            img["file_name"] = name  # the images are flattened
             pairs.append((by_name[name], out / "images" / split / name))
         doc["images"] = images
         doc["annotations"] = [a for a in doc.get("annotations", []) if a["image_id"] in ids]
         writes[out / f"{split}.json"] = json.dumps(doc)
         notes.append(f"{split}: kept {len(images)} images of {len(by_name)}")
-    return pairs, notes
+    return Plan(pairs, writes, notes)
 
 
-@dataclass(frozen=True)
-class Layout:
-    target: str
-    what: str
-    marker: Callable[[Path], bool]
+def _ovparts_obj_label_counts(found: Path, out: Path, layout: Layout, suite: Suite) -> Plan:
+    plan = copy_plan(found, out, layout)
+    plan.finish = write_obj_label_counts
+    return plan
 
 
-LAYOUTS = {
-    "pascal-part": Layout("pascal-part", "Annotations_Part/ folder", lambda d: (d / "Annotations_Part").is_dir()),
-    "voc2010": Layout("VOCdevkit/VOC2010", "VOC2010 folder (JPEGImages/, ImageSets/)",
-                      lambda d: (d / "JPEGImages").is_dir() and (d / "ImageSets").is_dir()),
-    "pascal-part-116": Layout("PascalPart116", "PascalPart116 folder (images/, annotations_detectron2_part/)",
-                              lambda d: (d / "images").is_dir() and (d / "annotations_detectron2_part").is_dir()),
-    "ade20k-part-234": Layout("ADE20KPart234", "ADE20KPart234 folder (images/, annotations_detectron2_part/)",
-                              lambda d: (d / "images").is_dir() and (d / "annotations_detectron2_part").is_dir()),
-    "partimagenet": Layout("PartImageNet", "PartImageNet_Seg folder (images/train, images/val)",
-                           lambda d: (d / "images" / "train").is_dir() and (d / "images" / "val").is_dir()),
-    "partimagenet-ood": Layout("PartImageNet_OOD", "PartImageNet_OOD folder (images/train, images/val)",
-                               lambda d: (d / "images" / "train").is_dir() and (d / "images" / "val").is_dir()),
+CONVERTERS: dict[str, Converter] = {
+    "partimagenet": _partimagenet,
+    "ovparts-obj-label-counts": _ovparts_obj_label_counts,
 }
-ALIASES = {"partimagenet-to-pascal-part-116": "pascal-part-116"}
+
+
+def converter(name: str) -> Converter:
+    """A built-in converter by name, or any function by `"module:function"` (a converter outside partbench)."""
+    if ":" in name:
+        from partbench.plugins import resolve
+
+        try:
+            return resolve(name)
+        except (ImportError, AttributeError) as e:
+            raise PartbenchError(f"prepare converter {name!r} cannot be loaded ({e}).") from None
+    if name not in CONVERTERS:
+        raise UnknownNameError("prepare converter", name, CONVERTERS)
+    return CONVERTERS[name]
 
 
 def prepare(name: str, source: Path, data_root: Path, force: bool = False, progress: bool = True) -> Prepared:
-    from partbench.errors import UnknownNameError
     from partbench.paths import atomic_write_text
 
-    name = ALIASES.get(name, name)
-    if name not in LAYOUTS:
-        raise UnknownNameError("dataset to prepare", name, LAYOUTS)
-    layout = LAYOUTS[name]
+    layout, suite = find_layout(name)
+    name = layout.name  # a suite with data_from prepares its owner's folder
     source = Path(source).expanduser()
     if not source.exists():
         raise DataNotFoundError(f"{source}: source not found.")
@@ -245,23 +267,15 @@ def prepare(name: str, source: Path, data_root: Path, force: bool = False, progr
             top = extract(source, staging, progress)
         else:
             top = source
-        found = find_dir(top, layout.marker, layout.what, source)
-        writes: dict[Path, str] = {}
-        if name == "pascal-part":
-            pairs, notes = _pascal_part(found, building)
-        elif name == "voc2010":
-            pairs, notes = _voc2010(found, building)
-        elif name == "partimagenet":
-            pairs, notes = _partimagenet(found, building, "partimagenet_zero_shot.json", True, True, writes)
-        elif name == "partimagenet-ood":
-            pairs, notes = _partimagenet(found, building, "partimagenet_ood.json", False, True, writes)
+        found = find_dir(top, layout.marks, layout.what, source)
+        if layout.convert:
+            plan = converter(layout.convert)(found, building, layout, suite)
         else:
-            pairs, notes = _whole_tree(found, building)
-        files = copy_tree(pairs, move=is_archive, label=f"preparing {layout.target}", progress=progress)
-        for path, text in writes.items():
+            plan = copy_plan(found, building, layout)
+        files = copy_tree(plan.pairs, move=is_archive, label=f"preparing {layout.target}", progress=progress)
+        for path, text in plan.writes.items():
             atomic_write_text(path, text)
-        if name == "pascal-part-116":
-            notes += write_obj_label_counts(building)
+        notes = plan.notes + (plan.finish(building) if plan.finish else [])
         if target.exists():
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The sample types every reader produces and every method consumes (DESIGN §3)."""
+"""The sample types every reader produces and every method consumes."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class Sample:
     """A loaded sample: the image (decoded lazily), its objects, and its part ground truth.
 
     `part_label_map` is HxW in the suite's part-class id space; the suite's ignore value marks pixels that are not
-    scored (unlabelled, background, other objects: DESIGN §3, protocol §4.1).
+    scored (unlabelled, background, other objects).
     """
 
     ref: SampleRef

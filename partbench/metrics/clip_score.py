@@ -1,4 +1,4 @@
-"""CLIP score: how well a generated image matches its prompt (notes §E.1).
+"""CLIP score: how well a generated image matches its prompt.
 
 partbench's score is `100·max(cos, 0)` per image with OpenAI CLIP ViT-L/14 through open_clip, averaged over images.
 The raw cosine of every image is kept (samples.jsonl), so the other published conventions are derivable from the
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from partbench.devices import select_device
 from partbench.errors import PartbenchError
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class ClipSpec:
 
     model: str = DEFAULT_MODEL
     pretrained: str = DEFAULT_PRETRAINED
-    device: str = "cpu"
+    device: str = "cpu"  # cpu | auto | cuda | cuda:N (`partbench.devices.select_device`)
     batch_size: int = 16
 
     @property
@@ -141,7 +142,7 @@ class ClipScorer:
 
         self.spec = spec
         self._torch = torch
-        self.device = torch.device(spec.device)
+        self.device = torch.device(select_device(spec.device, arg="clip_device"))
         if spec.backend == "transformers":
             from transformers import CLIPModel, CLIPProcessor
 

@@ -1,4 +1,4 @@
-"""Confusion-matrix accumulation, as every OVPS evaluator does it (protocol §5.1), plus a "no prediction" row.
+"""Confusion-matrix accumulation, as every OVPS evaluator does it (see docs/suites.md), plus a "no prediction" row.
 
 `conf[pred, gt]` has shape (C+1, C): rows are predicted classes and, last, "no prediction" (the ignore value in a
 prediction); columns are ground-truth classes. Pixels whose ground truth is ignored are not counted: the official
@@ -42,7 +42,7 @@ def confusion_counts(pred: np.ndarray, target: np.ndarray, num_classes: int, ign
 
 
 def per_class_counts(conf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(tp, pos_gt, pos_pred) per class from `conf[..., pred, gt]` (protocol §5.2); leading dims are kept.
+    """(tp, pos_gt, pos_pred) per class from `conf[..., pred, gt]` (see docs/suites.md); leading dims are kept.
 
     Accepts the (C+1)xC matrix above (a "no prediction" row counts towards pos_gt only) or a square CxC one.
     """

@@ -3,10 +3,10 @@
 All functions take per-class counts with any leading batch dimensions (..., C), so the same code computes the
 headline number and every bootstrap replicate. Undefined values are NaN here and `None` in results files.
 
-- `ovparts` (default; OV-PARTS and LangHOPS, protocol §5.3): sum of IoU over classes with ground truth, divided by
+- `ovparts` (default; OV-PARTS and LangHOPS): sum of IoU over classes with ground truth, divided by
   the number of classes with ground truth *or* prediction. A predicted-but-absent class counts as 0.
-- `nanmean` (stock detectron2 `SemSegEvaluator`, PartCLIPSeg oracle, §5.4): mean IoU over classes with ground truth.
-- `partcatseg` (PartCATSeg, §5.5): mean IoU over classes whose IoU is > 0 only. Dropping every class the model
+- `nanmean` (stock detectron2 `SemSegEvaluator`, PartCLIPSeg oracle): mean IoU over classes with ground truth.
+- `partcatseg` (PartCATSeg): mean IoU over classes whose IoU is > 0 only. Dropping every class the model
   misses entirely inflates the number; it exists to reproduce PartCATSeg's published figures, not to compare with.
 """
 

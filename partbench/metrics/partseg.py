@@ -1,4 +1,4 @@
-"""The part-segmentation scorer: streaming `update / merge / compute` over samples (DESIGN §3).
+"""The part-segmentation scorer: streaming `update / merge / compute` over samples.
 
 State is the summed CxC confusion matrix plus one sparse per-sample record (the non-zero confusion entries, a few
 dozen integers). Memory therefore does not depend on image sizes, and shards combine by addition: a sharded or

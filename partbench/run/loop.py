@@ -24,7 +24,7 @@ from partbench.paths import AtomicLineWriter, CollectingWriter, atomic_write_byt
 from partbench.registry import get_method
 from partbench.run.request import RunOutcome, RunRequest, ScoreRequest
 from partbench.run.results import results_document, write_shard
-from partbench.store import RunDir, cache_key, read_cache_key
+from partbench.store import RunDir, cache_key
 from partbench.suites import Suite, load_suite
 from partbench.tasks.base import Evaluator, Prediction, TaskKind, Work, task_kind_for
 
@@ -61,7 +61,7 @@ def run(req: RunRequest) -> RunOutcome:
         positions = my_positions(len(items), shard, group, req.batch_size)
         keys = {p: cache_key(identity, fingerprint, kind.cache_id(items[p])) for p in positions}
         paths = {p: kind.prediction_path(run_dir, items[p]) for p in positions}
-        todo = {p for p in positions if req.force or read_cache_key(paths[p]) != keys[p]}
+        todo = {p for p in positions if req.force or kind.stored_key(paths[p]) != keys[p]}
         _remove_stale_writes(run_dir.predictions, paths.values())
         needs_images = info.needs_images()
 
@@ -75,7 +75,7 @@ def run(req: RunRequest) -> RunOutcome:
             if wanted:
                 outputs = kind.call(holder.get(), [s for _, s in wanted], suite, req.method)
                 for (p, s), raw in zip(wanted, outputs):
-                    pred = kind.finalize(raw, s, suite, f"method {req.method!r}, sample {s.id}")
+                    pred = kind.finalize(raw, s, suite, f"method {req.method!r}, sample {items[p].id}")
                     atomic_write_bytes(paths[p], kind.encode(pred, suite, keys[p]))
                     fresh[p] = pred
             return [Prediction(keys[p], p in fresh, str(paths[p]), fresh.get(p), partial(kind.decode, paths[p], suite))
@@ -192,7 +192,9 @@ class _Loop:
         total = {k: sum(g["counts"][k] for g in gathered) for k in counts}
         if shard.count > 1:
             assert run_path is not None
-            write_shard(run_path, shard, header | {"task": self.suite.task, "convention": evaluator.convention,
+            suite_file = str(Path(self.suite.source_file).resolve()) if self.suite.source_file else None
+            write_shard(run_path, shard, header | {"task": self.suite.task, "suite_file": suite_file,
+                                                   "convention": evaluator.convention,
                                                    "evaluator": self.work.evaluator_config},
                         [evaluator.encode(r) for r in ordered], total["unscorable"])
             return None, total

@@ -17,7 +17,7 @@ from partbench.errors import PartbenchError
 from partbench.paths import AtomicLineWriter, read_json
 from partbench.run.results import results_document
 from partbench.store import IDENTITY_FIELDS, RunDir
-from partbench.suites import load_suite
+from partbench.suites import Suite, load_suite, suite_names
 from partbench.tasks.base import task_kind_for
 
 # Shard metadata that must agree across shards for them to be parts of one run.
@@ -47,7 +47,7 @@ def merge_run(run_path: Path, n_replicates: int = 1000, convention: str | None =
         if "evaluator" not in meta:
             raise PartbenchError(f"{path}: written by an older partbench; re-run this shard.")
 
-    suite = load_suite(first["suite"])
+    suite = _suite_of(first)
     if config.get("suite_version") != suite.version:
         raise PartbenchError(f"{run_path}: shards were made for suite {suite.name} v{config.get('suite_version')}, "
                              f"the registered suite is v{suite.version}; re-run them.")
@@ -75,6 +75,13 @@ def merge_run(run_path: Path, n_replicates: int = 1000, convention: str | None =
     results = results_document(suite, header, evaluator, n_replicates)
     run_dir.write_results(results)
     return results
+
+
+def _suite_of(meta: dict[str, Any]) -> Suite:
+    """The registered suite of that name, else the YAML file the shards were run with (`run -s path/to/suite.yaml`)."""
+    if meta["suite"] not in suite_names() and meta.get("suite_file") and Path(meta["suite_file"]).is_file():
+        return load_suite(meta["suite_file"])
+    return load_suite(meta["suite"])
 
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Suites: one YAML file each in this folder, loaded into `Suite` (DESIGN §3).
+"""Suites: one YAML file each in this folder, loaded into `Suite` (`partbench.suites.parse`; every key is listed in
+docs/adding-a-suite.md).
 
 Loading a suite reads YAML and, for suites whose class list comes from the official code, a JSON file; it imports no
 numpy or torch, so `partbench suites` and `partbench table` stay fast.
@@ -13,7 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from partbench.errors import DataNotFoundError, PartbenchError, UnknownNameError
+from partbench.errors import DataNotFoundError, UnknownNameError
+from partbench.suites.datasets import Layout, Source
 
 SUITES_DIR = Path(__file__).parent
 SETTINGS = ("oracle-object", "pred-all")
@@ -22,7 +24,7 @@ _SIDE_SWAP = {"left": "right", "right": "left"}
 
 
 def object_of(class_name: str) -> str:
-    """The object of a part class `"<object>'s <part>"` (protocol §3: the split is by object)."""
+    """The object of a part class `"<object>'s <part>"` (seen/unseen is decided per object)."""
     return class_name.split("'s ", 1)[0]
 
 
@@ -65,6 +67,11 @@ class Suite:
     # evaluation split with only unseen objects), and the footnote saying why.
     headline_metrics: tuple[str, ...] | None = None
     headline_note: str = ""
+    # Getting the data (partbench.suites.datasets). A suite with `data_from` reads that suite's folder, and these are
+    # that suite's.
+    data_from: str | None = None
+    downloads: tuple[Source, ...] = ()
+    layouts: tuple[Layout, ...] = ()
 
     # -- class bookkeeping -------------------------------------------------------------------------------------------
     @cached_property
@@ -81,7 +88,7 @@ class Suite:
 
     @cached_property
     def parts_by_object(self) -> dict[str, tuple[int, ...]]:
-        """Class ids of each object's parts (exact object-name match: the OV-PARTS oracle vocabulary, protocol §4.2)."""
+        """Class ids of each object's parts (exact object-name match, the OV-PARTS oracle vocabulary)."""
         out: dict[str, list[int]] = {o: [] for o in self.object_classes}
         for i, c in enumerate(self.classes):
             out.setdefault(object_of(c), []).append(i)
@@ -118,8 +125,9 @@ class Suite:
         return Path(data_root) / self.dataset_dir
 
     def data_present(self, data_root: Path, split: str | None = None) -> bool:
-        if self.task == "generation":  # its data is the prompt list shipped with partbench
-            return self.prompts is not None and (SUITES_DIR / "prompts" / self.prompts).is_file()
+        if self.task == "generation":  # its data is the prompt list in the prompts/ folder beside its YAML
+            base = self.source_file.parent if self.source_file else SUITES_DIR
+            return self.prompts is not None and (base / "prompts" / self.prompts).is_file()
         try:
             self.make_reader(data_root).check(split or self.default_split)
         except DataNotFoundError:
@@ -148,111 +156,12 @@ def suite_names() -> list[str]:
 
 def load_suite(name: str) -> Suite:
     """Load a registered suite by name (the YAML file's stem), or a suite YAML by path."""
+    from partbench.suites.parse import parse_suite
+
     path = Path(name)
     if not (path.suffix in (".yaml", ".yml") and path.is_file()):
         files = _suite_files()
         if name not in files:
             raise UnknownNameError("suite", name, files)
         path = files[name]
-    return _parse_suite(path)
-
-
-def _parse_suite(path: Path) -> Suite:
-    import yaml
-
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise PartbenchError(f"{path}: invalid YAML ({e}).") from None
-
-    def need(key: str) -> Any:
-        if key not in raw:
-            raise PartbenchError(f"{path}: missing required key {key!r}.")
-        return raw[key]
-
-    # A generation suite is a prompt list: it needs no class list, reader or dataset folder.
-    generation = raw.get("task") == "generation"
-    if generation and "classes_json" not in raw and "objects" not in raw:
-        classes, object_classes, unseen = (), (), []
-    else:
-        classes, object_classes, unseen = _parse_classes(path, raw)
-    if generation and not raw.get("prompts"):
-        raise PartbenchError(f"{path}: a generation suite needs 'prompts' (a JSONL file under suites/prompts/).")
-    task = need("task")
-    from partbench.tasks.base import suite_tasks
-
-    if task not in suite_tasks():
-        raise PartbenchError(f"{path}: task {task!r} is not one of {', '.join(suite_tasks())}.")
-    setting = raw.get("setting", "oracle-object")
-    if setting not in SETTINGS:
-        raise PartbenchError(f"{path}: setting {setting!r} is not one of {', '.join(SETTINGS)}.")
-    splits = tuple(raw.get("splits", ["val"]))
-    suite = Suite(
-        name=str(need("name")),
-        version=str(need("version")),
-        task=task,
-        title=str(raw.get("title", raw["name"])),
-        description=str(raw.get("description", "")).strip(),
-        reader=str(raw.get("reader", "")) if generation else str(need("reader")),
-        dataset_dir=str(raw.get("dataset_dir", "")) if generation else str(need("dataset_dir")),
-        classes=classes,
-        object_classes=object_classes,
-        unseen_objects=frozenset(unseen),
-        ignore_label=int(raw.get("ignore_label", 255)),
-        default_split=str(raw.get("default_split", "val")),
-        splits=splits,
-        setting=setting,
-        convention=str(raw.get("convention", "ovparts")),
-        obtain=str(raw.get("obtain", "")).strip(),
-        reader_args=dict(raw.get("reader_args", {})),
-        source_file=path,
-        prompts=str(raw["prompts"]) if generation else None,
-        headline_metrics=tuple(raw["headline_metrics"]) if raw.get("headline_metrics") else None,
-        headline_note=str(raw.get("headline_note", "")).strip(),
-    )
-    if suite.default_split not in splits:
-        raise PartbenchError(f"{path}: default_split {suite.default_split!r} is not among splits {list(splits)}.")
-    if suite.num_classes >= suite.ignore_label:
-        raise PartbenchError(f"{path}: {suite.num_classes} classes do not fit below ignore label {suite.ignore_label}.")
-    return suite
-
-
-def _parse_classes(path: Path, raw: dict) -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
-    """Classes come from an official class-list JSON (`classes_json`), a builder (`classes_builder: "module:function"`
-    returning the same keys, for a list derived from a data file), or inline (`objects: {obj: [parts]}`)."""
-    if "classes_builder" in raw:
-        import importlib
-
-        module, _, attr = str(raw["classes_builder"]).partition(":")
-        try:
-            spec = getattr(importlib.import_module(module), attr)()
-        except (ImportError, AttributeError) as e:
-            raise PartbenchError(f"{path}: cannot load classes_builder {raw['classes_builder']!r} ({e}).") from None
-        classes = tuple(spec["classes"])
-        object_classes = tuple(spec.get("object_classes") or dict.fromkeys(object_of(c) for c in classes))
-        unseen = list(raw.get("unseen_objects", spec.get("unseen_object_classes", [])))
-    elif "classes_json" in raw:
-        json_path = SUITES_DIR / "classes" / raw["classes_json"]
-        try:
-            spec = json.loads(json_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise PartbenchError(f"{path}: cannot read classes_json {json_path} ({e}).") from None
-        classes = tuple(spec["classes"])
-        object_classes = tuple(spec.get("object_classes") or dict.fromkeys(object_of(c) for c in classes))
-        unseen = list(raw.get("unseen_objects", spec.get("unseen_object_classes", [])))
-    elif "objects" in raw:
-        objects = raw["objects"]
-        if not isinstance(objects, dict):
-            raise PartbenchError(f"{path}: 'objects' must map each object to its list of part phrases.")
-        classes = tuple(f"{obj}'s {part}" for obj, parts in objects.items() for part in (parts or []))
-        object_classes = tuple(raw.get("object_classes", objects.keys()))
-        unseen = list(raw.get("unseen_objects", []))
-    else:
-        raise PartbenchError(f"{path}: give the class list as 'classes_json' or as 'objects'.")
-    if len(set(classes)) != len(classes):
-        dup = sorted({c for c in classes if classes.count(c) > 1})
-        raise PartbenchError(f"{path}: duplicate class names {dup}.")
-    unknown = [u for u in unseen if u not in object_classes]
-    if unknown:
-        raise PartbenchError(f"{path}: unseen objects {unknown} are not among the object classes.")
-    return classes, object_classes, unseen
+    return parse_suite(path)

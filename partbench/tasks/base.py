@@ -119,6 +119,12 @@ class TaskKind:
     def decode(self, path: Path, suite: Suite) -> Any:
         raise NotImplementedError
 
+    def stored_key(self, path: Path) -> str | None:
+        """The cache key a stored prediction carries (None if absent or unreadable: it is then made again)."""
+        from partbench.store import read_cache_key
+
+        return read_cache_key(path)
+
     def open_saved(self, suite: Suite, path: Path, work: Work, allow_missing: bool) -> SavedPredictions:
         """Predictions made elsewhere, for `partbench score`."""
         raise PartbenchError(f"`partbench score` does not read saved predictions for {self.name} suites; "

@@ -1,9 +1,10 @@
-"""A deliberately plain re-statement of the OV-PARTS evaluator, for timing comparisons and parity tests.
+"""A deliberately plain re-statement of the official OV-PARTS evaluator, for parity tests and speed baselines.
 
-Written from the protocol description (reference/notes/ovps-protocol.md §4.3, §5.1, §5.3), not from partbench's
-code: per image, per object class in the image, mask the prediction outside the object, `np.bincount` a full
-(C+1)x(C+1) matrix with ignore mapped to C, sum over the split, then average IoUs with the acc_valid numerator and
-iou_valid denominator. It reads the OV-PARTS directory layout itself.
+Written from the OV-PARTS protocol (oracle-object setting; the `ovparts` averaging rule that
+`partbench.metrics.conventions` describes), not from partbench's code, and importing none of it: per image, per object
+class in the image, mask the prediction outside the object, `np.bincount` a full (C+1)x(C+1) matrix with ignore
+mapped to C, sum over the split, then average IoUs with the acc_valid numerator and iou_valid denominator. It reads
+the OV-PARTS directory layout itself.
 """
 
 from __future__ import annotations

@@ -1,0 +1,99 @@
+"""Cell text, row markers and footnotes: the parts every format shares, so the formats say the same thing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from partbench.leaderboard.tables import metric_label
+from partbench.leaderboard.types import DASH, PUBLISHED, Row, Table
+
+
+def fmt_number(value: float | None, decimals: int) -> str:
+    return DASH if value is None else f"{value:.{decimals}f}"
+
+
+def row_decimals(row: Row, default: int) -> int:
+    return row.decimals if (row.source == PUBLISHED and row.decimals is not None) else default
+
+
+def cell_text(row: Row, col: str, decimals: int, ci: bool, pm: str = "±") -> str:
+    d = row_decimals(row, decimals)
+    v = row.value(col)
+    text = fmt_number(v, d)
+    if ci and v is not None and col in row.ci95:
+        lo, hi = row.ci95[col]
+        text += f" {pm} {(hi - lo) / 2:.{d}f}"
+    return text
+
+
+def row_flags(row: Row) -> list[str]:
+    flags = []
+    if row.smoke:
+        flags.append("(smoke)")
+    if row.stale:
+        flags.append("(stale)")
+    return flags
+
+
+def protocol_text(row: Row) -> str:
+    """Averaging convention, plus the setting when it is not the oracle-object default."""
+    text = row.convention or DASH
+    if row.setting and row.setting != "oracle-object":
+        text += f", {row.setting}"
+    return text
+
+
+def measured_protocol_note(table: Table) -> str | None:
+    """'Measured runs: convention ovparts; tiny: partcatseg, pred-all.' (for formats without a Conv. column)."""
+    texts = [protocol_text(r) for r in table.measured if r.convention or r.setting]
+    if not texts:
+        return None
+    common = max(set(texts), key=texts.count)
+    others = [f"{r.label}: {protocol_text(r)}" for r in table.measured if protocol_text(r) != common]
+    return f"Measured runs: convention {common}" + "".join(f"; {o}" for o in others) + "."
+
+
+def _citation_notes(table: Table, citation: str) -> str:
+    rows = [r for r in table.published if (r.citation or "") == citation]
+    notes = list(dict.fromkeys(r.note for r in rows if r.note))
+    if not notes:
+        return ""
+    parts = []
+    for n in notes:
+        owners = [r.method for r in rows if r.note == n]
+        parts.append(n if len(owners) == len(rows) else f"{', '.join(dict.fromkeys(owners))}: {n}")
+    return " ".join(parts)
+
+
+def footnotes(table: Table, ci: bool, marker: Callable[[int], str]) -> list[str]:
+    """Plain-text footnotes for one table; `marker(i)` gives the format's marker for published source i."""
+    notes = []
+    lower = [metric_label(c) for c in table.columns if c in table.lower_is_better]
+    rule = "Bold: best per column, computed separately among the measured runs (smoke and stale runs excluded) and "
+    rule += "among the published rows, where a block has two or more values."
+    if lower:
+        rule += f" ↓ lower is better ({', '.join(lower)})."
+    notes.append(rule)
+    if ci and any(c in r.ci95 for r in table.rows for c in table.columns):
+        notes.append("± is half the width of the 95% confidence interval (ci95 in results.json).")
+    if any(r.value(c) is None for r in table.rows for c in table.columns):
+        notes.append(f"{DASH} not defined or not reported (e.g. h-IoU on a suite with only unseen classes).")
+    if any(r.smoke for r in table.rows):
+        notes.append(
+            "(smoke): results.json says meaningful: false (a smoke run or pipeline check, e.g. a tiny random "
+            "model or the oracle); its numbers say nothing about a method and never count as best."
+        )
+    for r in table.rows:
+        if r.stale:
+            notes.append(f"(stale) {r.label}: {r.stale}.")
+    if table.published:
+        notes.append(
+            "Published rows are quoted from their sources, not re-run here; their evaluator and averaging "
+            "convention may differ from the measured runs'."
+        )
+        for i, c in enumerate(table.citations):
+            extra = _citation_notes(table, c)
+            notes.append(f"{marker(i)} {c}." + (f" {extra}" if extra else ""))
+    if table.note:
+        notes.append(table.note)
+    return notes

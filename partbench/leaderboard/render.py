@@ -1,0 +1,220 @@
+"""The output formats of `partbench table`: rich (terminal), markdown, latex (booktabs), json and csv.
+
+Each takes the tables from `build_tables`; rich, markdown and latex show formatted cells with bold best values and
+footnotes, json and csv carry raw numbers, one record per row. Only rich imports anything beyond the stdlib (rich
+itself, when called).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from partbench.leaderboard.cells import cell_text, footnotes, measured_protocol_note, protocol_text, row_flags
+from partbench.leaderboard.tables import metric_label
+from partbench.leaderboard.types import MEASURED, PUBLISHED, Row, Table
+
+FORMATS = ("rich", "markdown", "latex", "csv", "json")
+
+# LaTeX footnote markers for the published sources of one table, in order.
+LATEX_MARKERS = (r"\dag", r"\ddag", r"\S", r"\P", r"\|", r"\dag\dag", r"\ddag\ddag", r"\S\S", r"\P\P")
+
+
+def render_rich(tables: Sequence[Table], ci: bool = False, decimals: int = 2) -> list:
+    """Rich renderables (tables and their footnotes), for `console.print`."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    out = []
+    for t in tables:
+        title = Text(t.title, style="bold")
+        if t.title != t.suite:
+            title.append(f"  ({t.suite})", style="dim")
+        rt = RichTable(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+        rt.add_column("Run / method")
+        for c in t.columns:
+            rt.add_column(metric_label(c) + (" ↓" if c in t.lower_is_better else ""), justify="right")
+        rt.add_column("Conv.", style="dim")
+        for i, r in enumerate(t.rows):
+            if r.source == PUBLISHED and i > 0 and t.rows[i - 1].source != PUBLISHED:
+                rt.add_section()
+            label = Text(r.label)
+            if r.source == PUBLISHED:
+                label.append(f" [{t.citation_index(r) + 1}]")
+            for flag in row_flags(r):
+                label.append(" " + flag, style="yellow" if flag == "(smoke)" else "red")
+            cells = [Text(cell_text(r, c, decimals, ci), style="bold" if c in r.best else "") for c in t.columns]
+            rt.add_row(label, *cells, Text(protocol_text(r)), style="dim" if r.source == PUBLISHED else None)
+        notes = footnotes(t, ci, lambda i: f"[{i + 1}]")
+        out.append(Group(rt, *(Text(n, style="dim") for n in notes), Text("")))
+    return out
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
+def render_markdown(tables: Sequence[Table], ci: bool = False, decimals: int = 2) -> str:
+    blocks = []
+    for t in tables:
+        lines = [f"### {_md_escape(t.title)}" + (f" (`{t.suite}`)" if t.title != t.suite else ""), ""]
+        header = ["Run / method"]
+        header += [metric_label(c) + (" ↓" if c in t.lower_is_better else "") for c in t.columns]
+        header += ["Conv.", "Source"]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join([":---"] + ["---:"] * len(t.columns) + [":---", ":---"]) + "|")
+        for r in t.rows:
+            label = " ".join([_md_escape(r.label), *row_flags(r)])
+            cells = []
+            for c in t.columns:
+                text = cell_text(r, c, decimals, ci)
+                cells.append(f"**{text}**" if c in r.best else text)
+            source = MEASURED if r.source == MEASURED else f"published [{t.citation_index(r) + 1}]"
+            lines.append("| " + " | ".join([label, *cells, _md_escape(protocol_text(r)), source]) + " |")
+        lines.append("")
+        lines += [f"- {_md_escape(n)}" for n in footnotes(t, ci, lambda i: f"[{i + 1}]")]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+_LATEX_CHARS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "#": r"\#",
+    "_": r"\_",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "→": r"$\rightarrow$",
+    "↓": r"$\downarrow$",
+    "±": r"$\pm$",
+    "—": "--",
+    "–": "--",
+    "·": r"$\cdot$",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_CHARS.get(ch, ch) for ch in text)
+
+
+def _latex_marker(i: int) -> str:
+    return LATEX_MARKERS[i % len(LATEX_MARKERS)]
+
+
+def render_latex(tables: Sequence[Table], ci: bool = False, decimals: int = 2) -> str:
+    """booktabs tables (needs \\usepackage{booktabs}); numbers right-aligned, published block after a \\midrule."""
+    blocks = []
+    for t in tables:
+        lines = [
+            f"% partbench table: suite {t.suite} (requires \\usepackage{{booktabs}})",
+            r"\begin{table}[t]",
+            r"\centering",
+            r"\begin{tabular}{l" + "r" * len(t.columns) + "}",
+            r"\toprule",
+        ]
+        header = ["Method"] + [
+            latex_escape(metric_label(c)) + (r" $\downarrow$" if c in t.lower_is_better else "") for c in t.columns
+        ]
+        lines.append(" & ".join(header) + r" \\")
+        lines.append(r"\midrule")
+        for i, r in enumerate(t.rows):
+            if r.source == PUBLISHED and i > 0 and t.rows[i - 1].source != PUBLISHED:
+                lines.append(r"\midrule")
+            label = latex_escape(r.label)
+            if r.source == PUBLISHED:
+                label += r"\textsuperscript{" + _latex_marker(t.citation_index(r)) + "}"
+            for flag in row_flags(r):
+                label += " " + latex_escape(flag)
+            cells = []
+            for c in t.columns:
+                text = latex_escape(cell_text(r, c, decimals, ci))
+                cells.append(r"\textbf{" + text + "}" if c in r.best else text)
+            lines.append(" & ".join([label, *cells]) + r" \\")
+        lines.append(r"\bottomrule")
+        lines.append(r"\end{tabular}")
+        # footnotes() puts a placeholder where a source marker goes; it is replaced after escaping.
+        rule, *rest = footnotes(t, ci, lambda i: f"\x00{i}\x00")
+        protocol = measured_protocol_note(t)
+        if protocol:
+            rest.insert(0, protocol)
+        lines.append(r"\caption{" + latex_escape(t.title) + ". " + latex_escape(rule) + "}")
+        if rest:
+            lines.append(r"\par\smallskip\footnotesize")
+            for j, n in enumerate(rest):
+                text = latex_escape(n)
+                for i in range(len(t.citations)):
+                    text = text.replace(f"\x00{i}\x00", r"\textsuperscript{" + _latex_marker(i) + "}")
+                lines.append(text + (r"\\" if j < len(rest) - 1 else ""))
+        lines.append(r"\end{table}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def _record(t: Table, r: Row) -> dict[str, Any]:
+    """A row as a plain dict with raw numbers (CSV and JSON)."""
+    return {
+        "suite": t.suite,
+        "suite_title": t.title,
+        "source": r.source,
+        "label": r.label,
+        "method": r.method,
+        "run_name": r.run_name,
+        "metrics": {c: r.value(c) for c in t.columns},
+        "ci95": {c: list(r.ci95[c]) for c in t.columns if c in r.ci95},
+        "best": [c for c in t.columns if c in r.best],
+        "lower_is_better": [c for c in t.columns if c in t.lower_is_better],
+        "convention": r.convention,
+        "setting": r.setting,
+        "smoke": r.smoke,
+        "stale": r.stale is not None,
+        "stale_reason": r.stale,
+        "suite_version": r.suite_version,
+        "current_suite_version": t.current_version,
+        "n_samples": r.n_samples,
+        "decimals": r.decimals,
+        "citation": r.citation,
+        "note": r.note,
+        "path": str(r.path) if r.path is not None and r.source == MEASURED else None,
+    }
+
+
+def render_json(tables: Sequence[Table]) -> str:
+    return json.dumps([_record(t, r) for t in tables for r in t.rows], indent=2, ensure_ascii=False) + "\n"
+
+
+def render_csv(tables: Sequence[Table]) -> str:
+    """One CSV for all tables (a `suite` column); metric columns are the union over the tables, raw numbers."""
+    metric_cols = list(dict.fromkeys(c for t in tables for c in t.columns))
+    ci_cols = [c for c in metric_cols if any(c in r.ci95 for t in tables for r in t.rows)]
+    head = ["suite", "suite_title", "source", "label", "method", "run_name"]
+    tail = ["best", "convention", "setting", "smoke", "stale", "stale_reason", "suite_version",
+            "current_suite_version", "n_samples", "citation", "note", "path"]  # fmt: skip
+    fields = head + metric_cols + [f"{c}_ci95_{e}" for c in ci_cols for e in ("low", "high")] + tail
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for t in tables:
+        for r in t.rows:
+            rec = _record(t, r)
+            out = {k: rec[k] for k in head}
+            for c in metric_cols:
+                v = r.value(c) if c in t.columns else None
+                out[c] = "" if v is None else repr(v)
+            for c in ci_cols:
+                lo, hi = r.ci95.get(c, (None, None)) if c in t.columns else (None, None)
+                out[f"{c}_ci95_low"] = "" if lo is None else repr(lo)
+                out[f"{c}_ci95_high"] = "" if hi is None else repr(hi)
+            for k in tail:
+                v = rec[k]
+                out[k] = ";".join(v) if isinstance(v, list) else ("" if v is None else v)
+            w.writerow(out)
+    return buf.getvalue()

@@ -1,0 +1,146 @@
+"""Building tables: one `Table` per suite, with its columns, its published block and its best cells.
+
+Measured rows come first, published rows after them. "Best" is computed per column separately within each block
+(see `mark_best`), so a published number never makes a measured cell bold or the other way round.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from partbench.leaderboard.results import registered_suite
+from partbench.leaderboard.types import Row, Table
+
+if TYPE_CHECKING:
+    from partbench.suites import Suite
+
+METRIC_LABELS = {
+    "seen_miou": "seen mIoU",
+    "unseen_miou": "unseen mIoU",
+    "h_iou": "h-IoU",
+    "miou": "mIoU",
+    "seen_pacc": "seen pAcc",
+    "unseen_pacc": "unseen pAcc",
+    "lr_confusion": "L/R conf.",
+    "clip_score": "CLIP score",
+}
+LOWER_IS_BETTER = frozenset({"lr_confusion"})
+PART_COLUMNS = ("seen_miou", "unseen_miou", "h_iou")
+DEFAULT_COLUMNS = {
+    "part-semantic": PART_COLUMNS,
+    "part-instance": PART_COLUMNS,
+    "generation": ("clip_score",),
+}
+# Shown when some row has them (lr_confusion: measured left/right confusion, lower is better).
+OPTIONAL_COLUMNS = ("lr_confusion",)
+# A row whose headline cells would all be "—" brings the first of these it has (e.g. the OV-PARTS cross-dataset
+# number, which is a plain mIoU).
+FALLBACK_COLUMNS = ("miou", "unseen_miou", "seen_miou", "h_iou", "clip_score")
+
+
+def metric_label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric)
+
+
+def is_lower_better(metric: str, rows: Sequence[Row]) -> bool:
+    for r in rows:  # a results file's own declaration wins
+        if metric in r.higher_is_better:
+            return not r.higher_is_better[metric]
+    return metric in LOWER_IS_BETTER
+
+
+def infer_task(suite_obj: Suite | None, rows: Sequence[Row]) -> str | None:
+    if suite_obj is not None:
+        return suite_obj.task
+    for r in rows:
+        if r.task:
+            return r.task
+    if any(r.value("clip_score") is not None for r in rows):
+        return "generation"
+    return "part-semantic" if rows else None
+
+
+def choose_columns(rows: Sequence[Row], task: str | None, override: Sequence[str] | None = None) -> list[str]:
+    """The suite's headline metrics (+ lr_confusion when some row has it); `override` (--metrics) wins."""
+    if override:
+        return list(dict.fromkeys(override))
+    cols = list(DEFAULT_COLUMNS.get(task or "part-semantic", PART_COLUMNS))
+    for extra in OPTIONAL_COLUMNS:
+        if extra not in cols and any(r.value(extra) is not None for r in rows):
+            cols.append(extra)
+    for r in rows:
+        if all(r.value(c) is None for c in cols):
+            for k in FALLBACK_COLUMNS:
+                if r.value(k) is not None:
+                    if k not in cols:
+                        cols.append(k)
+                    break
+    return cols
+
+
+def mark_best(table: Table) -> None:
+    """Set `row.best` per column, separately among competing measured rows and among published rows."""
+    for r in table.rows:
+        r.best = set()
+    for block in (table.measured, table.published):
+        contenders = [r for r in block if r.competes]
+        for col in table.columns:
+            values = [r.value(col) for r in contenders if r.value(col) is not None]
+            if len(values) < 2:  # a lone value is not "best" of anything
+                continue
+            best = min(values) if col in table.lower_is_better else max(values)
+            for r in contenders:
+                v = r.value(col)
+                if v is not None and math.isclose(v, best, rel_tol=0, abs_tol=1e-9):
+                    r.best.add(col)
+
+
+def _disambiguate(rows: list[Row]) -> None:
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.label] = counts.get(r.label, 0) + 1
+    for r in rows:
+        if counts[r.label] > 1 and r.path is not None:
+            r.label = f"{r.label} ({r.path.parent})"
+
+
+def build_tables(
+    measured: Sequence[Row],
+    published: Sequence[Row] = (),
+    suite: str | None = None,
+    metrics: Sequence[str] | None = None,
+) -> list[Table]:
+    """One table per suite that has measured rows (or only `suite`); with no measured rows at all, one per suite
+    that has published rows, so that `partbench table` on a fresh checkout shows the published leaderboard."""
+    if suite is not None:
+        suites = [suite]
+    else:
+        suites = list(dict.fromkeys(r.suite for r in measured)) or list(dict.fromkeys(r.suite for r in published))
+    tables = []
+    for name in suites:
+        m_rows = [r for r in measured if r.suite == name]
+        p_rows = [r for r in published if r.suite == name]
+        if not m_rows and not p_rows:
+            continue
+        _disambiguate(m_rows)
+        suite_obj = registered_suite(name)
+        task = infer_task(suite_obj, m_rows or p_rows)
+        rows = m_rows + p_rows
+        # A suite can name its own headline columns (e.g. unseen mIoU only, where h-IoU is undefined).
+        cols = choose_columns(rows, task, metrics or getattr(suite_obj, "headline_metrics", None))
+        table = Table(
+            suite=name,
+            title=suite_obj.title if suite_obj is not None else name,
+            task=task,
+            columns=cols,
+            lower_is_better={c for c in cols if is_lower_better(c, m_rows)},
+            rows=rows,
+            citations=list(dict.fromkeys(r.citation or "" for r in p_rows)),
+            current_version=str(suite_obj.version) if suite_obj is not None else None,
+            note=getattr(suite_obj, "headline_note", "") or "",
+        )
+        mark_best(table)
+        tables.append(table)
+    return tables

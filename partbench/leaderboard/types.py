@@ -1,0 +1,83 @@
+"""The rows and tables every leaderboard format renders, and the number check both input kinds share."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from partbench.errors import PartbenchError
+
+MEASURED = "measured"
+PUBLISHED = "published"
+DASH = "—"
+
+
+@dataclass
+class Row:
+    """One line of a table: a measured run (from a results file) or a published number (from published.yaml)."""
+
+    source: str  # MEASURED | PUBLISHED
+    suite: str
+    label: str
+    method: str
+    metrics: dict[str, float | None]
+    ci95: dict[str, tuple[float, float]] = field(default_factory=dict)
+    higher_is_better: dict[str, bool] = field(default_factory=dict)
+    task: str | None = None
+    convention: str | None = None
+    setting: str | None = None
+    run_name: str | None = None
+    suite_version: str | None = None
+    n_samples: int | None = None
+    smoke: bool = False
+    stale: str | None = None  # the reason ("re-run: suite changed from v1 to v2"), None when current
+    citation: str | None = None
+    note: str | None = None
+    decimals: int | None = None  # published rows: as printed in the source; measured: the table's --decimals
+    path: Path | None = None
+    best: set[str] = field(default_factory=set)
+
+    @property
+    def competes(self) -> bool:
+        """Whether this row can hold a best cell (smoke and stale runs cannot)."""
+        return not self.smoke and self.stale is None
+
+    def value(self, metric: str) -> float | None:
+        return self.metrics.get(metric)
+
+
+@dataclass
+class Table:
+    suite: str
+    title: str
+    task: str | None
+    columns: list[str]
+    lower_is_better: set[str]
+    rows: list[Row]  # measured block, then published block
+    citations: list[str] = field(default_factory=list)  # published sources in order of first appearance
+    current_version: str | None = None
+    note: str = ""  # the suite's `headline_note`: why its default columns differ (e.g. unseen-only evaluation)
+
+    @property
+    def measured(self) -> list[Row]:
+        return [r for r in self.rows if r.source == MEASURED]
+
+    @property
+    def published(self) -> list[Row]:
+        return [r for r in self.rows if r.source == PUBLISHED]
+
+    def citation_index(self, row: Row) -> int:
+        return self.citations.index(row.citation or "")
+
+
+
+def metric_number(value: Any, where: str) -> float | None:
+    """A metric value as a float (NaN and null become None); anything else is a `PartbenchError` naming `where`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PartbenchError(f"{where} must be a number or null, not {value!r}.")
+    value = float(value)
+    return None if math.isnan(value) else value
