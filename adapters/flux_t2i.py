@@ -1,7 +1,7 @@
 """`flux1-dev` and `flux2-klein`: text-to-image baselines through diffusers pipelines.
 
 Weights come from a local path or the Hugging Face cache (`weights=`, never downloaded during a run). `preset=tiny`
-builds a tiny randomly initialised pipeline of the same classes (partbench.models.flux1_tiny / flux2_tiny) for smoke
+builds a tiny randomly initialised pipeline of the same classes (partbench.tiny_models.flux1_tiny / flux2_tiny) for smoke
 tests on CPU; its images mean nothing (results are marked meaningful: false).
 
 Method args: weights, revision, dtype (bfloat16|float16|float32; default bfloat16 on GPU, float32 on CPU),
@@ -136,7 +136,7 @@ class Flux1Dev(_FluxT2I):
 
     @classmethod
     def _tiny_config_dict(cls) -> dict[str, Any]:
-        from partbench.models.flux1_tiny import TinyFlux1Config
+        from partbench.tiny_models.flux1_tiny import TinyFlux1Config
 
         return TinyFlux1Config().to_dict()
 
@@ -149,7 +149,7 @@ class Flux1Dev(_FluxT2I):
     def _tiny_pipeline(self):
         from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline
 
-        from partbench.models.flux1_tiny import tiny_flux1_components
+        from partbench.tiny_models.flux1_tiny import tiny_flux1_components
 
         c = tiny_flux1_components(seed=0)
         c.tokenizer.model_max_length = 77  # an in-memory tokenizer has no limit; FluxPipeline pads CLIP text to it
@@ -166,7 +166,7 @@ class Flux2Klein(_FluxT2I):
 
     @classmethod
     def _tiny_config_dict(cls) -> dict[str, Any]:
-        from partbench.models.flux2_tiny import TinyFlux2Config
+        from partbench.tiny_models.flux2_tiny import TinyFlux2Config
 
         return TinyFlux2Config().to_dict()
 
@@ -177,7 +177,7 @@ class Flux2Klein(_FluxT2I):
         return Flux2KleinPipeline
 
     def _tiny_pipeline(self):
-        from partbench.models.flux2_tiny import tiny_flux2_components
+        from partbench.tiny_models.flux2_tiny import tiny_flux2_components
 
         c = tiny_flux2_components(seed=0)
         self.options["max_sequence_length"] = min(self.options.get("max_sequence_length") or 512, c.max_sequence_length)

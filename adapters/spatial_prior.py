@@ -76,7 +76,7 @@ class SpatialPrior:
         return "spatial-prior-v2-" + digest.hexdigest()[:16]
 
     def _fit(self, reader) -> np.ndarray:
-        from partbench.progress import progress_bar
+        from partbench.console import progress_bar
 
         counts = np.zeros((self.grid * self.grid, self.suite.num_classes), dtype=np.int64)
         refs = [r for r in reader.index(self.train_split).refs

@@ -63,7 +63,7 @@ def probe(latent_channels: int, objects: tuple[str, ...], data_root: Path, steps
     import torch
     from diffusers import Flux2KleinPipeline as P
 
-    import partbench.models.flux2_tiny as tiny
+    import partbench.tiny_models.flux2_tiny as tiny
 
     torch.manual_seed(seed)
     comps = tiny.tiny_flux2_components(seed, replace(tiny.TinyFlux2Config(), latent_channels=latent_channels))

@@ -58,7 +58,7 @@ def breakdown(run_dir: Path, meta: dict, classes: list[str], pairs: np.ndarray) 
 
 
 def main() -> None:
-    from partbench.paths import resolve_data_root
+    from partbench.data.root import resolve_data_root
     from partbench.suites import load_suite
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

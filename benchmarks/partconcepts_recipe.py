@@ -81,7 +81,7 @@ def train_variant(name: str, data_root: Path, work: Path, steps: int | None = No
     """Run in a child process (`--child`), so a variant's tiny-base overrides cannot leak into another's."""
     from dataclasses import replace
 
-    import partbench.models.flux2_tiny as tiny_module
+    import partbench.tiny_models.flux2_tiny as tiny_module
     from partbench.methods.partconcepts.presets import PartConceptsConfig
     from partbench.methods.partconcepts.train import TrainOptions, train
 

@@ -1,13 +1,15 @@
-"""partbench's registries: methods, dataset readers, metric conventions and task kinds (see `partbench.plugins`).
+"""partbench's registries: methods, suites, dataset readers, metric conventions and task kinds (`partbench.plugins`).
 
 Built-in entries are registered by catalogue modules next to the code they name (`partbench/adapters/__init__.py`,
-`partbench/methods/partconcepts/__init__.py`, `partbench/data/__init__.py`, `partbench/metrics/conventions.py`,
-`partbench/tasks/__init__.py`); third-party ones through the entry-point groups `partbench.methods`,
-`partbench.readers`, `partbench.conventions`, `partbench.task_kinds`, or modules named in `$PARTBENCH_PLUGINS`.
+`partbench/methods/partconcepts/__init__.py`, `partbench/suites/catalog.py`, `partbench/data/__init__.py`,
+`partbench/metrics/conventions.py`, `partbench/tasks/__init__.py`); third-party ones through the entry-point groups
+`partbench.methods`, `partbench.suites`, `partbench.readers`, `partbench.conventions`, `partbench.task_kinds`, or
+modules named in `$PARTBENCH_PLUGINS`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from partbench.api.method import MethodInfo, Param
@@ -18,7 +20,8 @@ if TYPE_CHECKING:
     from partbench.tasks.base import TaskKind
 
 __all__ = ["MethodInfo", "Param", "all_methods", "get_method", "register_method", "METHODS", "READERS",
-           "CONVENTIONS", "TASK_KINDS", "register_reader", "register_convention", "register_task_kind"]
+           "CONVENTIONS", "SUITES", "TASK_KINDS", "register_reader", "register_convention", "register_suite",
+           "register_task_kind"]
 
 # Methods are keyed by (task kind, name): a name such as `oracle` may serve several task kinds with other factories.
 METHODS: Registry[MethodInfo] = Registry(
@@ -27,6 +30,8 @@ METHODS: Registry[MethodInfo] = Registry(
 READERS: Registry[str] = Registry("reader", catalogues=("partbench.data",), entry_point_group="partbench.readers")
 CONVENTIONS: Registry[str] = Registry("metric convention", catalogues=("partbench.metrics.conventions",),
                                       entry_point_group="partbench.conventions")
+SUITES: Registry[Path] = Registry("suite", catalogues=("partbench.suites.catalog",),
+                                  entry_point_group="partbench.suites")
 TASK_KINDS: Registry[TaskKind] = Registry("task kind", catalogues=("partbench.tasks",),
                                           entry_point_group="partbench.task_kinds")
 
@@ -76,6 +81,12 @@ def register_reader(name: str, factory: str) -> None:
 def register_convention(name: str, function: str) -> None:
     """An mIoU averaging rule, `"module:function"` (see `partbench.metrics.conventions`)."""
     CONVENTIONS.register(name, function)
+
+
+def register_suite(path: str | Path, name: str | None = None) -> None:
+    """A suite YAML file, under `name` (default: the file name without `.yaml`); read when the suite is used."""
+    path = Path(path).resolve()
+    SUITES.register(name or path.stem, path)
 
 
 def register_task_kind(kind: TaskKind) -> None:

@@ -19,7 +19,7 @@ def stock():
     """A tiny transformer, random inputs, and what the stock forward computes in every double block (via hooks)."""
     from diffusers import FluxPipeline
 
-    from partbench.models.flux1_tiny import tiny_flux1_components
+    from partbench.tiny_models.flux1_tiny import tiny_flux1_components
 
     tr = tiny_flux1_components(0).transformer
     g = torch.Generator().manual_seed(0)
@@ -145,7 +145,7 @@ def stock2():
     """The tiny FLUX.2 transformer, random inputs, and what its stock forward computes in every double block."""
     from diffusers import Flux2KleinPipeline
 
-    from partbench.models.flux2_tiny import tiny_flux2_components
+    from partbench.tiny_models.flux2_tiny import tiny_flux2_components
 
     tr = tiny_flux2_components(0).transformer
     g = torch.Generator().manual_seed(0)

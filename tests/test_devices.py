@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from partbench.devices import select_device  # noqa: E402
 from partbench.errors import PartbenchError  # noqa: E402
-from partbench.parallel import default_device  # noqa: E402
+from partbench.scale.parallel import default_device  # noqa: E402
 
 
 def test_auto_is_the_cpu_without_a_gpu(monkeypatch):

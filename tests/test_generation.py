@@ -17,7 +17,7 @@ from partbench.data.prompts import (PASCAL_PART_NAMES, main as prompts_main, pas
 from partbench.errors import PartbenchError
 from partbench.tasks.generation import image_seed
 from partbench.run import RunRequest, run
-from partbench.store import read_cache_key
+from partbench.store.run_dir import read_cache_key
 from partbench.suites import load_suite
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from partbench.paths import read_json
+from partbench.store.atomic import read_json
 from partbench.run import RunRequest, run
 from partbench.suites import load_suite
 from partbench.testing.ovparts_reference import evaluate

@@ -10,7 +10,7 @@ pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
 from partbench.errors import PartbenchError  # noqa: E402
-from partbench.models.flux2_tiny import TinyFlux2Config, tiny_flux2_components  # noqa: E402
+from partbench.tiny_models.flux2_tiny import TinyFlux2Config, tiny_flux2_components  # noqa: E402
 from partbench.methods.partconcepts.capture import AttentionCapture, concept_attention_maps  # noqa: E402
 from partbench.methods.partconcepts.encoder import PartConceptEncoder, apply_partconcept_lora  # noqa: E402
 from partbench.methods.partconcepts.prompts import parse_marked_prompt, part_prompt  # noqa: E402
@@ -144,7 +144,7 @@ class _NaiveSingleAttention(_NaiveAttention):
 def _transformer_inputs(seed=0, text_len=10):
     from diffusers import Flux2KleinPipeline as P
 
-    from partbench.models.flux2_tiny import TinyFlux2Config
+    from partbench.tiny_models.flux2_tiny import TinyFlux2Config
 
     cfg = TinyFlux2Config()
     g = torch.Generator().manual_seed(seed)

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from partbench.cli.main import app
 from partbench.data.prefetch import prefetch
 from partbench.errors import PartbenchError
-from partbench.parallel import ProcessGroup, Shard, my_positions
+from partbench.scale.parallel import ProcessGroup, Shard, my_positions
 from partbench.run import RunRequest, run
 
 COMPARED = ("metrics", "ci95", "by_convention", "per_class", "lr_pairs", "n_samples", "n_skipped")

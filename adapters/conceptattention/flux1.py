@@ -21,7 +21,7 @@ from .options import DEFAULT_WEIGHTS
 if TYPE_CHECKING:
     import torch
 
-    from partbench.models.flux1_tiny import Flux1Components
+    from partbench.tiny_models.flux1_tiny import Flux1Components
 
     from .options import ConceptAttentionOptions
 
@@ -32,13 +32,13 @@ class Flux1Backend(ConceptBackend):
 
     @staticmethod
     def tiny_config() -> dict[str, Any]:
-        from partbench.models.flux1_tiny import TinyFlux1Config
+        from partbench.tiny_models.flux1_tiny import TinyFlux1Config
 
         return TinyFlux1Config().to_dict()
 
     @staticmethod
     def tiny_components(seed: int) -> Flux1Components:
-        from partbench.models.flux1_tiny import tiny_flux1_components
+        from partbench.tiny_models.flux1_tiny import tiny_flux1_components
 
         return tiny_flux1_components(seed)
 
@@ -47,7 +47,7 @@ class Flux1Backend(ConceptBackend):
         from diffusers import AutoencoderKL, FluxTransformer2DModel
         from transformers import T5EncoderModel, T5TokenizerFast
 
-        from partbench.models.flux1_tiny import Flux1Components
+        from partbench.tiny_models.flux1_tiny import Flux1Components
         from partbench.weights import resolve_model
 
         path = resolve_model(options.weights, what="FLUX.1 model (ConceptAttention)", revision=options.revision)

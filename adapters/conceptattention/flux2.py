@@ -22,7 +22,7 @@ from .options import DEFAULT_WEIGHTS_FLUX2
 if TYPE_CHECKING:
     import torch
 
-    from partbench.models.flux2_tiny import Flux2Components
+    from partbench.tiny_models.flux2_tiny import Flux2Components
 
     from .options import ConceptAttentionOptions
 
@@ -35,13 +35,13 @@ class Flux2Backend(ConceptBackend):
 
     @staticmethod
     def tiny_config() -> dict[str, Any]:
-        from partbench.models.flux2_tiny import TinyFlux2Config
+        from partbench.tiny_models.flux2_tiny import TinyFlux2Config
 
         return TinyFlux2Config().to_dict()
 
     @staticmethod
     def tiny_components(seed: int) -> Flux2Components:
-        from partbench.models.flux2_tiny import tiny_flux2_components
+        from partbench.tiny_models.flux2_tiny import tiny_flux2_components
 
         return tiny_flux2_components(seed)
 
@@ -50,7 +50,7 @@ class Flux2Backend(ConceptBackend):
         from diffusers import AutoencoderKLFlux2, Flux2Transformer2DModel
         from transformers import AutoTokenizer, Qwen3ForCausalLM
 
-        from partbench.models.flux2_tiny import Flux2Components
+        from partbench.tiny_models.flux2_tiny import Flux2Components
         from partbench.weights import resolve_model
 
         path = resolve_model(options.weights, what="FLUX.2 model (ConceptAttention)", revision=options.revision)

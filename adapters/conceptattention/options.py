@@ -95,7 +95,7 @@ class ConceptAttentionOptions:
     def latent_tokens(self) -> int:
         """Image tokens of one latent at `resolution` (the `image_seq_len` of FLUX.2's schedule shift)."""
         if self.model == "flux2" and self.preset == "tiny":
-            from partbench.models.flux2_tiny import TinyFlux2Config
+            from partbench.tiny_models.flux2_tiny import TinyFlux2Config
 
             per_token = 2 ** len(TinyFlux2Config().vae_block_out_channels)  # VAE 2^(n-1), then 2x2 patchify
         else:

@@ -3,7 +3,7 @@ environment through the shipped worker (`worker.py`).
 
 Two modes, chosen by the method arguments:
 - import:  `predictions=PATH`: a per-sample PNG directory (`<sample id>.png`, or `<image id>.png`) or detectron2's
-           `sem_seg_predictions.json` (read by `partbench.predictions`, the code `partbench score` uses).
+           `sem_seg_predictions.json` (read by `partbench.tasks.imported_maps`, the code `partbench score` uses).
 - runner:  `repo=PATH python=PATH checkpoint=PATH [config=PATH] [opts="KEY VALUE ..."] [driver=...] [script=PATH]
            [vocabulary=exact|substring]`: the worker runs with the external interpreter inside the checkout, writes
            one PNG per sample into `workdir` (default: a folder under the system temp dir, removed at exit unless
@@ -146,7 +146,7 @@ class ExternalMethod:
         self._workdir: Path | None = None
         self._temporary_workdir = False
         if self.options.mode == "import":
-            from partbench.predictions import open_predictions
+            from partbench.tasks.imported_maps import open_predictions
 
             self.source = open_predictions(Path(self.options.predictions).expanduser(), suite.num_classes,
                                            suite.ignore_label)
@@ -283,7 +283,7 @@ class ExternalMethod:
 
     def _run(self, samples: Sequence[Sample], vocabulary: Vocabulary) -> list[np.ndarray]:
         from partbench.data.images import read_label_png
-        from partbench.predictions import Detectron2Json
+        from partbench.tasks.imported_maps import Detectron2Json
 
         if self._worker is None:
             self._start_worker()

@@ -34,7 +34,7 @@ def generate_images(model, prompts: Sequence, seeds: Sequence[int], steps: int =
     pipe.set_progress_bar_config(disable=True)
     size = resolution or model.config.resolution
     out = []
-    from partbench.progress import progress_bar
+    from partbench.console import progress_bar
 
     with progress_bar(transient=True) as bar:
         task = bar.add_task("partconcepts: generating", total=len(prompts), note="")

@@ -73,9 +73,9 @@ class PartConceptsConfig:
 
 
 def build_components(config: PartConceptsConfig):
-    """The base model's components (a `partbench.models.flux2_tiny.Flux2Components`)."""
+    """The base model's components (a `partbench.tiny_models.flux2_tiny.Flux2Components`)."""
     if config.preset == "tiny":
-        from partbench.models.flux2_tiny import tiny_flux2_components
+        from partbench.tiny_models.flux2_tiny import tiny_flux2_components
 
         return tiny_flux2_components(config.tiny_seed)
     return load_klein(config.base_model or DEFAULT_KLEIN, config.dtype)
@@ -86,7 +86,7 @@ def load_klein(ref: str, dtype: str = "bfloat16"):
     import torch
     from diffusers import Flux2KleinPipeline
 
-    from partbench.models.flux2_tiny import Flux2Components
+    from partbench.tiny_models.flux2_tiny import Flux2Components
     from partbench.weights import resolve_model
 
     path = resolve_model(ref, what="FLUX.2 Klein base model (PartConcepts)", arg="base_model")

@@ -102,7 +102,7 @@ class TrainResult:
 
 
 def load_crops(opts: TrainOptions) -> list[Crop]:
-    from partbench.progress import progress_bar
+    from partbench.console import progress_bar
     from partbench.suites import load_suite
 
     suite = load_suite(opts.suite)
@@ -188,7 +188,7 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
     from accelerate.utils import set_seed
 
     from partbench.methods.partconcepts.model import PartConceptsModel
-    from partbench.progress import progress_bar
+    from partbench.console import progress_bar
 
     # The cores this process may use (taskset, cgroup CPU sets), not all the machine has; Linux only, else all.
     usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)

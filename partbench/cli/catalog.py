@@ -26,7 +26,7 @@ def suites_command(
 
     from partbench.console import console
     from partbench.errors import PartbenchError
-    from partbench.paths import resolve_data_root
+    from partbench.data.root import resolve_data_root
     from partbench.suites import load_suite, suite_names
 
     root = resolve_data_root(data_root)

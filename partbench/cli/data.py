@@ -27,7 +27,7 @@ def generate_command(
     from partbench.console import console
     from partbench.data.demo import demo_is_complete, generate_demo
     from partbench.errors import UnknownNameError
-    from partbench.paths import resolve_data_root
+    from partbench.data.root import resolve_data_root
     from partbench.suites import load_suite
 
     if name not in GENERATED:
@@ -55,7 +55,7 @@ def download_command(
     known, always checked for archive integrity). Then run `partbench data prepare NAME --source ARCHIVE`."""
     from partbench.console import console, err_console
     from partbench.data.download import download, get_source
-    from partbench.paths import resolve_data_root
+    from partbench.data.root import resolve_data_root
 
     source = get_source(name)
     if source.url is None and url is None:
@@ -82,7 +82,7 @@ def prepare_command(
     """Turn a downloaded archive or folder into the layout the suite's reader expects, under the data root."""
     from partbench.console import console
     from partbench.data.prepare import prepare
-    from partbench.paths import resolve_data_root
+    from partbench.data.root import resolve_data_root
 
     done = prepare(name, source, resolve_data_root(data_root), force=force)
     notes = "".join(f"\n  {n}" for n in done.notes)
@@ -102,7 +102,7 @@ def verify_command(
     problem found."""
     from partbench.console import console
     from partbench.data.verify import verify
-    from partbench.paths import resolve_data_root
+    from partbench.data.root import resolve_data_root
 
     report = verify(name, resolve_data_root(data_root), splits=split, limit=limit)
     for fact in report.facts:

@@ -40,7 +40,7 @@ def run_command(
 ) -> None:
     """Run METHOD over SUITE: predictions are cached per sample, so an interrupted run resumes where it stopped."""
     from partbench.cli.summary import print_summary
-    from partbench.paths import resolve_data_root
+    from partbench.data.root import resolve_data_root
     from partbench.run import RunRequest, run
 
     request = RunRequest(
@@ -52,7 +52,7 @@ def run_command(
     from partbench.console import err_console
 
     if executor:
-        from partbench.executors import run_array
+        from partbench.scale.executors import run_array
 
         slurm = {k: _number(v) for k, v in parse_method_args(slurm_arg).items()}
         results = run_array(request, shards, executor, output / "_submitit", slurm)

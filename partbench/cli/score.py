@@ -32,7 +32,8 @@ def score_command(
 ) -> None:
     """Score saved predictions; ids follow `partbench suites SUITE --classes`, the suite's ignore value = none."""
     from partbench.cli.summary import print_summary
-    from partbench.paths import atomic_write_json, resolve_data_root
+    from partbench.store.atomic import atomic_write_json
+    from partbench.data.root import resolve_data_root
     from partbench.run import ScoreRequest, score
     from partbench.suites import load_suite
 

@@ -57,7 +57,7 @@ def train_partconcepts(
     """Train PartConcepts on SUITE's train split (resumes from OUTPUT/checkpoint when it exists)."""
     from partbench.methods.partconcepts.presets import PartConceptsConfig
     from partbench.methods.partconcepts.train import TrainOptions, train
-    from partbench.paths import resolve_data_root
+    from partbench.data.root import resolve_data_root
 
     tiny = preset == "tiny"
     config = PartConceptsConfig.for_preset(

@@ -56,7 +56,7 @@ def analyze_command(
 ) -> None:
     """Preference for the reference over each baseline: exact binomial test and CI, rater-clustered bootstrap CI,
     left-side bias, dropped raters and why; writes JSON and a bar chart."""
-    from partbench.paths import atomic_write_json
+    from partbench.store.atomic import atomic_write_json
     from partbench.userstudy.analyze import Thresholds, analyze, load_key, read_answers
     from partbench.userstudy.plot import preference_chart
     from partbench.userstudy.report import print_analysis

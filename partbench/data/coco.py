@@ -27,7 +27,7 @@ class CocoFile:
 
 
 def load_coco(path: Path) -> CocoFile:
-    from partbench.paths import read_json
+    from partbench.store.atomic import read_json
 
     path = Path(path)
     if not path.is_file():

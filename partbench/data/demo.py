@@ -43,7 +43,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from partbench.errors import PartbenchError
-from partbench.paths import atomic_write_bytes, atomic_write_json
+from partbench.store.atomic import atomic_write_bytes, atomic_write_json
 
 # Bump when the drawings, the RNG use or the layout change: `demo_is_complete` then reports old data as stale.
 GENERATOR_VERSION = 2  # 2: 240 train / 120 val images by default (was 48 / 24: too few to train a learned method,
@@ -838,7 +838,7 @@ class _Progress:
 
     def __enter__(self) -> _Progress:
         if self.enabled:
-            from partbench.progress import progress_bar
+            from partbench.console import progress_bar
 
             self._bar = progress_bar()
             self._bar.__enter__()

@@ -79,7 +79,7 @@ def download(url: str, dest: Path, sha256: str | None = None, timeout: float = 6
     import urllib.error
     import urllib.request
 
-    from partbench.progress import progress_bar
+    from partbench.console import progress_bar
 
     dest = Path(dest)
     if dest.is_file():

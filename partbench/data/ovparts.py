@@ -95,7 +95,7 @@ class OVPartsSemanticReader:
         path = self.root / PART_DIR / f"{split}_obj_label_count.json"
         if not path.is_file():
             return None
-        from partbench.paths import read_json
+        from partbench.store.atomic import read_json
 
         data = read_json(path)
         if not isinstance(data, dict):

@@ -59,7 +59,7 @@ def read_synset_mapping(path: Path) -> dict[str, str]:
 
 class PartImageNetReader:
     def __init__(self, suite: Suite, data_root: Path, class_spec: str, train_objects: str = "seen"):
-        from partbench.paths import read_json
+        from partbench.store.atomic import read_json
 
         self.suite = suite
         self.data_root = Path(data_root)

@@ -149,7 +149,7 @@ class PascalPartReader:
     # -- listing -----------------------------------------------------------------------------------------------------
     def index(self, split: str) -> SampleIndex:
         """One sample per object instance with a part-bearing class, in (image id, object position) order."""
-        from partbench.progress import progress_bar
+        from partbench.console import progress_bar
 
         refs: list[SampleRef] = []
         skipped = {"no_part_annotation": 0, "no_part_classes": 0, "empty_ground_truth": 0}

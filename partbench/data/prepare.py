@@ -56,7 +56,7 @@ class Prepared:
 
 def extract(archive: Path, into: Path, progress: bool = True) -> Path:
     """Extract `archive` into `into` (created), refusing unsafe member paths and skipping macOS junk."""
-    from partbench.progress import progress_bar
+    from partbench.console import progress_bar
 
     into.mkdir(parents=True, exist_ok=True)
     root = into.resolve()
@@ -130,7 +130,7 @@ def _place(src: Path, dest: Path, move: bool) -> None:
 
 
 def copy_tree(pairs: list[tuple[Path, Path]], move: bool, label: str, progress: bool = True) -> int:
-    from partbench.progress import progress_bar
+    from partbench.console import progress_bar
 
     with progress_bar(transient=not progress) as bar:
         task = bar.add_task(label, total=len(pairs), note="")
@@ -182,7 +182,7 @@ def _partimagenet(found: Path, out: Path, layout: Layout, suite: Suite) -> Plan:
     """PartImageNet COCO release -> the reader's layout, filtered as the suite's reader filters
     (`reader_args.class_spec`, `reader_args.train_objects`)."""
     from partbench.data.partimagenet import synset_of
-    from partbench.paths import read_json
+    from partbench.store.atomic import read_json
     from partbench.suites import SUITES_DIR
 
     if "class_spec" not in suite.reader_args:
@@ -244,7 +244,7 @@ def converter(name: str) -> Converter:
 
 
 def prepare(name: str, source: Path, data_root: Path, force: bool = False, progress: bool = True) -> Prepared:
-    from partbench.paths import atomic_write_text
+    from partbench.store.atomic import atomic_write_text
 
     layout, suite = find_layout(name)
     name = layout.name  # a suite with data_from prepares its owner's folder
@@ -292,7 +292,7 @@ def write_obj_label_counts(root: Path) -> list[str]:
     import numpy as np
 
     from partbench.data.images import read_label_png
-    from partbench.paths import atomic_write_json
+    from partbench.store.atomic import atomic_write_json
 
     notes = []
     obj_root = root / "annotations_detectron2_obj"

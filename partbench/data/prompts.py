@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, build in SHIPPED.items():
         text, path = to_jsonl(build()), PROMPTS_DIR / name
         if write:
-            from partbench.paths import atomic_write_text
+            from partbench.store.atomic import atomic_write_text
 
             atomic_write_text(path, text)
             print(f"wrote {path}")

@@ -38,7 +38,7 @@ def verify(name: str, data_root: Path, splits: list[str] | None = None, limit: i
            progress: bool = True) -> VerifyReport:
     import numpy as np
 
-    from partbench.progress import progress_bar
+    from partbench.console import progress_bar
     from partbench.suites import load_suite
 
     suite = load_suite(name)

@@ -5,7 +5,7 @@ identity → run folder → fingerprint → this process's positions → (load a
 
 Rows are scored right after their prediction is made or read back, so memory holds a bounded window of samples.
 Every number is recomputed from the rows in suite order, so an interrupted-and-resumed, sharded or multi-process run
-gives results identical to a single uninterrupted one (see `partbench.parallel`). A task kind (`partbench.tasks`)
+gives results identical to a single uninterrupted one (see `partbench.scale.parallel`). A task kind (`partbench.tasks`)
 supplies only its items, its method call, its prediction files and its evaluator.
 """
 
@@ -19,12 +19,12 @@ from typing import Any
 
 from partbench.api.method import MethodInfo, close_method
 from partbench.errors import PartbenchError
-from partbench.parallel import ProcessGroup, Shard, my_positions
-from partbench.paths import AtomicLineWriter, CollectingWriter, atomic_write_bytes
+from partbench.scale.parallel import ProcessGroup, Shard, my_positions
+from partbench.store.atomic import AtomicLineWriter, CollectingWriter, atomic_write_bytes
 from partbench.registry import get_method
 from partbench.run.request import RunOutcome, RunRequest, ScoreRequest
 from partbench.run.results import results_document, write_shard
-from partbench.store import RunDir, cache_key
+from partbench.store.run_dir import RunDir, cache_key
 from partbench.suites import Suite, load_suite
 from partbench.tasks.base import Evaluator, Prediction, TaskKind, Work, task_kind_for
 
@@ -149,7 +149,7 @@ class _Loop:
         """Load (with `prepare` in the loader threads), predict and evaluate every position, writing the rows to
         `samples_path`, or collecting them when the work is split between processes or shards."""
         from partbench.data.prefetch import prefetch
-        from partbench.progress import progress_bar
+        from partbench.console import progress_bar
 
         kind, work, evaluator = self.kind, self.work, self.evaluator
         self.single = not split_work

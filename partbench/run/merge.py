@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from partbench.errors import PartbenchError
-from partbench.paths import AtomicLineWriter, read_json
+from partbench.store.atomic import AtomicLineWriter, read_json
 from partbench.run.results import results_document
-from partbench.store import IDENTITY_FIELDS, RunDir
+from partbench.store.run_dir import IDENTITY_FIELDS, RunDir
 from partbench.suites import Suite, load_suite, suite_names
 from partbench.tasks.base import task_kind_for
 

@@ -27,7 +27,7 @@ class RunRequest:
 
 @dataclass
 class ScoreRequest:
-    """Score predictions made by any codebase (`partbench.predictions`) with the loop `run` uses."""
+    """Score predictions made by any codebase (`partbench.tasks.imported_maps`) with the loop `run` uses."""
 
     suite: str
     data_root: Path

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from partbench.parallel import Shard
-from partbench.paths import AtomicLineWriter, atomic_write_json
-from partbench.store import RESULTS_SCHEMA
+from partbench.scale.parallel import Shard
+from partbench.store.atomic import AtomicLineWriter, atomic_write_json
+from partbench.store.run_dir import RESULTS_SCHEMA
 
 if TYPE_CHECKING:
     from partbench.suites import Suite

@@ -147,15 +147,17 @@ class Suite:
 
 
 def _suite_files() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(SUITES_DIR.glob("*.yaml"))}
+    from partbench.registry import SUITES
+
+    return {str(name): Path(path) for name, path in SUITES.items()}
 
 
 def suite_names() -> list[str]:
-    return list(_suite_files())
+    return sorted(_suite_files())
 
 
 def load_suite(name: str) -> Suite:
-    """Load a registered suite by name (the YAML file's stem), or a suite YAML by path."""
+    """Load a registered suite by name, or a suite YAML by path."""
     from partbench.suites.parse import parse_suite
 
     path = Path(name)

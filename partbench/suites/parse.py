@@ -124,7 +124,9 @@ def _parse_classes(path: Path, raw: dict) -> tuple[tuple[str, ...], tuple[str, .
         object_classes = tuple(spec.get("object_classes") or dict.fromkeys(object_of(c) for c in classes))
         unseen = list(raw.get("unseen_objects", spec.get("unseen_object_classes", [])))
     elif "classes_json" in raw:
-        json_path = SUITES_DIR / "classes" / raw["classes_json"]
+        # Beside the YAML (a plugin's suite) first, then among the built-in class lists.
+        json_path = next((d / "classes" / raw["classes_json"] for d in (path.parent, SUITES_DIR)
+                          if (d / "classes" / raw["classes_json"]).is_file()), SUITES_DIR / "classes" / raw["classes_json"])
         try:
             spec = json.loads(json_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from partbench.errors import PartbenchError
 
 if TYPE_CHECKING:
-    from partbench.store import RunDir
+    from partbench.store.run_dir import RunDir
     from partbench.suites import Suite
 
 
@@ -121,7 +121,7 @@ class TaskKind:
 
     def stored_key(self, path: Path) -> str | None:
         """The cache key a stored prediction carries (None if absent or unreadable: it is then made again)."""
-        from partbench.store import read_cache_key
+        from partbench.store.run_dir import read_cache_key
 
         return read_cache_key(path)
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from partbench.metrics.clip_score import ClipSpec
-    from partbench.store import RunDir
+    from partbench.store.run_dir import RunDir
     from partbench.suites import Suite
     from partbench.tasks.clip_evaluator import ClipEvaluator
 
@@ -103,7 +103,7 @@ class ImageJob:
 def encode_image_png(image: Image, key: str) -> bytes:
     from PIL import PngImagePlugin
 
-    from partbench.store import KEY_CHUNK
+    from partbench.store.run_dir import KEY_CHUNK
 
     info = PngImagePlugin.PngInfo()
     info.add_text(KEY_CHUNK, key)

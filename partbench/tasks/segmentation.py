@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from partbench.api.types import Vocabulary
     from partbench.data.types import Sample
     from partbench.metrics.partseg import SampleScore
-    from partbench.store import RunDir
+    from partbench.store.run_dir import RunDir
     from partbench.suites import Suite
 
 
@@ -90,10 +90,10 @@ class PartSegEvaluator:
 
 
 class SavedMaps:
-    """A PNG directory or detectron2 JSON (`partbench.predictions`) read per sample; missing ones empty if allowed."""
+    """A PNG directory or detectron2 JSON (`partbench.tasks.imported_maps`) read per sample; missing ones empty if allowed."""
 
     def __init__(self, suite: Suite, path: Path, work: Work, allow_missing: bool):
-        from partbench.predictions import open_predictions
+        from partbench.tasks.imported_maps import open_predictions
 
         self.suite, self.path = suite, path
         self.source = open_predictions(path, suite.num_classes, suite.ignore_label)
@@ -150,7 +150,7 @@ class SegmentationTask(TaskKind):
         return finalize_prediction(output, sample, _vocabulary(suite), where)
 
     def encode(self, prediction: np.ndarray, suite: Suite, key: str) -> bytes:
-        from partbench.store import encode_label_png
+        from partbench.store.run_dir import encode_label_png
 
         return encode_label_png(prediction, suite.ignore_label, key)
 

@@ -46,7 +46,7 @@ class ReadReport:
 
 
 def load_key(pack: Path) -> dict[str, Any]:
-    from partbench.paths import read_json
+    from partbench.store.atomic import read_json
 
     path = Path(pack) / "key.json"
     if not path.is_file():

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from partbench.errors import PartbenchError
-from partbench.paths import atomic_write_bytes, atomic_write_json, atomic_write_text
+from partbench.store.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 PACK_SCHEMA = 1
 QUESTION = "Which image applies the instruction to the correct part?"
@@ -49,7 +49,7 @@ class RunImages:
 
     @classmethod
     def read(cls, run_dir: Path) -> RunImages:
-        from partbench.paths import read_json
+        from partbench.store.atomic import read_json
 
         run_dir = Path(run_dir)
         results_path = run_dir / "results.json"

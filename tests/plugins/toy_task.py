@@ -15,7 +15,7 @@ from typing import Any
 
 from partbench.api import MethodInfo, Param
 from partbench.errors import DataNotFoundError, PartbenchError
-from partbench.registry import register_method, register_task_kind
+from partbench.registry import register_method, register_suite, register_task_kind
 from partbench.tasks.base import Prediction, TaskKind, Work
 
 class CountEvaluator:
@@ -145,6 +145,7 @@ class CountOracle(Guess):
 
 
 register_task_kind(CountingTask())
+register_suite(Path(__file__).with_name("toy-count.yaml"))
 register_method(MethodInfo(name="toy-guess", factory="toy_task:Guess", kinds=("counting",),
                            params=(Param("offset", int, 0, min=-5, max=5),)))
 register_method(MethodInfo(name="oracle", factory="toy_task:CountOracle", kinds=("counting",), meaningful=False))

@@ -1,5 +1,5 @@
 """The cache key of a prediction is a fixed formula of the run's identity, so run folders written by earlier
-releases keep being reused: the formula is restated here independently of `partbench.store`."""
+releases keep being reused: the formula is restated here independently of `partbench.store.run_dir`."""
 
 from __future__ import annotations
 

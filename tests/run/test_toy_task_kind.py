@@ -21,7 +21,7 @@ def toy(tmp_path):
     (data / "ToyCount").mkdir(parents=True)
     (data / "ToyCount" / "items.json").write_text(
         json.dumps([{"id": f"item{i:02d}", "target": t} for i, t in enumerate(TARGETS)]))
-    suite = PLUGINS / "toy-count.yaml"
+    suite = "toy-count"  # registered by the plugin beside its YAML
 
     def partbench(*args: str, fail_after: int | None = None) -> subprocess.CompletedProcess:
         env = os.environ | {"PARTBENCH_PLUGINS": "toy_task", "PYTHONPATH": str(PLUGINS), "COLUMNS": "200"}
@@ -42,7 +42,7 @@ def _results(path: Path) -> dict:
 
 def test_run_resume_shards_and_score_of_a_plugin_task_kind(toy):
     partbench, suite, tmp = toy
-    whole = partbench("run", "-m", "toy-guess", "-s", str(suite), "-a", "offset=1", "-o", "whole",
+    whole = partbench("run", "-m", "toy-guess", "-s", suite, "-a", "offset=1", "-o", "whole",
                       "--batch-size", "2")
     assert whole.returncode == 0, whole.stderr
     (run_dir,) = (tmp / "whole" / "toy-count").iterdir()
@@ -53,10 +53,10 @@ def test_run_resume_shards_and_score_of_a_plugin_task_kind(toy):
                                                                             for i in range(len(TARGETS))]
 
     # Killed after 4 answers, then resumed: only the rest is predicted, and the results are the same.
-    killed = partbench("run", "-m", "toy-guess", "-s", str(suite), "-a", "offset=1", "-o", "resumed",
+    killed = partbench("run", "-m", "toy-guess", "-s", suite, "-a", "offset=1", "-o", "resumed",
                        "--batch-size", "2", fail_after=4)
     assert killed.returncode != 0
-    resumed = partbench("run", "-m", "toy-guess", "-s", str(suite), "-a", "offset=1", "-o", "resumed",
+    resumed = partbench("run", "-m", "toy-guess", "-s", suite, "-a", "offset=1", "-o", "resumed",
                         "--batch-size", "2")
     assert resumed.returncode == 0, resumed.stderr
     assert f"predicted {len(TARGETS) - 4}, reused 4" in resumed.stderr
@@ -65,7 +65,7 @@ def test_run_resume_shards_and_score_of_a_plugin_task_kind(toy):
 
     # Two independent shards merged give the same results too.
     for k in range(2):
-        shard = partbench("run", "-m", "toy-guess", "-s", str(suite), "-a", "offset=1", "-o", "sharded",
+        shard = partbench("run", "-m", "toy-guess", "-s", suite, "-a", "offset=1", "-o", "sharded",
                           "--batch-size", "2", "--shard", f"{k}/2")
         assert shard.returncode == 0, shard.stderr
     (sharded_dir,) = (tmp / "sharded" / "toy-count").iterdir()
@@ -79,20 +79,20 @@ def test_run_resume_shards_and_score_of_a_plugin_task_kind(toy):
     answers.mkdir()
     for i, t in enumerate(TARGETS):
         (answers / f"item{i:02d}.json").write_text(json.dumps({"answer": t + 1}))
-    scored = partbench("score", "-s", str(suite), "-p", str(answers), "-o", str(tmp / "scored.json"))
+    scored = partbench("score", "-s", suite, "-p", str(answers), "-o", str(tmp / "scored.json"))
     assert scored.returncode == 0, scored.stderr
     assert _results(tmp / "scored.json")["metrics"] == results["metrics"]
 
 
 def test_a_name_serves_several_kinds_and_declared_arguments_are_checked(toy):
     partbench, suite, tmp = toy
-    oracle = partbench("run", "-m", "oracle", "-s", str(suite), "-o", "runs")
+    oracle = partbench("run", "-m", "oracle", "-s", suite, "-o", "runs")
     assert oracle.returncode == 0, oracle.stderr
     assert _results(tmp / "runs/toy-count/oracle/results.json")["metrics"]["exact"] == 100.0
 
-    out_of_range = partbench("run", "-m", "toy-guess", "-s", str(suite), "-a", "offset=9", "-o", "runs")
+    out_of_range = partbench("run", "-m", "toy-guess", "-s", suite, "-a", "offset=9", "-o", "runs")
     assert out_of_range.returncode == 2 and "offset must lie in [-5, 5]" in out_of_range.stderr
-    typo = partbench("run", "-m", "toy-guess", "-s", str(suite), "-a", "ofset=1", "-o", "runs")
+    typo = partbench("run", "-m", "toy-guess", "-s", suite, "-a", "ofset=1", "-o", "runs")
     assert typo.returncode == 2 and "Did you mean 'offset'" in typo.stderr
-    wrong_kind = partbench("run", "-m", "spatial-prior", "-s", str(suite), "-o", "runs")
+    wrong_kind = partbench("run", "-m", "spatial-prior", "-s", suite, "-o", "runs")
     assert wrong_kind.returncode == 2 and "cannot run on suite 'toy-count'" in wrong_kind.stderr

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from partbench.errors import PartbenchError
-from partbench.paths import atomic_write_json, read_json
+from partbench.store.atomic import atomic_write_json, read_json
 
 if TYPE_CHECKING:
     import numpy as np

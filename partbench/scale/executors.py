@@ -26,7 +26,7 @@ def run_array(request, shards: int, executor: str, folder: Path, slurm: dict[str
     except ImportError:
         raise PartbenchError("--executor needs submitit: pip install 'partbench[scale]'.") from None
     from partbench.run import merge_run
-    from partbench.store import run_name
+    from partbench.store.run_dir import run_name
 
     if executor not in EXECUTORS:
         from partbench.errors import UnknownNameError

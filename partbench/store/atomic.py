@@ -1,4 +1,4 @@
-"""Where data and runs live, and atomic file writes."""
+"""Atomic file writes: a file either keeps its old content or holds all of the new one, even under SIGKILL."""
 
 from __future__ import annotations
 
@@ -8,15 +8,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DATA_ROOT = Path("~/.cache/partbench/data")
-
-
-def resolve_data_root(data_root: str | Path | None = None) -> Path:
-    """`--data-root`, else `$PARTBENCH_DATA`, else `~/.cache/partbench/data`."""
-    if data_root is not None:
-        return Path(data_root).expanduser()
-    env = os.environ.get("PARTBENCH_DATA")
-    return Path(env).expanduser() if env else DEFAULT_DATA_ROOT.expanduser()
+# mkstemp creates files readable by their owner only; results are meant to be shared like any file the user writes.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -24,6 +19,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -64,6 +60,7 @@ class AtomicLineWriter:
     def __enter__(self) -> AtomicLineWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        os.fchmod(fd, FILE_MODE)
         self._file = os.fdopen(fd, "w", encoding="utf-8")
         return self
 

@@ -1,0 +1,1 @@
+"""Running at scale: process groups (`torchrun`), independent shards, and job arrays through submitit."""
