@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine: `make demo` (set up + run the baselines on the demo suite) and `make test`
-# (set up + run the whole test suite; CI runs exactly this). Both install what they need into .venv/.
+# (set up + lint + run the whole test suite; CI runs exactly this). Both install what they need into .venv/.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -34,6 +34,7 @@ demo: $(BIN)/.installed
 	$(BIN)/partbench table --suite demo
 
 test: $(BIN)/.installed browser
+	$(BIN)/ruff check .
 	PARTBENCH_REQUIRE_ALL=1 $(BIN)/python -m pytest -q
 
 clean-runs:

@@ -1,8 +1,8 @@
 """`flux1-dev` and `flux2-klein`: text-to-image baselines through diffusers pipelines.
 
 Weights come from a local path or the Hugging Face cache (`weights=`, never downloaded during a run). `preset=tiny`
-builds a tiny randomly initialised pipeline of the same classes (partbench.tiny_models.flux1_tiny / flux2_tiny) for smoke
-tests on CPU; its images mean nothing (results are marked meaningful: false).
+builds a tiny randomly initialised pipeline of the same classes (partbench.tiny_models.flux1_tiny / flux2_tiny) for
+smoke tests on CPU; its images mean nothing (results are marked meaningful: false).
 
 Method args: weights, revision, dtype (bfloat16|float16|float32; default bfloat16 on GPU, float32 on CPU),
 device (auto|cpu|cuda[:N]), steps, guidance, height, width, max_sequence_length, batch_size (images per pipeline
@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from partbench.api.types import PromptItem
 from partbench.devices import select_device
 from partbench.errors import PartbenchError
-from partbench.api.types import PromptItem
 
 COMMON_ARGS = {"weights", "revision", "dtype", "device", "steps", "guidance", "height", "width",
                "max_sequence_length", "batch_size", "preset"}
@@ -64,7 +64,8 @@ class _FluxT2I:
     def fingerprint_for(cls, *, args: dict[str, str], **_: Any) -> str:
         opts = cls._options(args)
         if opts["preset"] == "tiny":
-            return f"{cls.name}-tiny-v1:" + hashlib.sha256(json.dumps(cls._tiny_config_dict()).encode()).hexdigest()[:12]
+            config = json.dumps(cls._tiny_config_dict()).encode()
+            return f"{cls.name}-tiny-v1:" + hashlib.sha256(config).hexdigest()[:12]
         from partbench.weights import resolve_model, weights_fingerprint
 
         path = resolve_model(opts["weights"], what=f"{cls.name} pipeline", revision=opts["revision"])
@@ -99,7 +100,8 @@ class _FluxT2I:
         if self.options["preset"] == "tiny":
             pipe = self._tiny_pipeline()
         else:
-            path = resolve_model(self.options["weights"], what=f"{self.name} pipeline", revision=self.options["revision"])
+            path = resolve_model(self.options["weights"], what=f"{self.name} pipeline",
+                                 revision=self.options["revision"])
             pipe = self._pipeline_class().from_pretrained(path, torch_dtype=dtype, local_files_only=True)
         pipe = pipe.to(device=device, dtype=dtype) if self.options["preset"] == "tiny" else pipe.to(device)
         pipe.set_progress_bar_config(disable=True)

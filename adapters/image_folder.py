@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from partbench.errors import PartbenchError
 from partbench.api.types import PromptItem
+from partbench.errors import PartbenchError
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
 MAX_LISTED = 10
@@ -82,14 +82,16 @@ class ImageFolder:
             if not ok:
                 extra.append(str(rel))
         if missing:
-            shown = ", ".join(missing[:MAX_LISTED]) + (f" and {len(missing) - MAX_LISTED} more" if len(missing) > MAX_LISTED else "")
+            more = f" and {len(missing) - MAX_LISTED} more" if len(missing) > MAX_LISTED else ""
+            shown = ", ".join(missing[:MAX_LISTED]) + more
             raise PartbenchError(
                 f"image-folder {root}: {len(missing)} of {len(expected)} expected images are missing ({shown}). "
                 f"Expected layout: <prompt id>/<k>.png (or .jpg/.jpeg/.webp) for k = 0..{images_per_prompt - 1}; "
                 "`partbench suites SUITE --prompts` lists every file name.")
         warnings = []
         if extra:
-            shown = ", ".join(extra[:MAX_LISTED]) + (f" and {len(extra) - MAX_LISTED} more" if len(extra) > MAX_LISTED else "")
+            more = f" and {len(extra) - MAX_LISTED} more" if len(extra) > MAX_LISTED else ""
+            shown = ", ".join(extra[:MAX_LISTED]) + more
             warnings.append(f"image-folder {root}: {len(extra)} extra file(s) ignored ({shown}).")
         return {"warnings": warnings,
                 "summary": {"path": str(root), "expected": len(expected), "missing": 0, "extra": len(extra),

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from partbench.data.types import Sample
 from partbench.api.types import Vocabulary
+from partbench.data.types import Sample
 from partbench.suites import Suite
 
 

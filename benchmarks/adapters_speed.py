@@ -31,8 +31,8 @@ def main() -> None:
 
     import torch
 
-    from partbench.data.demo import generate_demo
     from partbench.api.types import Vocabulary
+    from partbench.data.demo import generate_demo
     from partbench.registry import get_method
     from partbench.suites import load_suite
 

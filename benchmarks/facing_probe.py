@@ -26,7 +26,6 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-
 SIGMA = 0.3  # the tiny preset's inference noise level
 SIDE_VIEW = ("cow", "horse")  # facing 'left'/'right': a mirror image faces the other way
 
@@ -34,11 +33,10 @@ SIDE_VIEW = ("cow", "horse")  # facing 'left'/'right': a mirror image faces the 
 def crops_with_facing(data_root: Path, split: str, objects: tuple[str, ...], mirror: bool):
     """[(image (3, 64, 64), label)] for samples of `objects` whose instances all face one way."""
     import torch
+    from lr_breakdown import facing_of  # a sibling script: run this one as `python benchmarks/facing_probe.py`
 
     from partbench.methods.partconcepts.data import training_crop
     from partbench.suites import load_suite
-
-    from lr_breakdown import facing_of  # a sibling script: run this one as `python benchmarks/facing_probe.py`
 
     suite = load_suite("demo")
     reader = suite.make_reader(data_root)
@@ -103,9 +101,9 @@ def probe(latent_channels: int, objects: tuple[str, ...], data_root: Path, steps
         def accuracy(z, y):
             return round(100 * float(((token_logits(z).mean(1) > 0).float() == y).float().mean()), 1)
 
-        return {"objects": "+".join(objects), "latent_channels": latent_channels, "values_per_token": 4 * latent_channels,
-                "n_train": len(z_train), "n_val": len(z_val), "train_acc": accuracy(z_train, train_y),
-                "val_acc": accuracy(z_val, val_y)}
+        return {"objects": "+".join(objects), "latent_channels": latent_channels,
+                "values_per_token": 4 * latent_channels, "n_train": len(z_train), "n_val": len(z_val),
+                "train_acc": accuracy(z_train, train_y), "val_acc": accuracy(z_val, val_y)}
 
 
 def main() -> None:
@@ -126,7 +124,10 @@ def main() -> None:
         for channels in args.latent_channels:
             runs = [probe(channels, (obj,), args.data_root, args.steps, seed) for seed in args.seeds]
             r = runs[0]
-            mean = lambda key: round(sum(x[key] for x in runs) / len(runs), 1)  # noqa: E731
+
+            def mean(key, runs=runs):
+                return round(sum(x[key] for x in runs) / len(runs), 1)
+
             print(f"| {r['objects']} | {channels} | {r['values_per_token']} | {r['n_train']} | {r['n_val']} | "
                   f"{mean('train_acc')} | {mean('val_acc')} | {' / '.join(str(x['val_acc']) for x in runs)} |",
                   flush=True)

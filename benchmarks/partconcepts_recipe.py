@@ -138,11 +138,12 @@ def main() -> None:
                                text=True)
         rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    print(f"| run | steps | train s | seen mIoU | unseen mIoU | h-IoU | L/R conf. ↓ | L/R conf. on {TRAIN_CHECK} train samples |")
+    print("| run | steps | train s | seen mIoU | unseen mIoU | h-IoU | L/R conf. ↓ | "
+          f"L/R conf. on {TRAIN_CHECK} train samples |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        cells = [r["variant"], r["steps"], r["train_s"], r["seen_miou"], r["unseen_miou"], r["h_iou"], r["lr_confusion"],
-                 r.get("lr_confusion_train")]
+        cells = [r["variant"], r["steps"], r["train_s"], r["seen_miou"], r["unseen_miou"], r["h_iou"],
+                 r["lr_confusion"], r.get("lr_confusion_train")]
         print("| " + " | ".join("—" if c is None else str(c) for c in cells) + " |")
 
 

@@ -37,8 +37,8 @@ def prepare(work: Path, n_val: int) -> tuple[Path, Path]:
 
 def worker(kind: str, data_root: Path, predictions: Path, bootstrap: int) -> dict | None:
     """Score once and report wall time, sample count and this process's peak RSS (rank 0 reports under torchrun)."""
-    from partbench.scale.parallel import ProcessGroup
     from partbench.run import ScoreRequest, score
+    from partbench.scale.parallel import ProcessGroup
     from partbench.suites import load_suite
     from partbench.testing.ovparts_reference import evaluate
 

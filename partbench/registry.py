@@ -55,7 +55,8 @@ def get_method(name: str, kind: str | None = None, where: str | None = None) -> 
             return found
         others = [k for k, n in METHODS.keys() if n == name]
         if others:
-            raise PartbenchError(f"Method {name!r} ({'/'.join(sorted(others))}) cannot run on {where or kind + ' suites'}.")
+            raise PartbenchError(f"Method {name!r} ({'/'.join(sorted(others))}) "
+                                 f"cannot run on {where or kind + ' suites'}.")
         raise UnknownNameError("method", name, names)
     infos = {info.factory: info for (_, n), info in METHODS.items() if n == name}
     if not infos:

@@ -42,12 +42,14 @@ def resolve_model(ref: str, *, what: str, arg: str = "weights", revision: str | 
     if path.exists():
         return path
     if _looks_like_path(ref) or not _looks_like_repo_id(ref):
-        raise WeightsNotFoundError(f"{what}: {path} does not exist. Pass an existing path with --method-arg {arg}=PATH.")
+        raise WeightsNotFoundError(
+            f"{what}: {path} does not exist. Pass an existing path with --method-arg {arg}=PATH.")
     try:
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import LocalEntryNotFoundError
     except ImportError:
-        raise WeightsNotFoundError(f"{what}: resolving {ref!r} needs huggingface_hub (pip install huggingface_hub).") from None
+        raise WeightsNotFoundError(
+            f"{what}: resolving {ref!r} needs huggingface_hub (pip install huggingface_hub).") from None
     try:
         return Path(snapshot_download(ref, revision=revision, local_files_only=True))
     except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):

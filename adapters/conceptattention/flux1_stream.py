@@ -123,7 +123,8 @@ def concept_stream(transformer, inputs: StreamInputs, layers: list[int], project
     n_blocks = len(transformer.transformer_blocks)
     bad = [i for i in layers if not 0 <= i < n_blocks]
     if bad:
-        raise ValueError(f"layers {bad} out of range: the model has {n_blocks} double-stream blocks (0..{n_blocks - 1})")
+        raise ValueError(f"layers {bad} out of range: the model has {n_blocks} double-stream blocks "
+                         f"(0..{n_blocks - 1})")
     t = transformer
     img = t.x_embedder(inputs.latents)
     timestep = inputs.timestep.to(img.dtype) * 1000

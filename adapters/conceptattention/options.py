@@ -107,7 +107,8 @@ class ConceptAttentionOptions:
         types = {f.name: f.type for f in fields(cls)}
         unknown = sorted(set(args) - set(types))
         if unknown:
-            raise PartbenchError(f"Method {METHOD!r}: unknown --method-arg {unknown} (known: {', '.join(sorted(types))}).")
+            raise PartbenchError(f"Method {METHOD!r}: unknown --method-arg {unknown} "
+                                 f"(known: {', '.join(sorted(types))}).")
         opts: dict[str, Any] = {}
         for k, v in args.items():
             try:

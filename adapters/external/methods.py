@@ -29,9 +29,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from partbench.api.types import Vocabulary
 from partbench.data.types import Sample
 from partbench.errors import PartbenchError
-from partbench.api.types import Vocabulary
 from partbench.suites import Suite
 
 from .vocabulary import RULES, allowed_ids
@@ -65,7 +65,8 @@ class ExternalOptions:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(args) - known)
         if unknown:
-            raise PartbenchError(f"Method {method!r}: unknown --method-arg {unknown} (known: {', '.join(sorted(known))}).")
+            raise PartbenchError(f"Method {method!r}: unknown --method-arg {unknown} "
+                                 f"(known: {', '.join(sorted(known))}).")
         opts = cls(**args)
         runner_keys = [k for k in ("repo", "python", "checkpoint", "config", "driver", "script", "device", "opts",
                                    "vocabulary", "workdir") if getattr(opts, k)]
@@ -196,8 +197,9 @@ class ExternalMethod:
             out |= {"repo": str(repo), "repo_commit": _git_head(repo), "python": options.python,
                     "checkpoint": options.checkpoint}
             if out["vocabulary"] == "substring":
-                out["vocabulary_note"] = ("substring rule: classes whose name contains the object name are admitted "
-                                          "(PartCATSeg's published rule; leaks other objects' parts on ADE20K-Part-234)")
+                out["vocabulary_note"] = (
+                    "substring rule: classes whose name contains the object name are admitted "
+                    "(PartCATSeg's published rule; leaks other objects' parts on ADE20K-Part-234)")
         return out
 
     def fingerprint(self) -> str:

@@ -95,7 +95,8 @@ class ExternalWorker:
             self.proc.stdin.write(json.dumps({"cmd": "exit"}) + "\n")
             self.proc.stdin.close()
             # Drain remaining output (logs) so the worker cannot block on a full pipe while exiting.
-            drain = threading.Thread(target=lambda: [sys.stderr.write(l) for l in self.proc.stdout or []], daemon=True)
+            drain = threading.Thread(target=lambda: [sys.stderr.write(line) for line in self.proc.stdout or []],
+                                     daemon=True)
             drain.start()
             self.proc.wait(timeout=timeout)
         except (BrokenPipeError, subprocess.TimeoutExpired, OSError):

@@ -57,7 +57,8 @@ class PartMaskDecoder(nn.Module):
             c_in = w
         self.head = nn.Conv2d(c_in, 1, 1)
 
-    def forward(self, maps: torch.Tensor, images: torch.Tensor, image_index: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, maps: torch.Tensor, images: torch.Tensor,
+                image_index: torch.Tensor | None = None) -> torch.Tensor:
         if image_index is None:
             image_index = torch.arange(maps.shape[0], device=maps.device)
         x = maps

@@ -83,7 +83,9 @@ class PartConceptEncoder:
             raise PartbenchError("PartConcepts: the tokenizer's chat template does not contain the prompt verbatim.")
         return templated, start
 
-    def tokenize(self, prompts: Sequence[str]) -> tuple[dict[str, torch.Tensor], list[MarkedPrompt], list[list[list[int]]]]:
+    def tokenize(
+        self, prompts: Sequence[str]
+    ) -> tuple[dict[str, torch.Tensor], list[MarkedPrompt], list[list[list[int]]]]:
         """Token ids/mask for the clean prompts, and, per prompt and phrase, the token positions the phrase covers."""
         marked = [parse_marked_prompt(p) for p in prompts]
         texts, offsets = zip(*(self._template(m.text) for m in marked)) if marked else ((), ())

@@ -46,7 +46,7 @@ def generate_images(model, prompts: Sequence, seeds: Sequence[int], steps: int =
             with model.capture.recording(enc.concept_positions, enc.embeds.shape[1]) as rec:
                 rec.enabled = map_steps > 0
 
-                def on_step(_pipe, i, _t, kwargs):
+                def on_step(_pipe, i, _t, kwargs, *, maps=maps):
                     # keep only the final `map_steps` steps' maps; each step appends one map per captured layer
                     if map_steps and i >= steps - map_steps:
                         maps.append(torch.stack(rec.maps[-len(rec.layers):], dim=1))

@@ -27,7 +27,8 @@ def flow_loss(velocity: torch.Tensor, noise: torch.Tensor, latents: torch.Tensor
     return torch.mean((velocity.float() - target.float()) ** 2)
 
 
-def masked_bce(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor, concept_mask: torch.Tensor) -> torch.Tensor:
+def masked_bce(logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
+               concept_mask: torch.Tensor) -> torch.Tensor:
     """Pixel-wise BCE over valid pixels of real concepts. Not in the paper: an optional auxiliary term (tiny preset)
     that gives dense gradients early, when Dice on near-uniform masks barely moves."""
     from torch.nn import functional as F

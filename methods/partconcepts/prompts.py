@@ -52,7 +52,8 @@ def part_prompt(object_class: str, parts: Sequence[str]) -> str:
 
 
 def mark_part(prompt: str, part: str | None) -> str:
-    """Mark the first occurrence of `part` in an unmarked generation prompt (prompts already marked stay as they are)."""
+    """Mark the first occurrence of `part` in an unmarked generation prompt (prompts already marked stay as they
+    are)."""
     if "[" in prompt or not part:
         return prompt
     i = prompt.find(part)

@@ -26,12 +26,17 @@ import torch
 from partbench.errors import PartbenchError
 from partbench.methods.partconcepts import checkpoint as ckpt
 from partbench.methods.partconcepts.data import Crop, batch_crops, mirrored, training_crop
-from partbench.methods.partconcepts.losses import (dice_loss, flow_loss, masked_bce, mirrored_pairs,
-                                                   pair_cross_entropy, part_cross_entropy)
+from partbench.methods.partconcepts.losses import (
+    dice_loss,
+    flow_loss,
+    masked_bce,
+    mirrored_pairs,
+    pair_cross_entropy,
+    part_cross_entropy,
+)
 from partbench.methods.partconcepts.presets import PartConceptsConfig
 from partbench.methods.partconcepts.prompts import parse_marked_prompt, part_prompt
 from partbench.suites import mirrored_phrase
-
 
 # Per-preset training recipes. klein: the paper's (batch 16 = 8 x 2 accumulation, the LoRA learning rate, Dice +
 # lambda * flow only). tiny: what trains a random base model on the demo suite within 10 minutes on 2 CPU cores
@@ -187,8 +192,8 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    from partbench.methods.partconcepts.model import PartConceptsModel
     from partbench.console import progress_bar
+    from partbench.methods.partconcepts.model import PartConceptsModel
 
     # The cores this process may use (taskset, cgroup CPU sets), not all the machine has; Linux only, else all.
     usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
@@ -319,7 +324,7 @@ def deviations(opts: TrainOptions) -> list[str]:
         out.append(f"PartConcept LoRA rank {config.concept_lora_rank} (paper: 128)")
     if config.latent_stats == "calibrate":
         out.append("latent normalisation measured on the training crops (a random VAE has no statistics)")
-    if config.crop == "object":  # noqa: SIM102
+    if config.crop == "object":
         out.append("inputs cropped to the oracle object's box (paper: whole image)")
     if opts.bce_weight:
         out.append(f"auxiliary pixel BCE, weight {opts.bce_weight} (paper: Dice + lambda * flow only)")

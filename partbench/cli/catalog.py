@@ -25,8 +25,8 @@ def suites_command(
     from rich.table import Table
 
     from partbench.console import console
-    from partbench.errors import PartbenchError
     from partbench.data.root import resolve_data_root
+    from partbench.errors import PartbenchError
     from partbench.suites import load_suite, suite_names
 
     root = resolve_data_root(data_root)
@@ -87,8 +87,8 @@ def methods_command(
     rows = []
     for m in all_methods():
         missing = m.missing()
-        rows.append({"name": m.name, "kind": "/".join(m.kinds), "summary": m.summary, "gpu": m.gpu, "extras": list(m.extras),
-                     "weights": m.weights, "runnable": not missing, "missing": missing})
+        rows.append({"name": m.name, "kind": "/".join(m.kinds), "summary": m.summary, "gpu": m.gpu,
+                     "extras": list(m.extras), "weights": m.weights, "runnable": not missing, "missing": missing})
     if as_json:
         console.print_json(json.dumps(rows))
         return

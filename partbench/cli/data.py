@@ -26,8 +26,8 @@ def generate_command(
     """Generate a suite that needs no download (deterministic from the seed)."""
     from partbench.console import console
     from partbench.data.demo import demo_is_complete, generate_demo
-    from partbench.errors import UnknownNameError
     from partbench.data.root import resolve_data_root
+    from partbench.errors import UnknownNameError
     from partbench.suites import load_suite
 
     if name not in GENERATED:
@@ -38,7 +38,8 @@ def generate_command(
         console.print(f"{name}: already generated at {out} (seed {seed}); --force regenerates.", highlight=False)
         return
     summary = generate_demo(out, seed=seed, progress=True)
-    counts = ", ".join(f"{split}: {c['images']} images, {c['samples']} samples" for split, c in summary["splits"].items())
+    counts = ", ".join(f"{split}: {c['images']} images, {c['samples']} samples"
+                       for split, c in summary["splits"].items())
     console.print(f"{name}: generated at {out} (seed {seed}; {counts})", highlight=False, soft_wrap=True)
 
 
@@ -101,8 +102,8 @@ def verify_command(
     """Check a suite's data: presence, counts, label ranges, image/mask sizes, class list. Exit 1 listing every
     problem found."""
     from partbench.console import console
-    from partbench.data.verify import verify
     from partbench.data.root import resolve_data_root
+    from partbench.data.verify import verify
 
     report = verify(name, resolve_data_root(data_root), splits=split, limit=limit)
     for fact in report.facts:

@@ -23,7 +23,8 @@ def run_command(
     method_arg: Annotated[Optional[list[str]], typer.Option(
         "--method-arg", "-a", help="Method argument key=value (repeatable).")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(
-        help="Checkpoint for methods that take one (same as --method-arg checkpoint=PATH).", show_default=False)] = None,
+        help="Checkpoint for methods that take one (same as --method-arg checkpoint=PATH).",
+        show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(help="Samples per predict() call.")] = 8,
     bootstrap: Bootstrap = 1000,
     workers: Annotated[int, typer.Option(help="Threads decoding samples ahead of inference (0 = inline).")] = 2,

@@ -18,7 +18,8 @@ def score_command(
              "sem_seg_predictions.json.")],
     data_root: DataRoot = None,
     output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Results file. Default: runs/<suite>/imported-<name>/results.json (seen by `partbench table`).",
+        "--output", "-o",
+        help="Results file. Default: runs/<suite>/imported-<name>/results.json (seen by `partbench table`).",
         show_default=False)] = None,
     name: Annotated[Optional[str], typer.Option(
         help="Row label in tables. Default: the predictions' file or folder name.", show_default=False)] = None,
@@ -32,9 +33,9 @@ def score_command(
 ) -> None:
     """Score saved predictions; ids follow `partbench suites SUITE --classes`, the suite's ignore value = none."""
     from partbench.cli.summary import print_summary
-    from partbench.store.atomic import atomic_write_json
     from partbench.data.root import resolve_data_root
     from partbench.run import ScoreRequest, score
+    from partbench.store.atomic import atomic_write_json
     from partbench.suites import load_suite
 
     suite_obj = load_suite(suite)

@@ -28,7 +28,8 @@ def train_partconcepts(
     grad_accum: Annotated[Optional[int], typer.Option(
         help="Gradient accumulation (klein default 2: the paper's effective batch 16).")] = None,
     lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate (tiny 2e-3, klein 1e-4).")] = None,
-    flow_weight: Annotated[Optional[float], typer.Option(help="lambda in dice + lambda*flow (tiny 0.1, else 0.25).")] = None,
+    flow_weight: Annotated[Optional[float], typer.Option(
+        help="lambda in dice + lambda*flow (tiny 0.1, else 0.25).")] = None,
     bce_weight: Annotated[Optional[float], typer.Option(
         help="Auxiliary pixel-BCE weight, not in the paper (tiny default 1.0, else 0).")] = None,
     ce_weight: Annotated[Optional[float], typer.Option(
@@ -45,7 +46,8 @@ def train_partconcepts(
     concept_lora_rank: Annotated[Optional[int], typer.Option(help="PartConcept-encoder LoRA rank (paper 128).")] = None,
     resolution: Annotated[Optional[int], typer.Option(help="Square model input in pixels (tiny 64, else 512).")] = None,
     crop: Annotated[Optional[str], typer.Option(help="object (crop the oracle object's box) or none.")] = None,
-    noise: Annotated[Optional[float], typer.Option(help="Sigma used at segmentation inference (tiny 0.3, else 0.5).")] = None,
+    noise: Annotated[Optional[float], typer.Option(
+        help="Sigma used at segmentation inference (tiny 0.3, else 0.5).")] = None,
     train_objects: Annotated[str, typer.Option(help="seen (zero-shot protocol) or all.")] = "seen",
     captions: Annotated[Optional[Path], typer.Option(help="JSONL of {sample_id, caption} part-level captions.")] = None,
     save_every: Annotated[int, typer.Option(help="Checkpoint every N steps (resume restarts from the last).")] = 100,
@@ -55,9 +57,9 @@ def train_partconcepts(
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
 ) -> None:
     """Train PartConcepts on SUITE's train split (resumes from OUTPUT/checkpoint when it exists)."""
+    from partbench.data.root import resolve_data_root
     from partbench.methods.partconcepts.presets import PartConceptsConfig
     from partbench.methods.partconcepts.train import TrainOptions, train
-    from partbench.data.root import resolve_data_root
 
     tiny = preset == "tiny"
     config = PartConceptsConfig.for_preset(

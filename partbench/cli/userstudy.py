@@ -18,7 +18,8 @@ userstudy_app = typer.Typer(
 def export_command(
     run: Annotated[list[Path], typer.Option("--run", help="Generation run directory; the first is the reference, "
                                                           "compared with each of the others. Repeat.")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder: pack/ (for raters), items.csv, key.json (private).")],
+    out: Annotated[Path, typer.Option(
+        "--out", help="Output folder: pack/ (for raters), items.csv, key.json (private).")],
     items: Annotated[Optional[int], typer.Option(help="Prompts compared per baseline (default: all shared).",
                                                  show_default=False)] = None,
     raters_per_item: Annotated[int, typer.Option(help="Raters to recruit per item (recorded in the key).")] = 5,

@@ -62,7 +62,8 @@ class ADE20KPartReader:
 
     def check(self, split: str) -> None:
         if split not in SPLIT_SOURCES:
-            raise PartbenchError(f"Suite {self.suite.name!r}: unknown split {split!r} (known: {', '.join(SPLIT_SOURCES)}).")
+            raise PartbenchError(f"Suite {self.suite.name!r}: unknown split {split!r} "
+                                 f"(known: {', '.join(SPLIT_SOURCES)}).")
         require_paths(self.suite, self.root, split, self.required_paths(split))
 
     def coco(self, json_name: str) -> CocoFile:
@@ -127,8 +128,8 @@ class ADE20KPartReader:
         mask = decode_segmentation(ann["segmentation"], img["height"], img["width"],
                                    f"{coco.path}: annotation {ref.extra['annotation_id']}")
         gt = np.where(mask, part, self.suite.ignore_label)
-        return Sample(ref=ref, objects=[ObjectAnnotation(ref.object_class, mask, instance_id=ref.extra["annotation_id"])],
-                      part_label_map=gt, ignore_label=self.suite.ignore_label)
+        obj = ObjectAnnotation(ref.object_class, mask, instance_id=ref.extra["annotation_id"])
+        return Sample(ref=ref, objects=[obj], part_label_map=gt, ignore_label=self.suite.ignore_label)
 
     def _read_part_cached(self, path: Path) -> np.ndarray:
         # Instances of one image are consecutive in the index: decode its part PNG once.

@@ -1,7 +1,7 @@
 """Reader for the OV-PARTS semantic layout (Pascal-Part-116 and the generated demo suite).
 
-Layout (see docs/suites.md): `images/<split>/<id>.<ext>`, `annotations_detectron2_part/<split>/<id>.png` (part class ids),
-`annotations_detectron2_obj/<split>/<id>.png` (object class ids), 255 = ignore in both.
+Layout (see docs/suites.md): `images/<split>/<id>.<ext>`, `annotations_detectron2_part/<split>/<id>.png`
+(part class ids), `annotations_detectron2_obj/<split>/<id>.png` (object class ids), 255 = ignore in both.
 
 Samples are (image, object class) pairs, as in OV-PARTS' `*_obj_condition` test sets: the object mask is the union of
 the class's pixels in the object PNG, and part ground truth outside it is set to ignore. Two kinds of pairs are

@@ -201,8 +201,8 @@ class PascalPartReader:
                 raise PartbenchError(f"{mat}: object {ref.extra['object_index']} ({obj.class_name}) has part "
                                      f"{p.name!r}, which is not a Pascal-Part part name of {obj.class_name!r}.")
             gt[p.mask & obj.mask] = self.class_ids[name]  # parts stay inside their silhouette (mat2map asserts it)
-        return Sample(ref=ref, objects=[ObjectAnnotation(obj.class_name, obj.mask, instance_id=ref.extra["object_index"])],
-                      part_label_map=gt, ignore_label=self.suite.ignore_label)
+        annotation = ObjectAnnotation(obj.class_name, obj.mask, instance_id=ref.extra["object_index"])
+        return Sample(ref=ref, objects=[annotation], part_label_map=gt, ignore_label=self.suite.ignore_label)
 
     def _read_cached(self, mat: Path) -> tuple[str, list[PascalObject]]:
         # The samples of one image are consecutive: parse its .mat once.

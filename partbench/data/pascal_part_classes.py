@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PART_NAMES_FILE = Path(__file__).resolve().parent.parent / "suites" / "classes" / "pascal_part_names.json"
 _ENUMERATED = re.compile(r"_\d+$")
 
 
-@lru_cache(maxsize=None)
+@cache
 def part_names(path: Path = PART_NAMES_FILE) -> dict[str, dict[str, str]]:
     from partbench.errors import PartbenchError
 

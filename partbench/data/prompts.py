@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from partbench.errors import PartbenchError
 from partbench.api.types import PromptItem
+from partbench.errors import PartbenchError
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "suites" / "prompts"
 CLASSES_DIR = Path(__file__).resolve().parent.parent / "suites" / "classes"

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-
 if TYPE_CHECKING:
     from partbench.data.types import Sample, SampleRef
     from partbench.suites import Suite

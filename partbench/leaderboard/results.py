@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,7 +71,7 @@ def _ci(raw: Any, path: Path) -> dict[str, tuple[float, float]]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def registered_suite(name: str) -> Suite | None:
     """The registered `Suite` called `name`, or None when it is not registered (yet) or its YAML is broken."""
     from partbench.errors import UnknownNameError

@@ -17,7 +17,6 @@ import numpy as np
 from partbench.registry import register_convention
 
 
-
 def check_convention(name: str) -> str:
     from partbench.registry import CONVENTIONS
 

@@ -16,8 +16,12 @@ import scipy.sparse as sp
 from partbench.metrics import conventions as cv
 from partbench.metrics.confusion import confusion_counts, per_class_counts
 from partbench.metrics.leftright import confusion_rate, pair_counts
-from partbench.metrics.statistics import (DEFAULT_REPLICATES, DEFAULT_SEED, bootstrap_intervals,
-                                         paired_bootstrap_differences)
+from partbench.metrics.statistics import (
+    DEFAULT_REPLICATES,
+    DEFAULT_SEED,
+    bootstrap_intervals,
+    paired_bootstrap_differences,
+)
 
 HEADLINE = ("h_iou", "seen_miou", "unseen_miou", "miou")
 WITH_CI = HEADLINE + ("lr_confusion",)
@@ -103,7 +107,8 @@ class PartSegScorer:
         def statistic(vectors: np.ndarray) -> dict[str, np.ndarray]:
             """Metrics (fractions) from summed per-sample vectors laid out as [tp | pos_gt | pos_pred | lr]."""
             tp, gt, pred = vectors[..., :c], vectors[..., c:2 * c], vectors[..., 2 * c:3 * c]
-            seen = cv.subset_miou(convention, tp, gt, pred, seen_ids) if seen_ids.size else np.full(tp.shape[:-1], np.nan)
+            seen = (cv.subset_miou(convention, tp, gt, pred, seen_ids) if seen_ids.size
+                    else np.full(tp.shape[:-1], np.nan))
             unseen_m = (cv.subset_miou(convention, tp, gt, pred, unseen_ids) if unseen_ids.size
                         else np.full(tp.shape[:-1], np.nan))
             out = {

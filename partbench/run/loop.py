@@ -19,11 +19,11 @@ from typing import Any
 
 from partbench.api.method import MethodInfo, close_method
 from partbench.errors import PartbenchError
-from partbench.scale.parallel import ProcessGroup, Shard, my_positions
-from partbench.store.atomic import AtomicLineWriter, CollectingWriter, atomic_write_bytes
 from partbench.registry import get_method
 from partbench.run.request import RunOutcome, RunRequest, ScoreRequest
 from partbench.run.results import results_document, write_shard
+from partbench.scale.parallel import ProcessGroup, Shard, my_positions
+from partbench.store.atomic import AtomicLineWriter, CollectingWriter, atomic_write_bytes
 from partbench.store.run_dir import RunDir, cache_key
 from partbench.suites import Suite, load_suite
 from partbench.tasks.base import Evaluator, Prediction, TaskKind, Work, task_kind_for
@@ -148,8 +148,8 @@ class _Loop:
            samples_path: Path, split_work: bool, description: str) -> tuple[list[Any], dict[str, int]]:
         """Load (with `prepare` in the loader threads), predict and evaluate every position, writing the rows to
         `samples_path`, or collecting them when the work is split between processes or shards."""
-        from partbench.data.prefetch import prefetch
         from partbench.console import progress_bar
+        from partbench.data.prefetch import prefetch
 
         kind, work, evaluator = self.kind, self.work, self.evaluator
         self.single = not split_work

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from partbench.errors import PartbenchError
-from partbench.store.atomic import AtomicLineWriter, read_json
 from partbench.run.results import results_document
+from partbench.store.atomic import AtomicLineWriter, read_json
 from partbench.store.run_dir import IDENTITY_FIELDS, RunDir
 from partbench.suites import Suite, load_suite, suite_names
 from partbench.tasks.base import task_kind_for
@@ -32,7 +32,8 @@ def merge_run(run_path: Path, n_replicates: int = 1000, convention: str | None =
         raise PartbenchError(f"{run_path}: no shards to merge (expected shards/K-of-N.json from `run --shard K/N`).")
     counts = {m["shard"][1] for m in metas.values()}
     if len(counts) != 1:
-        raise PartbenchError(f"{run_path}/shards: shards of different splittings {sorted(counts)}; remove the stale ones.")
+        raise PartbenchError(
+            f"{run_path}/shards: shards of different splittings {sorted(counts)}; remove the stale ones.")
     n = counts.pop()
     present = {m["shard"][0] for m in metas.values()}
     missing = sorted(set(range(n)) - present)

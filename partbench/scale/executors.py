@@ -46,8 +46,9 @@ def run_array(request, shards: int, executor: str, folder: Path, slurm: dict[str
     for k, job in enumerate(jobs):
         try:
             job.result()
-        except Exception as e:  # noqa: BLE001 - report every failed shard, not only the first
-            failures.append(f"shard {k}/{shards} (job {job.job_id}): {str(e).strip().splitlines()[-1] if str(e) else e}")
+        except Exception as e:  # report every failed shard, not only the first
+            reason = str(e).strip().splitlines()[-1] if str(e) else e
+            failures.append(f"shard {k}/{shards} (job {job.job_id}): {reason}")
     if failures:
         raise PartbenchError("shards failed; the others are kept, re-run to resume:\n" + "\n".join(failures))
     args = dict(request.method_args or {})

@@ -126,7 +126,8 @@ def _parse_classes(path: Path, raw: dict) -> tuple[tuple[str, ...], tuple[str, .
     elif "classes_json" in raw:
         # Beside the YAML (a plugin's suite) first, then among the built-in class lists.
         json_path = next((d / "classes" / raw["classes_json"] for d in (path.parent, SUITES_DIR)
-                          if (d / "classes" / raw["classes_json"]).is_file()), SUITES_DIR / "classes" / raw["classes_json"])
+                          if (d / "classes" / raw["classes_json"]).is_file()),
+                         SUITES_DIR / "classes" / raw["classes_json"])
         try:
             spec = json.loads(json_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:

@@ -44,7 +44,8 @@ class PngDirectory:
     def load(self, ref: SampleRef) -> np.ndarray:
         path = self.path_for(ref)
         if path is None:
-            raise PartbenchError(f"{self.root}: no prediction for sample {ref.id} ({ref.id}.png or {ref.image_id}.png).")
+            raise PartbenchError(
+                f"{self.root}: no prediction for sample {ref.id} ({ref.id}.png or {ref.image_id}.png).")
         return read_label_png(path)
 
     def describe(self, ref: SampleRef) -> str:

@@ -90,7 +90,8 @@ class PartSegEvaluator:
 
 
 class SavedMaps:
-    """A PNG directory or detectron2 JSON (`partbench.tasks.imported_maps`) read per sample; missing ones empty if allowed."""
+    """A PNG directory or detectron2 JSON (`partbench.tasks.imported_maps`) read per sample; missing ones empty if
+    allowed."""
 
     def __init__(self, suite: Suite, path: Path, work: Work, allow_missing: bool):
         from partbench.tasks.imported_maps import open_predictions

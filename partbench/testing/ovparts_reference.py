@@ -16,7 +16,8 @@ from PIL import Image
 
 
 def evaluate(dataset_dir: Path, split: str, predictions: Path, classes: list[str], object_classes: list[str],
-             unseen_objects: set[str], ignore: int = 255, prediction_name=lambda image_id, obj: f"{image_id}__{obj}") -> dict:
+             unseen_objects: set[str], ignore: int = 255,
+             prediction_name=lambda image_id, obj: f"{image_id}__{obj}") -> dict:
     c = len(classes)
     conf = np.zeros((c + 1, c + 1), dtype=np.int64)
     part_dir = Path(dataset_dir) / "annotations_detectron2_part" / split
@@ -37,7 +38,8 @@ def evaluate(dataset_dir: Path, split: str, predictions: Path, classes: list[str
             pred[obj != obj_id] = ignore
             gt[gt == ignore] = c
             pred[pred == ignore] = c
-            conf += np.bincount((c + 1) * pred.reshape(-1) + gt.reshape(-1), minlength=(c + 1) ** 2).reshape(c + 1, c + 1)
+            conf += np.bincount((c + 1) * pred.reshape(-1) + gt.reshape(-1),
+                                minlength=(c + 1) ** 2).reshape(c + 1, c + 1)
 
     tp = np.diag(conf)[:-1].astype(np.float64)
     pos_gt = conf[:-1, :-1].sum(axis=0).astype(np.float64)

@@ -142,7 +142,8 @@ def tiny_flux2_components(seed: int = 0, config: TinyFlux2Config | None = None) 
         transformer = Flux2Transformer2DModel(
             patch_size=1, in_channels=4 * cfg.latent_channels, out_channels=None, num_layers=cfg.num_layers,
             num_single_layers=cfg.num_single_layers, attention_head_dim=cfg.attention_head_dim,
-            num_attention_heads=cfg.num_attention_heads, joint_attention_dim=len(cfg.base_layers) * cfg.text_hidden_size,
+            num_attention_heads=cfg.num_attention_heads,
+            joint_attention_dim=len(cfg.base_layers) * cfg.text_hidden_size,
             timestep_guidance_channels=64, axes_dims_rope=cfg.axes_dims_rope, rope_theta=cfg.rope_theta,
             guidance_embeds=False)
         n = len(cfg.vae_block_out_channels)

@@ -19,7 +19,8 @@ def preference_chart(analysis: dict[str, Any], path: Path) -> Path:
     ax.bar(xs, prefs, color="#4c72b0", width=0.6, label="votes preferring the reference")
     for x, r in zip(xs, rows):
         lo, hi = r["ci95_exact"]
-        ax.errorbar(x - 0.08, 100 * r["preference"], yerr=[[100 * (r["preference"] - lo)], [100 * (hi - r["preference"])]],
+        ax.errorbar(x - 0.08, 100 * r["preference"],
+                    yerr=[[100 * (r["preference"] - lo)], [100 * (hi - r["preference"])]],
                     fmt="none", ecolor="black", capsize=4, label="exact 95% CI" if x == 0 else None)
         if r["ci95_rater_bootstrap"]:
             blo, bhi = r["ci95_rater_bootstrap"]

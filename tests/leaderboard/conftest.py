@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from table_helpers import write_result
+from typer.testing import CliRunner
 
 
 @pytest.fixture

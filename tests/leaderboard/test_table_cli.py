@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from table_helpers import REPO, md_rows, write_result
 
 from partbench.errors import PartbenchError
 from partbench.leaderboard.results import load_result, row_from_result
-from table_helpers import REPO, md_rows, write_result
-
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Input handling

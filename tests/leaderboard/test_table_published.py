@@ -7,11 +7,11 @@ import json
 
 import pytest
 import yaml
+from table_helpers import PAPER_T1, PUBLISHED, SHARED_REFERENCE, md_rows
 
 import partbench.leaderboard.published as published_module
 from partbench.leaderboard import load_published
 from partbench.leaderboard.published import published_path
-from table_helpers import PAPER_T1, PUBLISHED, SHARED_REFERENCE, md_rows
 
 
 def test_published_path_is_the_repository_file():

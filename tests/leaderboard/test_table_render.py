@@ -7,9 +7,9 @@ import io
 import json
 import re
 
-from partbench.leaderboard import build_tables, find_result_files, load_published, load_rows, render_rich
 from table_helpers import PAPER_T1, UNREGISTERED, md_rows, suite_version, write_result
 
+from partbench.leaderboard import build_tables, find_result_files, load_published, load_rows, render_rich
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Formats and best cells

@@ -2,7 +2,8 @@
 
 Each sample is a number of dots to count (`<data root>/ToyCount/items.json`: [{"id", "target"}]); a method answers a
 number; answers are stored as `predictions/<id>.json` carrying their cache key; the evaluator reports the share of
-exact answers and the mean absolute error. Its suite is `toy-count.yaml` beside it. The tests run it through `run`, `score`, `--shard`/`merge` and resume.
+exact answers and the mean absolute error. Its suite is `toy-count.yaml` beside it. The tests run it through `run`,
+`score`, `--shard`/`merge` and resume.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from partbench.api import MethodInfo, Param
 from partbench.errors import DataNotFoundError, PartbenchError
 from partbench.registry import register_method, register_suite, register_task_kind
 from partbench.tasks.base import Prediction, TaskKind, Work
+
 
 class CountEvaluator:
     convention = "exact-count"

@@ -63,5 +63,6 @@ def saved_prediction():
 
 @pytest.fixture
 def stand_in_repo(tmp_path) -> Path:
-    """A codebase for `driver=fake_codebase:predict` with a checkpoint `model.pth` (tests/fixtures/external/stand_in)."""
+    """A codebase for `driver=fake_codebase:predict` with a checkpoint `model.pth`
+    (tests/fixtures/external/stand_in)."""
     return copy_fixture("stand_in", tmp_path / "fake-checkout")

@@ -28,7 +28,8 @@ def test_runner_drives_the_shipped_worker_once_and_collects_per_sample_predictio
         expected = np.where(s.object_mask, lowest, 255)
         np.testing.assert_array_equal(saved_prediction(outcome.run_dir, s.id), expected)
     config = outcome.results["method_config"]
-    assert config["mode"] == "runner" and config["vocabulary"] == "exact" and config["driver"] == "fake_codebase:predict"
+    assert config["mode"] == "runner" and config["vocabulary"] == "exact"
+    assert config["driver"] == "fake_codebase:predict"
     # A second run reuses every cached prediction and never starts the worker.
     (stand_in_repo / "calls.jsonl").unlink()
     again = run_demo("langhops", args)

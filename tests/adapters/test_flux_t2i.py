@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from test_generation_helpers import clip_args
+from helpers.generation import clip_args
 
 from partbench.errors import PartbenchError
 from partbench.run import RunRequest, run

@@ -10,10 +10,10 @@ pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
 from partbench.errors import PartbenchError  # noqa: E402
-from partbench.tiny_models.flux2_tiny import TinyFlux2Config, tiny_flux2_components  # noqa: E402
 from partbench.methods.partconcepts.capture import AttentionCapture, concept_attention_maps  # noqa: E402
 from partbench.methods.partconcepts.encoder import PartConceptEncoder, apply_partconcept_lora  # noqa: E402
 from partbench.methods.partconcepts.prompts import parse_marked_prompt, part_prompt  # noqa: E402
+from partbench.tiny_models.flux2_tiny import TinyFlux2Config, tiny_flux2_components  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,8 @@ class _NaiveAttention:
                 heads(attn.add_k_proj(encoder_hidden_states)))
             ev = heads(attn.add_v_proj(encoder_hidden_states))
             q, k, v = torch.cat([eq, q], 1), torch.cat([ek, k], 1), torch.cat([ev, v], 1)
-        q, k = apply_rotary_emb(q, image_rotary_emb, sequence_dim=1), apply_rotary_emb(k, image_rotary_emb, sequence_dim=1)
+        q = apply_rotary_emb(q, image_rotary_emb, sequence_dim=1)
+        k = apply_rotary_emb(k, image_rotary_emb, sequence_dim=1)
         p = torch.softmax(torch.einsum("bshd,bthd->bhst", q.double(), k.double()) / attn.head_dim ** 0.5, dim=-1)
         self.store[self.name] = p
         o = torch.einsum("bhst,bthd->bshd", p, v.double()).to(q.dtype).flatten(2)

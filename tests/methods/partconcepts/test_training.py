@@ -61,7 +61,8 @@ def test_training_steps_reduce_the_loss():
     losses = []
     for _ in range(12):
         res = model.segment(latents, images, prompts, sigma, noise)
-        loss = dice_loss(res.mask_logits, targets, valid, res.concept_mask) + 0.1 * flow_loss(res.velocity, noise, latents)
+        loss = (dice_loss(res.mask_logits, targets, valid, res.concept_mask)
+                + 0.1 * flow_loss(res.velocity, noise, latents))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -115,8 +116,8 @@ def test_resume_refuses_other_settings(trained, demo_root):
 def test_checkpoint_round_trip_and_runner(trained, demo_root, tmp_path):
     import json
 
-    from partbench.methods.partconcepts.method import PartConcepts
     from partbench.api.types import Vocabulary
+    from partbench.methods.partconcepts.method import PartConcepts
     from partbench.run import RunRequest, run
     from partbench.suites import load_suite
 
@@ -220,9 +221,9 @@ def test_cosine_schedule_hand_computed(tmp_path):
 
 
 def test_generation_is_reproducible(trained):
+    from partbench.api.types import PromptItem
     from partbench.methods.partconcepts.checkpoint import load_model
     from partbench.methods.partconcepts.generate import generate_images
-    from partbench.api.types import PromptItem
 
     model = load_model(trained[0])
     item = PromptItem(id="p0", prompt="a photo of a cow with a red head", object_class="cow", part="head")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.datasets import build_ade, build_partimagenet, build_pascal_part, save_jpg, save_png
 from PIL import Image
 from typer.testing import CliRunner
 
-from dataset_builders import build_ade, build_partimagenet, build_pascal_part, save_jpg, save_png
 from partbench.cli.main import app
 from partbench.data.prepare import prepare
 from partbench.errors import PartbenchError

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.generation import clip_args, install_swatch
 from typer.testing import CliRunner
 
-from test_generation_helpers import clip_args, install_swatch
-
-from partbench.data.prompts import (PASCAL_PART_NAMES, main as prompts_main, pascal_part_prompts, read_prompt_file)
+from partbench.data.prompts import PASCAL_PART_NAMES, pascal_part_prompts, read_prompt_file
+from partbench.data.prompts import main as prompts_main
 from partbench.errors import PartbenchError
-from partbench.tasks.generation import image_seed
 from partbench.run import RunRequest, run
 from partbench.store.run_dir import read_cache_key
 from partbench.suites import load_suite
+from partbench.tasks.generation import image_seed
 
 
 # -- the prompt suite --------------------------------------------------------------------------------------------------
@@ -94,7 +94,8 @@ def clip(tmp_path_factory):
 def _request(tmp_path, clip, method="swatch", **kw) -> RunRequest:
     args = dict(clip) | kw.pop("args", {})
     kw.setdefault("output_root", tmp_path / "runs")
-    return RunRequest(method=method, suite="demo-t2i", data_root=tmp_path, method_args=args, batch_size=kw.pop("batch_size", 3), bootstrap=kw.pop("bootstrap", 200), **kw)
+    return RunRequest(method=method, suite="demo-t2i", data_root=tmp_path, method_args=args,
+                      batch_size=kw.pop("batch_size", 3), bootstrap=kw.pop("bootstrap", 200), **kw)
 
 
 def _rows(run_dir: Path) -> list[dict]:
@@ -172,7 +173,7 @@ def test_seed_and_k_change_the_run_directory_and_images(tmp_path, swatch, clip):
 
 
 def test_changing_the_clip_model_rescoring_only(tmp_path, swatch, clip, tmp_path_factory):
-    from test_generation_helpers import tiny_open_clip
+    from helpers.generation import tiny_open_clip
 
     first = run(_request(tmp_path, clip))
     first_cos = [r["cos"] for r in _rows(first.run_dir)]

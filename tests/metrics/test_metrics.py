@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix, jaccard_score
 
+from partbench.errors import PartbenchError
 from partbench.metrics import conventions as cv
 from partbench.metrics.confusion import confusion_counts, per_class_counts
 from partbench.metrics.partseg import ClassSpace, PartSegScorer
-from partbench.errors import PartbenchError
 
 IGNORE = 255
 

@@ -43,8 +43,15 @@ def tiny_hf_clip(folder: Path, seed: int = 0) -> Path:
     import open_clip
     import torch
     from open_clip.tokenizer import SimpleTokenizer, default_bpe
-    from transformers import (CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTextConfig,
-                              CLIPTokenizer, CLIPVisionConfig)
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTextConfig,
+        CLIPTokenizer,
+        CLIPVisionConfig,
+    )
 
     if (folder / "config.json").is_file():
         return folder

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from partbench.store.atomic import read_json
 from partbench.run import RunRequest, run
+from partbench.store.atomic import read_json
 from partbench.suites import load_suite
 from partbench.testing.ovparts_reference import evaluate
 

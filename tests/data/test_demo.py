@@ -222,7 +222,7 @@ def test_coverage_of_facings_classes_and_compositions(generated):
     per_image = Counter()
     classes_per_image: dict[str, list[str]] = {}
     occluded = 0
-    for split, image_id, o in _all_objects(root):
+    for _, image_id, o in _all_objects(root):
         per_image[image_id] += 1
         classes_per_image.setdefault(image_id, []).append(o["class"])
         occluded += o["visible_pixels"] < o["drawn_pixels"] * 0.97
@@ -263,7 +263,7 @@ def _check_sides(cls, facing, part, mask, phrase) -> bool:
 def test_left_right_are_the_objects_own(generated):
     root, _ = generated
     checked = Counter()
-    for cls, facing, o, part, mask in _single_instances(root):
+    for cls, facing, _, part, mask in _single_instances(root):
         if cls in ("figure", "robot"):
             for phrase in ("upper arm", "leg"):
                 checked[cls] += _check_sides(cls, facing, part, mask, phrase)

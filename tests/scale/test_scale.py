@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from partbench.cli.main import app
 from partbench.data.prefetch import prefetch
 from partbench.errors import PartbenchError
-from partbench.scale.parallel import ProcessGroup, Shard, my_positions
 from partbench.run import RunRequest, run
+from partbench.scale.parallel import ProcessGroup, Shard, my_positions
 
 COMPARED = ("metrics", "ci95", "by_convention", "per_class", "lr_pairs", "n_samples", "n_skipped")
 runner = CliRunner()
@@ -135,7 +135,7 @@ def test_submitit_local_array_equals_one_run(demo_root, tmp_path):
 def test_generation_two_processes_equal_one(tmp_path):
     """The same images and scores whether one process or two make them: batches are assigned whole, so each batch
     holds the same prompts in both launches (the tiny pipeline's numerics depend on batch composition)."""
-    from test_generation_helpers import clip_args
+    from helpers.generation import clip_args
 
     args = {"preset": "tiny"} | clip_args(tmp_path / "clip")
     flags = [x for k, v in args.items() for x in ("-a", f"{k}={v}")]
@@ -160,7 +160,7 @@ def _pixels(path: Path) -> bytes:
 
 @pytest.mark.slow
 def test_generation_shards_then_merge_equal_one_run(tmp_path):
-    from test_generation_helpers import clip_args
+    from helpers.generation import clip_args
 
     args = {"preset": "tiny"} | clip_args(tmp_path / "clip")
     flags = [x for k, v in args.items() for x in ("-a", f"{k}={v}")]

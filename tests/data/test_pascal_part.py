@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import scipy.io
+from helpers.datasets import build_pascal_part, official_scores, rect_mask, save_mat, write_predictions
 from typer.testing import CliRunner
 
-from dataset_builders import build_pascal_part, official_scores, rect_mask, save_mat, write_predictions
 from partbench.cli.main import app
 from partbench.data.pascal_part import read_annotation
 from partbench.errors import PartbenchError

@@ -7,9 +7,9 @@ import json
 
 import numpy as np
 import pytest
+from helpers.datasets import IGNORE16, build_ade, official_scores, write_predictions
 from typer.testing import CliRunner
 
-from dataset_builders import IGNORE16, build_ade, official_scores, write_predictions
 from partbench.cli.main import app
 from partbench.errors import PartbenchError
 from partbench.run import RunRequest, run

@@ -11,8 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-
-from test_generation_helpers import MARKUP_PROMPT, study_runs
+from helpers.generation import MARKUP_PROMPT, study_runs
 
 from partbench.userstudy.analyze import Thresholds, analyze, load_key, read_answers
 from partbench.userstudy.export import ExportOptions, export_pack
@@ -53,7 +52,8 @@ def served_pack(tmp_path, monkeypatch):
 
 
 def _wait_for_images(page, timeout_s: float = 10.0) -> None:
-    """Both images of the current item loaded (polled with evaluate: the page's CSP forbids wait_for_function's eval)."""
+    """Both images of the current item loaded (polled with evaluate: the page's CSP forbids wait_for_function's
+    eval)."""
     import time
 
     check = "['img-left', 'img-right'].every(id => document.getElementById(id).complete && " \

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers.generation import tiny_hf_clip, tiny_open_clip
 from PIL import Image
-
-from test_generation_helpers import tiny_hf_clip, tiny_open_clip
 
 from partbench.errors import PartbenchError
 from partbench.metrics.clip_score import ClipScorer, ClipSpec, clip_variant, per_image_score

@@ -83,7 +83,7 @@ def build_ade(root: Path, suite) -> dict[str, Expected]:
     train split only) and a bench (unseen: in the official test set, never in train), the bench as uncompressed RLE.
     """
     P = {c: i for i, c in enumerate(suite.classes)}
-    O = {c: i for i, c in enumerate(suite.object_classes)}
+    OBJ = {c: i for i, c in enumerate(suite.object_classes)}
     base = root / "ADE20KPart234"
     exp = {"val": Expected(), "train": Expected()}
 
@@ -100,8 +100,8 @@ def build_ade(root: Path, suite) -> dict[str, Expected]:
     bus = rect_mask(h, w, 5, 0, 8, 6)
     val = {"images": [{"id": 1, "file_name": "ADE_val_00000001.jpg", "height": h, "width": w}],
            "annotations": [
-               {"id": 11, "image_id": 1, "category_id": O["person"], "segmentation": rect_polygon(0, 0, 4, 6)},
-               {"id": 12, "image_id": 1, "category_id": O["bus"], "segmentation": rle_compressed(bus)}],
+               {"id": 11, "image_id": 1, "category_id": OBJ["person"], "segmentation": rect_polygon(0, 0, 4, 6)},
+               {"id": 12, "image_id": 1, "category_id": OBJ["bus"], "segmentation": rle_compressed(bus)}],
            "categories": [{"id": i, "name": n} for i, n in enumerate(suite.object_classes)]}
     exp["val"].add("ADE_val_00000001__11", np.where(person, part, IGNORE16), "person")
     exp["val"].add("ADE_val_00000001__12", np.where(bus, part, IGNORE16), "bus")
@@ -118,8 +118,8 @@ def build_ade(root: Path, suite) -> dict[str, Expected]:
     person2 = rect_mask(h2, w2, 0, 0, 3, 5)
     train = {"images": [{"id": 7, "file_name": "ADE_train_00000001.jpg", "height": h2, "width": w2}],
              "annotations": [
-                 {"id": 21, "image_id": 7, "category_id": O["person"], "segmentation": rect_polygon(0, 0, 3, 5)},
-                 {"id": 22, "image_id": 7, "category_id": O["bench"], "segmentation": rle_uncompressed(bench)}],
+                 {"id": 21, "image_id": 7, "category_id": OBJ["person"], "segmentation": rect_polygon(0, 0, 3, 5)},
+                 {"id": 22, "image_id": 7, "category_id": OBJ["bench"], "segmentation": rle_uncompressed(bench)}],
              "categories": val["categories"]}
     exp["val"].add("ADE_train_00000001__22", np.where(bench, part2, IGNORE16), "bench")
     exp["train"].add("ADE_train_00000001__21", np.where(person2, part2, IGNORE16), "person")
@@ -175,7 +175,8 @@ def build_partimagenet(root: Path, suite, spec: dict, folder: str = "PartImageNe
                     gt[foot_mask] = P[f"{obj}'s foot"]
             else:
                 body_mask = rect_mask(h, w, 0, 2, 7, 4)
-                anns = [(cat["Aeroplane Body"], rle_compressed(body_mask)), (cat["Aeroplane Wing"], rect_polygon(2, 0, 4, 6))]
+                anns = [(cat["Aeroplane Body"], rle_compressed(body_mask)),
+                        (cat["Aeroplane Wing"], rect_polygon(2, 0, 4, 6))]
                 gt[body_mask] = P[f"{obj}'s body"]
                 gt[0:6, 2:4] = P[f"{obj}'s wing"]
             for cid, seg in anns:

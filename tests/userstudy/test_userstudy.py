@@ -9,9 +9,8 @@ import math
 from pathlib import Path
 
 import pytest
+from helpers.generation import study_runs
 from typer.testing import CliRunner
-
-from test_generation_helpers import study_runs
 
 from partbench.errors import PartbenchError
 from partbench.userstudy.analyze import Thresholds, analyze, load_key, read_answers
@@ -99,7 +98,8 @@ def test_analysis_matches_hand_computation(tmp_path, runs):
                 choice = good if rater != "r5" else ("left" if good == "right" else "right")
             else:
                 prefer = True
-                if item["baseline"] == base1 and item["kind"] == "real" and not wrong_done and rater in ("r1", "r2", "r3"):
+                first_real = item["baseline"] == base1 and item["kind"] == "real"
+                if first_real and not wrong_done and rater in ("r1", "r2", "r3"):
                     prefer, wrong_done = False, True
                 if rater == "r4" and item["baseline"] == base1:
                     prefer = False
@@ -186,6 +186,7 @@ def test_cli_export_and_analyze(tmp_path, runs):
                                       "--min-gold-accuracy", "0", "--bootstrap", "200"])
     assert result.exit_code == 0, result.output
     assert "preferred over each baseline" in result.output
-    assert (out / "analysis" / "analysis.json").is_file() and (out / "analysis" / "preferences.png").stat().st_size > 1000
+    assert (out / "analysis" / "analysis.json").is_file()
+    assert (out / "analysis" / "preferences.png").stat().st_size > 1000
     missing = CliRunner().invoke(app, ["userstudy", "analyze", "--pack", str(tmp_path), "--responses", str(answers)])
     assert missing.exit_code == 2 and "no key.json" in missing.output

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 # Source folder -> the package it installs as (pyproject's package-dir).
 PACKAGES = {"partbench": ROOT / "partbench", "partbench.adapters": ROOT / "adapters",
             "partbench.methods": ROOT / "methods"}
