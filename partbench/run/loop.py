@@ -89,8 +89,9 @@ def run(req: RunRequest) -> RunOutcome:
                   "run_name": run_dir.path.name, "meaningful": meaningful, "skipped": dict(work.skipped),
                   "n_refs": len(items), "extra": extra | work.config}
         loop = _Loop(kind, suite, work, evaluator, group, req.batch_size, req.workers)
-        rows, counts = loop.go(positions, prepare, predict, run_dir.samples_path, split_work=group.distributed
-                               or shard.count > 1, description=f"{req.method} on {suite.name}/{split}")
+        split_work = group.distributed or shard.count > 1  # rows then go to rank 0 / the shard file
+        rows, counts = loop.go(positions, prepare, predict, run_dir.samples_path, split_work=split_work,
+                               description=f"{req.method} on {suite.name}/{split}")
         done = loop.conclude(rows, counts, header, run_dir.samples_path, shard, run_dir.path, req.bootstrap)
     if done is None:  # a rank other than 0
         return RunOutcome(run_dir.path, None, counts["predicted"], counts["cached"])

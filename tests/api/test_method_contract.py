@@ -41,6 +41,17 @@ def _saved_maps(tmp: Path, data_root: Path) -> dict[str, str]:
     return {"predictions": str(folder)}
 
 
+def _stand_in_checkout(tmp: Path, data_root: Path) -> dict[str, str]:
+    """Runner mode: partbench's worker driving a stand-in codebase checkout (tests/fixtures/external/stand_in)."""
+    import shutil
+    import sys
+
+    repo = tmp / "checkout"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "external" / "stand_in", repo)
+    return {"repo": str(repo), "python": sys.executable, "checkpoint": str(repo / "model.pth"),
+            "driver": "fake_codebase:predict"}
+
+
 def _image_folder(tmp: Path, data_root: Path) -> dict[str, str]:
     from PIL import Image
 
@@ -53,26 +64,35 @@ def _image_folder(tmp: Path, data_root: Path) -> dict[str, str]:
     return {"path": str(folder)}
 
 
-# (task kind, method) -> its arguments, or a function of (tmp folder, data root) making them.
-CASES = {
-    ("segmentation", "oracle"): {},
-    ("segmentation", "random"): {},
-    ("segmentation", "spatial-prior"): {"grid": "4"},
-    ("segmentation", "clipseg"): {"preset": "tiny"},
-    ("segmentation", "conceptattention"): {"preset": "tiny"},
-    ("segmentation", "partcatseg"): _saved_maps,
-    ("segmentation", "langhops"): _saved_maps,
-    ("segmentation", "partconcepts"): _tiny_partconcepts,
-    ("generation", "image-folder"): _image_folder,
-    ("generation", "flux1-dev"): {"preset": "tiny"},
-    ("generation", "flux2-klein"): {"preset": "tiny"},
-    ("generation", "partconcepts"): _tiny_partconcepts,
-}
+# (task kind, method, its arguments or a function of (tmp folder, data root) making them); a method may have several.
+CASES = [
+    ("segmentation", "oracle", {}),
+    ("segmentation", "random", {}),
+    ("segmentation", "spatial-prior", {"grid": "4"}),
+    ("segmentation", "clipseg", {"preset": "tiny"}),
+    ("segmentation", "conceptattention", {"preset": "tiny"}),
+    ("segmentation", "conceptattention", {"preset": "tiny", "model": "flux2"}),
+    ("segmentation", "partcatseg", _saved_maps),
+    ("segmentation", "partcatseg", _stand_in_checkout),
+    ("segmentation", "langhops", _saved_maps),
+    ("segmentation", "langhops", _stand_in_checkout),
+    ("segmentation", "partconcepts", _tiny_partconcepts),
+    ("generation", "image-folder", _image_folder),
+    ("generation", "flux1-dev", {"preset": "tiny"}),
+    ("generation", "flux2-klein", {"preset": "tiny"}),
+    ("generation", "partconcepts", _tiny_partconcepts),
+]
 SUITES = {"segmentation": "demo", "generation": "demo-t2i"}
 
 
+def _case_id(case) -> str:
+    kind, name, args = case
+    how = args.__name__.strip("_") if callable(args) else ",".join(f"{k}={v}" for k, v in args.items())
+    return f"{kind}-{name}" + (f"-{how}" if how else "")
+
+
 def test_every_method_has_a_case():
-    assert sorted(METHODS.keys()) == sorted(CASES)
+    assert sorted(METHODS.keys()) == sorted({(kind, name) for kind, name, _ in CASES})
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +104,11 @@ def data_root(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("kind,name", sorted(CASES), ids=lambda x: x)
-def test_method_contract(kind, name, data_root, tmp_path):
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_method_contract(case, data_root, tmp_path):
+    kind, name, args = case
     info = METHODS.get((kind, name))
     suite = load_suite(SUITES[kind])
-    args = CASES[(kind, name)]
     args = args(tmp_path, data_root) if callable(args) else dict(args)
     kwargs = {"suite": suite, "data_root": data_root, "args": args, "seed": 0}
 
