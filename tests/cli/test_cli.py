@@ -28,6 +28,15 @@ def test_help_lists_commands():
         assert command in result.output
 
 
+@pytest.mark.parametrize("entry", ["partbench", "partbench.cli.main"])
+def test_every_entry_module_shows_help(entry):
+    import subprocess
+    import sys
+
+    shown = subprocess.run([sys.executable, "-m", entry, "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0 and "run" in shown.stdout and "table" in shown.stdout, shown.stderr
+
+
 def test_suites_lists_presence_and_classes(demo_root):
     result = invoke("suites", "--data-root", demo_root, "--json")
     assert result.exit_code == 0, result.output
