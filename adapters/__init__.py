@@ -17,7 +17,7 @@ register_method(MethodInfo(
 register_method(MethodInfo(
     name="spatial-prior", factory="partbench.adapters.spatial_prior:SpatialPrior",
     summary="Most frequent part at each object-normalised position, estimated per object class on the train split.",
-    params=(Param("grid", int, 16, min=1, help="cells per side of the object-normalised grid"),
+    params=(Param("grid", int, 16, min=1, max=256, help="cells per side of the object-normalised grid"),
             Param("train_split", str, "train", help="split the part frequencies are counted on"),
             Param("train_objects", str, "seen", choices=("seen", "all"),
                   help="seen: zero-shot (unseen objects borrow same-named parts); all: not zero-shot")),

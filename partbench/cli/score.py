@@ -30,6 +30,8 @@ def score_command(
     bootstrap: Bootstrap = 1000,
     workers: Annotated[int, typer.Option(
         help="Threads decoding maps ahead of scoring (0 = inline; threads only pay off on large images).")] = 0,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an import of the same name that was scored from other predictions.")] = False,
 ) -> None:
     """Score saved predictions; ids follow `partbench suites SUITE --classes`, the suite's ignore value = none."""
     from partbench.cli.summary import print_summary
@@ -43,6 +45,8 @@ def score_command(
     # `imported-` keeps a re-score from ever overwriting the results of a `partbench run` directory.
     target = output or Path("runs") / suite_obj.name / f"imported-{label}" / "results.json"
     samples = target.with_name(target.stem + ".samples.jsonl") if output else target.parent / "samples.jsonl"
+    if not force:
+        _refuse_other_source(target, predictions)
     doc = score(ScoreRequest(
         suite=suite, data_root=resolve_data_root(data_root), predictions=predictions, name=label,
         samples_path=samples, split=split, convention=convention, allow_missing=allow_missing, bootstrap=bootstrap,
@@ -55,8 +59,27 @@ def score_command(
 
 
 def _default_label(predictions: Path) -> str:
-    """`<OUTPUT_DIR>` for `<OUTPUT_DIR>/inference/sem_seg_predictions.json`; the run's name for a run's predictions/."""
+    """`<OUTPUT_DIR>` for detectron2's `<OUTPUT_DIR>/inference/sem_seg_predictions.json`, the file's own name for any
+    other JSON file, the run's name for a run's predictions/, else the folder's name."""
     path = predictions.resolve()
+    if path.name == "sem_seg_predictions.json":
+        return path.parent.parent.name if path.parent.name == "inference" else path.parent.name
     if path.suffix == ".json":
-        return path.parent.parent.name
+        return path.stem
     return path.parent.name if path.name == "predictions" else path.name
+
+
+def _refuse_other_source(target: Path, predictions: Path) -> None:
+    """Two different prediction sources never share one import folder: a finished import is replaced only by
+    re-scoring the same source (or with --force)."""
+    import json
+
+    from partbench.errors import PartbenchError
+
+    try:
+        previous = json.loads(target.read_text(encoding="utf-8")).get("predictions")
+    except (OSError, ValueError, AttributeError):
+        return  # nothing finished there (or unreadable: it is rewritten)
+    if previous and Path(previous).resolve() != predictions.resolve():
+        raise PartbenchError(f"{target} holds the scores of {previous}; give these predictions their own --name, "
+                             f"or replace them with --force.")

@@ -32,6 +32,8 @@ def row_flags(row: Row) -> list[str]:
         flags.append("(smoke)")
     if row.stale:
         flags.append("(stale)")
+    if row.limit is not None:
+        flags.append("(partial)")
     return flags
 
 
@@ -86,6 +88,9 @@ def footnotes(table: Table, ci: bool, marker: Callable[[int], str]) -> list[str]
     for r in table.rows:
         if r.stale:
             notes.append(f"(stale) {r.label}: {r.stale}.")
+        if r.limit is not None:
+            notes.append(f"(partial) {r.label}: run with --limit {r.limit}, only the first {r.limit} samples of the "
+                         "split; not comparable with full runs, and never counted as best.")
     if table.published:
         notes.append(
             "Published rows are quoted from their sources, not re-run here; their evaluator and averaging "

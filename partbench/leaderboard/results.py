@@ -106,6 +106,7 @@ def row_from_result(data: dict[str, Any], path: Path | None = None) -> Row:
     if suite is not None and suite_version is not None and suite_version != str(suite.version):
         stale = f"re-run: suite changed from v{suite_version} to v{suite.version}"
     n = data.get("n_samples")
+    limit = data.get("limit")
     return Row(
         source=MEASURED,
         suite=data["suite"],
@@ -122,6 +123,7 @@ def row_from_result(data: dict[str, Any], path: Path | None = None) -> Row:
         n_samples=n if isinstance(n, int) and not isinstance(n, bool) else None,
         smoke=data.get("meaningful", True) is False,
         stale=stale,
+        limit=limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
         path=path,
     )
 

@@ -33,6 +33,7 @@ class Row:
     n_samples: int | None = None
     smoke: bool = False
     stale: str | None = None  # the reason ("re-run: suite changed from v1 to v2"), None when current
+    limit: int | None = None  # a run over the first N samples only (`run --limit N`)
     citation: str | None = None
     note: str | None = None
     decimals: int | None = None  # published rows: as printed in the source; measured: the table's --decimals
@@ -41,8 +42,8 @@ class Row:
 
     @property
     def competes(self) -> bool:
-        """Whether this row can hold a best cell (smoke and stale runs cannot)."""
-        return not self.smoke and self.stale is None
+        """Whether this row can hold a best cell (smoke, stale and partial runs cannot)."""
+        return not self.smoke and self.stale is None and self.limit is None
 
     def value(self, metric: str) -> float | None:
         return self.metrics.get(metric)

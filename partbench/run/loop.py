@@ -36,13 +36,16 @@ def run(req: RunRequest) -> RunOutcome:
     suite = load_suite(req.suite)
     kind = task_kind_for(suite)
     info = get_method(req.method, kind.name, where=f"suite {suite.name!r} ({suite.task})")
-    _check_positive(limit=req.limit, batch_size=req.batch_size)
+    _check_numbers(positive={"limit": req.limit, "batch_size": req.batch_size},
+                   non_negative={"seed": req.seed, "bootstrap": req.bootstrap, "workers": req.workers})
     split = suite.check_split(req.split)
     shard = Shard.parse(req.shard)
     work = kind.work(suite, req.data_root, split, req.limit, dict(req.method_args or {}), req.seed, req.convention)
     info.check_args(work.method_args)
     identity = {"method": req.method, "method_args": work.identity_args, "suite": suite.name,
                 "suite_version": suite.version, "split": split, "seed": req.seed}
+    if req.limit is not None:
+        identity["limit"] = req.limit
     run_dir = RunDir.open(req.output_root, identity, force=req.force)
     build_kwargs = {"suite": suite, "data_root": req.data_root, "args": work.method_args, "seed": req.seed}
 
@@ -109,6 +112,7 @@ def score(req: ScoreRequest) -> dict[str, Any] | None:
     Per-sample rows go to `req.samples_path`; the results are returned (None on ranks other than 0 of a `torchrun`
     launch). Missing predictions are an error listing them unless `allow_missing`.
     """
+    _check_numbers(positive={}, non_negative={"bootstrap": req.bootstrap, "workers": req.workers})
     suite = load_suite(req.suite)
     kind = task_kind_for(suite)
     split = suite.check_split(req.split)
@@ -125,7 +129,7 @@ def score(req: ScoreRequest) -> dict[str, Any] | None:
 
     header = {"suite": suite.name, "split": split, "method": f"imported:{req.name}", "method_args": {},
               "run_name": req.name, "meaningful": True, "skipped": dict(work.skipped), "n_refs": len(work.items),
-              "extra": {"predictions": str(req.predictions), "n_missing_predictions": saved.n_missing}}
+              "extra": {"predictions": str(Path(req.predictions).resolve()), "n_missing_predictions": saved.n_missing}}
     with ProcessGroup.from_env() as group:
         # Runs of consecutive samples keep an image's samples (and its decoded annotations) in one process.
         positions = my_positions(len(work.items), Shard(0, 1), group, batch_size=16)
@@ -243,10 +247,12 @@ def _check_inputs(info: MethodInfo, work: Work, build_kwargs: dict[str, Any]) ->
     return report
 
 
-def _check_positive(**options: int | None) -> None:
-    for name, value in options.items():
-        if value is not None and value < 1:
-            raise PartbenchError(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
+def _check_numbers(positive: dict[str, int | None], non_negative: dict[str, int | None]) -> None:
+    """Refuse impossible option values before anything is read or written."""
+    for bound, options in ((1, positive), (0, non_negative)):
+        for name, value in options.items():
+            if value is not None and value < bound:
+                raise PartbenchError(f"--{name.replace('_', '-')} must be at least {bound}, got {value}.")
 
 
 def _remove_stale_writes(root: Path, targets: Iterable[Path]) -> None:

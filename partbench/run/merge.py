@@ -25,6 +25,8 @@ MUST_AGREE = ("suite", "split", "method", "method_args", "n_refs", "convention",
 
 
 def merge_run(run_path: Path, n_replicates: int = 1000, convention: str | None = None) -> dict[str, Any]:
+    if n_replicates < 0:
+        raise PartbenchError(f"--bootstrap must be at least 0, got {n_replicates}.")
     run_path = Path(run_path)
     config = read_json(run_path / "config.json")
     metas = {p: read_json(p) for p in sorted((run_path / "shards").glob("*-of-*.json"))}

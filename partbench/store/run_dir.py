@@ -31,19 +31,25 @@ RESULTS_SCHEMA = 1
 KEY_CHUNK = "partbench-cache-key"
 # config.json fields that must agree for a directory's predictions to be reused.
 IDENTITY_FIELDS = ("method", "method_args", "suite", "suite_version", "split", "seed")
+# A run over the first N samples only (`--limit N`) is another run than the full one (its own folder, marked partial
+# in tables), but its predictions are the same as the full run's: `limit` is in the run's identity, not in cache keys.
+RUN_FIELDS = IDENTITY_FIELDS + ("limit",)
 
 
 def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def args_hash(method_args: dict[str, str], seed: int) -> str:
-    return hashlib.sha256(canonical_json({"args": method_args, "seed": seed}).encode()).hexdigest()[:8]
+def args_hash(method_args: dict[str, str], seed: int, limit: int | None = None) -> str:
+    payload: dict[str, Any] = {"args": method_args, "seed": seed} | ({"limit": limit} if limit is not None else {})
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:8]
 
 
-def run_name(method: str, method_args: dict[str, str], seed: int) -> str:
-    """`random`, or `random@1a2b3c4d` when method arguments or a non-default seed change its outputs."""
-    return method if not method_args and seed == 0 else f"{method}@{args_hash(method_args, seed)}"
+def run_name(method: str, method_args: dict[str, str], seed: int, limit: int | None = None) -> str:
+    """`random`, or `random@1a2b3c4d` when method arguments, a non-default seed or `--limit` change its outputs."""
+    if not method_args and seed == 0 and limit is None:
+        return method
+    return f"{method}@{args_hash(method_args, seed, limit)}"
 
 
 def cache_key(identity: dict[str, Any], fingerprint: str, sample_id: str) -> str:
@@ -99,14 +105,14 @@ class RunDir:
     @classmethod
     def open(cls, output_root: Path, identity: dict[str, Any], force: bool = False) -> RunDir:
         """Create or reopen `output_root/<suite>/<run name>`, refusing one written for different settings."""
-        name = run_name(identity["method"], identity["method_args"], identity["seed"])
+        name = run_name(identity["method"], identity["method_args"], identity["seed"], identity.get("limit"))
         run = cls(Path(output_root) / identity["suite"] / name, identity)
         config_path = run.path / "config.json"
         if config_path.exists() and not force:
             old = read_json(config_path)
-            diff = [k for k in IDENTITY_FIELDS if old.get(k) != identity[k]]
+            diff = [k for k in RUN_FIELDS if old.get(k) != identity.get(k)]
             if diff:
-                what = ", ".join(f"{k}: {old.get(k)!r} there, {identity[k]!r} now" for k in diff)
+                what = ", ".join(f"{k}: {old.get(k)!r} there, {identity.get(k)!r} now" for k in diff)
                 raise PartbenchError(
                     f"{run.path} holds a run with other settings ({what}). Use --force to recompute it there, "
                     f"or --output to write elsewhere."

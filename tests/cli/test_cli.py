@@ -8,17 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.cli import invoke
 from PIL import Image
-from typer.testing import CliRunner
 
-from partbench.cli.main import app
 from partbench.suites import load_suite
-
-runner = CliRunner()
-
-
-def invoke(*args: str):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def test_help_lists_commands():
@@ -95,11 +88,11 @@ def test_run_oracle_scores_100_and_rerun_does_no_work(demo_root):
 def test_run_limit_seed_convention_and_force(demo_root):
     base = ("run", "-m", "random", "-s", "demo", "--data-root", demo_root, "--bootstrap", "0")
     assert invoke(*base, "--limit", "3").exit_code == 0
-    assert json.loads(Path("runs/demo/random/results.json").read_text())["n_samples"] == 3
+    assert json.loads(_run_path("random", limit=3).joinpath("results.json").read_text())["n_samples"] == 3
     # another seed is another run directory, not a silent overwrite
     assert invoke(*base, "--limit", "3", "--seed", "1").exit_code == 0
     seeded = [p.name for p in Path("runs/demo").iterdir() if p.name.startswith("random@")]
-    assert len(seeded) == 1
+    assert len(seeded) == 2 and _run_path("random", seed=1, limit=3).name in seeded
     catseg = invoke(*base, "--convention", "partcatseg")
     assert catseg.exit_code == 0
     res = json.loads(Path("runs/demo/random/results.json").read_text())
@@ -109,6 +102,12 @@ def test_run_limit_seed_convention_and_force(demo_root):
     assert res["by_convention"]["partcatseg"]["miou"] >= res["by_convention"]["ovparts"]["miou"]
     forced = invoke(*base, "--limit", "2", "--force")
     assert "predicted 2, reused 0" in forced.output
+
+
+def _run_path(method: str, seed: int = 0, limit: int | None = None) -> Path:
+    from partbench.store.run_dir import run_name
+
+    return Path("runs/demo") / run_name(method, {}, seed, limit)
 
 
 def test_run_errors_are_clear(demo_root, tmp_path):
@@ -126,7 +125,7 @@ def test_run_errors_are_clear(demo_root, tmp_path):
 def test_run_dir_of_other_settings_is_refused(demo_root):
     args = ("-s", "demo", "--data-root", demo_root, "--bootstrap", "0", "--limit", "2")
     assert invoke("run", "-m", "oracle", *args).exit_code == 0
-    config = Path("runs/demo/oracle/config.json")
+    config = _run_path("oracle", limit=2) / "config.json"
     doc = json.loads(config.read_text())
     doc["suite_version"] = "0"
     config.write_text(json.dumps(doc))
@@ -139,12 +138,13 @@ def test_run_dir_of_other_settings_is_refused(demo_root):
 def test_corrupt_cached_prediction_is_redone(demo_root):
     args = ("run", "-m", "random", "-s", "demo", "--data-root", demo_root, "--bootstrap", "0", "--limit", "3")
     assert invoke(*args).exit_code == 0
-    reference = json.loads(Path("runs/demo/random/results.json").read_text())["metrics"]
-    victim = sorted(Path("runs/demo/random/predictions").glob("*.png"))[0]
+    run_dir = _run_path("random", limit=3)
+    reference = json.loads((run_dir / "results.json").read_text())["metrics"]
+    victim = sorted((run_dir / "predictions").glob("*.png"))[0]
     victim.write_bytes(b"not a png")
     again = invoke(*args)
     assert "predicted 1, reused 2" in again.output
-    assert json.loads(Path("runs/demo/random/results.json").read_text())["metrics"] == reference
+    assert json.loads((run_dir / "results.json").read_text())["metrics"] == reference
 
 
 def _export_oracle(demo_root: Path, out: Path, per_image: bool = False) -> None:

@@ -11,18 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.cli import invoke
 from helpers.datasets import build_ade, build_partimagenet, build_pascal_part, save_jpg, save_png
 from PIL import Image
-from typer.testing import CliRunner
 
-from partbench.cli.main import app
 from partbench.data.prepare import prepare
 from partbench.errors import PartbenchError
 from partbench.suites import SUITES_DIR, load_suite
-
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def listing(folder: Path) -> dict[str, str]:

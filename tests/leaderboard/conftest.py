@@ -5,20 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers.cli import invoke
 from table_helpers import write_result
-from typer.testing import CliRunner
 
 
 @pytest.fixture
 def cli():
-    from partbench.cli.main import app
-
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(app, ["table", *map(str, args)])
-
-    return invoke
+    """`partbench table ARGS...`, in process."""
+    return lambda *args: invoke("table", *args)
 
 
 @pytest.fixture

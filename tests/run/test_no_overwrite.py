@@ -1,0 +1,105 @@
+"""A run never overwrites a different run: `--limit` gets its own folder (marked partial in tables), impossible
+numbers are refused before anything is written, and two prediction sources never share one import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers.cli import invoke
+from PIL import Image
+
+from partbench.suites import load_suite
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def finished(demo_root) -> Path:
+    """A finished full run of `random` on the demo suite, under ./runs."""
+    result = invoke("run", "-m", "random", "-s", "demo", "--data-root", demo_root, "--bootstrap", "0")
+    assert result.exit_code == 0, result.output
+    return Path("runs/demo/random")
+
+
+def test_a_limited_run_has_its_own_folder_and_is_marked_partial(demo_root, finished):
+    before = _files(finished)
+    limited = invoke("run", "-m", "random", "-s", "demo", "--data-root", demo_root, "--bootstrap", "0",
+                     "--limit", "4")
+    assert limited.exit_code == 0, limited.output
+    assert _files(finished) == before
+    (other,) = [p for p in Path("runs/demo").iterdir() if p != finished]
+    assert json.loads((other / "results.json").read_text())["n_samples"] == 4
+    table = invoke("table", "runs", "--suite", "demo", "--no-published", "--format", "markdown")
+    assert table.exit_code == 0
+    rows = [line for line in table.output.splitlines() if line.startswith("|") and "random" in line]
+    assert len(rows) == 2 and sum("(partial)" in r for r in rows) == 1
+    assert "only the first 4 samples" in table.output
+
+
+@pytest.mark.parametrize("option", [("--batch-size", "0"), ("--seed", "-1"), ("--bootstrap", "-1"),
+                                    ("--workers", "-1"), ("--limit", "0")])
+def test_impossible_numbers_are_refused_before_anything_is_written(demo_root, finished, option):
+    before = _files(Path("runs"))
+    result = invoke("run", "-m", "random", "-s", "demo", "--data-root", demo_root, *option)
+    assert result.exit_code == 2 and f"{option[0]} must be at least" in result.output
+    assert _files(Path("runs")) == before
+
+
+@pytest.mark.parametrize("grid", ["0", "-4", "100000"])
+def test_method_arguments_out_of_range_are_refused_before_anything_is_written(demo_root, grid):
+    result = invoke("run", "-m", "spatial-prior", "-s", "demo", "--data-root", demo_root, "-a", f"grid={grid}")
+    assert result.exit_code == 2 and "grid must lie in [1, 256]" in result.output
+    assert not Path("runs").exists()
+
+
+def _oracle_maps(demo_root: Path, folder: Path) -> Path:
+    reader = load_suite("demo").make_reader(demo_root)
+    folder.mkdir(parents=True)
+    for ref in reader.index("val").refs:
+        sample = reader.load(ref)
+        Image.fromarray(sample.part_label_map.astype(np.uint8)).save(folder / f"{ref.id}.png")
+    return folder
+
+
+def test_two_prediction_sources_never_share_one_import(demo_root, tmp_path):
+    first = _oracle_maps(demo_root, tmp_path / "team-a" / "preds")
+    second = _oracle_maps(demo_root, tmp_path / "team-b" / "preds")
+    args = ("-s", "demo", "--data-root", demo_root, "--bootstrap", "0")
+    assert invoke("score", "-p", first, *args).exit_code == 0
+    results = Path("runs/demo/imported-preds/results.json")
+    before = results.read_bytes()
+    again = invoke("score", "-p", first, *args)  # the same source: re-scored in place
+    assert again.exit_code == 0
+    other = invoke("score", "-p", second, *args)
+    assert other.exit_code == 2 and "--name" in other.output and str(first) in other.output
+    assert json.loads(results.read_text())["predictions"] == json.loads(before)["predictions"]
+    assert invoke("score", "-p", second, *args, "--name", "team-b").exit_code == 0
+    assert invoke("score", "-p", second, *args, "--force").exit_code == 0
+    assert json.loads(results.read_text())["predictions"] == str(second.resolve())
+
+
+def test_json_predictions_are_named_after_their_file(demo_root, tmp_path):
+    from pycocotools import mask as mask_utils
+
+    suite = load_suite("demo")
+    reader = suite.make_reader(demo_root)
+    entries = []
+    for ref in reader.index("val").refs:
+        label = reader.load(ref).part_label_map.astype(np.int64)
+        label[label == 255] = suite.num_classes
+        for k in np.unique(label):
+            rle = mask_utils.encode(np.asfortranarray((label == k).astype(np.uint8)))
+            entries.append({"file_name": f"{ref.image_id}.jpg", "category_id": int(k),
+                            "segmentation": {"size": rle["size"], "counts": rle["counts"].decode()}})
+    for name in ("a.json", "b.json"):
+        (tmp_path / "exports").mkdir(exist_ok=True)
+        (tmp_path / "exports" / name).write_text(json.dumps(entries))
+        result = invoke("score", "-s", "demo", "-p", tmp_path / "exports" / name, "--data-root", demo_root,
+                        "--bootstrap", "0")
+        assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in Path("runs/demo").iterdir()) == ["imported-a", "imported-b"]
