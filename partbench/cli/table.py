@@ -61,7 +61,14 @@ def table(
     metric_list = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
 
     files = find_result_files(paths, runs_root, note)
-    measured = load_rows(files)
+    named = {Path(p).resolve() for p in (paths or []) if Path(p).is_file()}
+
+    def skip_unreadable(path: Path, error: PartbenchError) -> None:
+        if path.resolve() in named:  # a file the user named is an error; one found by scanning is skipped
+            raise error
+        note(f"warning: skipped a run that cannot be read: {error}")
+
+    measured = load_rows(files, skip_unreadable)
 
     published_rows: list[Row] = []
     if published is not False:

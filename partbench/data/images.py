@@ -17,6 +17,9 @@ def read_label_png(path: Path) -> np.ndarray:
         raise DataNotFoundError(f"{path}: file not found.")
     try:
         with Image.open(path) as im:
+            if im.format != "PNG":
+                raise PartbenchError(f"{path}: a {im.format} file, not a PNG. Label maps must be lossless PNGs "
+                                     f"(JPEG compression changes class ids at part boundaries).")
             if im.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
                 raise PartbenchError(
                     f"{path}: a label map must be a single-channel 8- or 16-bit PNG, got mode {im.mode!r}."

@@ -168,5 +168,16 @@ def find_result_files(
     return unique
 
 
-def load_rows(files: Iterable[Path]) -> list[Row]:
-    return [row_from_result(load_result(f), Path(f)) for f in files]
+def load_rows(files: Iterable[Path],
+              on_error: Callable[[Path, PartbenchError], None] | None = None) -> list[Row]:
+    """Rows of these results files. With `on_error`, a file that cannot be read is reported to it and skipped (one
+    broken run must not hide all the others); without, its error propagates."""
+    rows = []
+    for f in files:
+        try:
+            rows.append(row_from_result(load_result(f), Path(f)))
+        except PartbenchError as e:
+            if on_error is None:
+                raise
+            on_error(Path(f), e)
+    return rows

@@ -58,6 +58,8 @@ def run(req: RunRequest) -> RunOutcome:
         meaningful = info.is_meaningful(work.method_args)
         inputs = _check_inputs(info, work, build_kwargs)
         if group.is_main:
+            _remove_stale_writes(run_dir.path, [run_dir.path / n for n in ("config.json", "samples.jsonl",
+                                                                           "results.json")], recursive=False)
             run_dir.write_config({"fingerprint": fingerprint, "method_config": method_config} | work.config)
 
         items = work.items
@@ -131,6 +133,8 @@ def score(req: ScoreRequest) -> dict[str, Any] | None:
               "run_name": req.name, "meaningful": True, "skipped": dict(work.skipped), "n_refs": len(work.items),
               "extra": {"predictions": str(Path(req.predictions).resolve()), "n_missing_predictions": saved.n_missing}}
     with ProcessGroup.from_env() as group:
+        if group.is_main:
+            _remove_stale_writes(Path(req.samples_path).parent, [Path(req.samples_path)], recursive=False)
         # Runs of consecutive samples keep an image's samples (and its decoded annotations) in one process.
         positions = my_positions(len(work.items), Shard(0, 1), group, batch_size=16)
         loop = _Loop(kind, suite, work, evaluator, group, batch_size=16, workers=req.workers)
@@ -255,11 +259,11 @@ def _check_numbers(positive: dict[str, int | None], non_negative: dict[str, int 
                 raise PartbenchError(f"--{name.replace('_', '-')} must be at least {bound}, got {value}.")
 
 
-def _remove_stale_writes(root: Path, targets: Iterable[Path]) -> None:
-    """Delete temporary files left by killed writes of these predictions. Only this process's own: other processes
-    and shards writing into the same folder may have writes in flight. (`.<name>.<random>.tmp`, see `paths`.)"""
+def _remove_stale_writes(root: Path, targets: Iterable[Path], recursive: bool = True) -> None:
+    """Delete temporary files left by killed writes of these files. Only this process's own: other processes and
+    shards writing into the same folder may have writes in flight. (`.<name>.<random>.tmp`: `store.atomic`.)"""
     mine = set(targets)
-    for tmp in root.rglob(".*.tmp"):
+    for tmp in (root.rglob if recursive else root.glob)(".*.tmp"):
         target = tmp.with_name(tmp.name[1:-len(".tmp")].rsplit(".", 1)[0])
         if target in mine:
             tmp.unlink(missing_ok=True)

@@ -41,6 +41,23 @@ class PngDirectory:
     def missing(self, refs: list[SampleRef]) -> list[SampleRef]:
         return [r for r in refs if self.path_for(r) is None]
 
+    def unmatched(self, refs: list[SampleRef]) -> list[str]:
+        """Prediction files that name no sample or image of these refs (they are not scored)."""
+        known = {r.id for r in refs} | {r.image_id for r in refs}
+        return sorted(f"{stem}.png" for stem in self._stems - known)
+
+    def hint(self) -> str:
+        """What else the folder holds, when that explains missing predictions."""
+        others: dict[str, int] = {}
+        for p in self.root.iterdir():
+            if p.is_file() and not p.name.startswith(".") and p.suffix != ".png":
+                others[p.suffix or "(no extension)"] = others.get(p.suffix or "(no extension)", 0) + 1
+        if not others:
+            return ""
+        found = ", ".join(f"{n} {ext}" for ext, n in sorted(others.items()))
+        return (f" The folder holds {found} files: partbench reads single-channel PNG class-id maps named "
+                f"<sample id>.png (lower-case extension).")
+
     def load(self, ref: SampleRef) -> np.ndarray:
         path = self.path_for(ref)
         if path is None:
@@ -74,6 +91,13 @@ class Detectron2Json:
     def missing(self, refs: list[SampleRef]) -> list[SampleRef]:
         return [r for r in refs if r.image_id not in self.by_image]
 
+    def unmatched(self, refs: list[SampleRef]) -> list[str]:
+        known = {r.image_id for r in refs}
+        return sorted(f"{stem} (file_name)" for stem in set(self.by_image) - known)
+
+    def hint(self) -> str:
+        return ""
+
     def describe(self, ref: SampleRef) -> str:
         return f"{self.path} [{ref.image_id}]"
 
@@ -83,22 +107,18 @@ class Detectron2Json:
         return self._cache[1]
 
     def _decode(self, image_id: str) -> np.ndarray:
-        from pycocotools import mask as mask_utils
-
         where = f"{self.path} [{image_id}]"
         entries = self.by_image.get(image_id)
         if not entries:
             raise PartbenchError(f"{where}: no prediction for this image.")
         label = None
-        for e in entries:
+        for k, e in enumerate(entries):
             try:
-                rle = dict(e["segmentation"])
+                segmentation = e["segmentation"]
                 cat = int(e["category_id"])
             except (KeyError, TypeError, ValueError):
                 raise PartbenchError(f"{where}: an entry lacks 'segmentation' or 'category_id'.") from None
-            if isinstance(rle.get("counts"), str):
-                rle["counts"] = rle["counts"].encode("ascii")
-            mask = mask_utils.decode(rle).astype(bool)
+            mask = decode_rle(segmentation, f"{where}, entry {k} of this image (category_id {cat})")
             if label is None:
                 label = np.full(mask.shape, self.ignore_label, dtype=np.int64)
             if mask.shape != label.shape:
@@ -114,6 +134,58 @@ class Detectron2Json:
                     f"format cannot tell them apart. Export one PNG per sample instead.")
             label[mask] = cat
         return label
+
+
+def decode_rle(segmentation: object, where: str) -> np.ndarray:
+    """A COCO RLE mask (compressed string or uncompressed list `counts`, with `size` = [h, w]) as an HxW bool array.
+
+    pycocotools decodes a malformed string without complaint (into uninitialised memory), so the counts are checked
+    to cover exactly h x w pixels before decoding.
+    """
+    from pycocotools import mask as mask_utils
+
+    if not isinstance(segmentation, dict) or "counts" not in segmentation or "size" not in segmentation:
+        raise PartbenchError(f"{where}: 'segmentation' must be a COCO RLE with 'size' [h, w] and 'counts'.")
+    size, counts = segmentation["size"], segmentation["counts"]
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v >= 0 for v in size)):
+        raise PartbenchError(f"{where}: RLE 'size' must be [height, width], got {size!r}.")
+    h, w = size
+    if isinstance(counts, list):  # uncompressed RLE, a valid COCO form
+        if not all(isinstance(c, int) and c >= 0 for c in counts) or sum(counts) != h * w:
+            raise PartbenchError(f"{where}: RLE counts must be non-negative integers summing to {h}x{w}.")
+        rle = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
+    elif isinstance(counts, str | bytes):
+        text = counts.encode("ascii", "replace") if isinstance(counts, str) else counts
+        if _compressed_total(text) != h * w:
+            raise PartbenchError(f"{where}: RLE counts string is malformed (it does not cover {h}x{w} pixels).")
+        rle = {"size": [h, w], "counts": text}
+    else:
+        raise PartbenchError(f"{where}: RLE 'counts' must be a string or a list of integers.")
+    return mask_utils.decode(rle).astype(bool)
+
+
+def _compressed_total(text: bytes) -> int | None:
+    """The pixels COCO's compressed RLE string covers (its LEB128-like encoding, as pycocotools' rleFrString reads
+    it), or None if it is not a valid string."""
+    counts: list[int] = []
+    p = 0
+    while p < len(text):
+        x, k, more = 0, 0, True
+        while more:
+            if p >= len(text) or not 48 <= text[p] < 48 + 64:
+                return None
+            c = text[p] - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(counts) > 2:
+            x += counts[-2]
+        if x < 0:
+            return None
+        counts.append(x)
+    return sum(counts)
 
 
 def open_predictions(path: Path, num_classes: int, ignore_label: int):

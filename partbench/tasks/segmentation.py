@@ -98,11 +98,23 @@ class SavedMaps:
 
         self.suite, self.path = suite, path
         self.source = open_predictions(path, suite.num_classes, suite.ignore_label)
+        from partbench.console import err_console
+
         missing = self.source.missing(work.items)
         if missing and not allow_missing:
             shown = ", ".join(r.id for r in missing[:5]) + (" ..." if len(missing) > 5 else "")
             raise PartbenchError(f"{path}: {len(missing)} of {len(work.items)} samples have no prediction "
-                                 f"({shown}). Use --allow-missing to score them as empty.")
+                                 f"({shown}). Use --allow-missing to score them as empty.{self.source.hint()}")
+        warnings = []
+        if missing:
+            warnings.append(f"{len(missing)} of {len(work.items)} samples have no prediction in {path}: each is "
+                            f"scored as predicting nothing (--allow-missing).")
+        unmatched = self.source.unmatched(work.items)
+        if unmatched:
+            warnings.append(f"{len(unmatched)} predictions in {path} match no sample of this split and are not "
+                            f"scored (e.g. {unmatched[0]}).")
+        for line in warnings:
+            err_console.print(f"warning: {line}", style="yellow", markup=False, highlight=False, soft_wrap=True)
         self.n_missing = len(missing)
         self._missing_ids = {r.id for r in missing}
 

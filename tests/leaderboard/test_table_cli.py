@@ -18,13 +18,17 @@ from partbench.leaderboard.results import load_result, row_from_result
 # Input handling
 
 
-def test_invalid_json_names_the_file(cli, tmp_path):
-    bad = tmp_path / "runs" / "pascal-part-116" / "broken" / "results.json"
+def test_invalid_json_names_the_file(cli, two_runs):
+    """Found by scanning, a broken run is skipped with a warning naming it; named on the command line, an error."""
+    bad = two_runs / "pascal-part-116" / "broken" / "results.json"
     bad.parent.mkdir(parents=True)
     bad.write_text('{"suite": "pascal-part-116", ', encoding="utf-8")
-    r = cli("--runs-root", tmp_path / "runs")
-    assert r.exit_code == 2
-    assert str(bad) in r.output and "not valid JSON" in r.output and "Traceback" not in r.output
+    r = cli("--runs-root", two_runs, "--format", "json", "--no-published")
+    assert r.exit_code == 0, r.output
+    assert str(bad) in r.stderr and "not valid JSON" in r.stderr and "Traceback" not in r.output
+    assert sorted(row["label"] for row in json.loads(r.stdout)) == ["alpha", "beta@1a2b3c4d"]
+    named = cli(bad)
+    assert named.exit_code == 2 and str(bad) in named.output and "Traceback" not in named.output
     with pytest.raises(PartbenchError, match="broken"):
         load_result(bad)
 
