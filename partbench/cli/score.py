@@ -50,7 +50,7 @@ def score_command(
     doc = score(ScoreRequest(
         suite=suite, data_root=resolve_data_root(data_root), predictions=predictions, name=label,
         samples_path=samples, split=split, convention=convention, allow_missing=allow_missing, bootstrap=bootstrap,
-        workers=workers,
+        workers=workers, results_path=target,
     ))
     if doc is None:  # a rank other than 0 of a torchrun launch: rank 0 writes the results
         return

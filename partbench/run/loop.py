@@ -93,7 +93,7 @@ def run(req: RunRequest) -> RunOutcome:
         header = {"suite": suite.name, "split": split, "method": req.method, "method_args": work.identity_args,
                   "run_name": run_dir.path.name, "meaningful": meaningful, "skipped": dict(work.skipped),
                   "n_refs": len(items), "extra": extra | work.config}
-        loop = _Loop(kind, suite, work, evaluator, group, req.batch_size, req.workers)
+        loop = _Loop(kind, suite, work, evaluator, group, req.batch_size, req.workers, run_dir.results_path)
         split_work = group.distributed or shard.count > 1  # rows then go to rank 0 / the shard file
         rows, counts = loop.go(positions, prepare, predict, run_dir.samples_path, split_work=split_work,
                                description=f"{req.method} on {suite.name}/{split}")
@@ -137,7 +137,8 @@ def score(req: ScoreRequest) -> dict[str, Any] | None:
             _remove_stale_writes(Path(req.samples_path).parent, [Path(req.samples_path)], recursive=False)
         # Runs of consecutive samples keep an image's samples (and its decoded annotations) in one process.
         positions = my_positions(len(work.items), Shard(0, 1), group, batch_size=16)
-        loop = _Loop(kind, suite, work, evaluator, group, batch_size=16, workers=req.workers)
+        loop = _Loop(kind, suite, work, evaluator, group, batch_size=16, workers=req.workers,
+                     results_path=req.results_path)
         rows, counts = loop.go(positions, lambda _, sample: saved.read(sample), predict, req.samples_path,
                                split_work=group.distributed, description=f"scoring {req.name} on {suite.name}/{split}")
         done = loop.conclude(rows, counts, header, req.samples_path, Shard(0, 1), None, req.bootstrap)
@@ -148,9 +149,10 @@ class _Loop:
     """One pass over this process's positions, and what follows it: gathering, shard files or results."""
 
     def __init__(self, kind: TaskKind, suite: Suite, work: Work, evaluator: Evaluator, group: ProcessGroup,
-                 batch_size: int, workers: int):
+                 batch_size: int, workers: int, results_path: Path | None):
         self.kind, self.suite, self.work, self.evaluator, self.group = kind, suite, work, evaluator, group
         self.batch_size, self.workers = batch_size, workers
+        self.results_path = results_path  # deleted when new rows replace the ones it was computed from
         self.single = True
 
     def go(self, positions: list[int], prepare: Callable[[int, Any], Any], predict: Callable[[Batch], list],
@@ -170,7 +172,7 @@ class _Loop:
         mine: list[Any] = []  # sent to rank 0 when the work is split (rows pickle compactly)
         counts = {"predicted": 0, "cached": 0, "unscorable": 0}
         with progress_bar(disable=not self.group.is_main) as bar, \
-                (CollectingWriter(mine) if split_work else AtomicLineWriter(samples_path)) as out:
+                (CollectingWriter(mine) if split_work else AtomicLineWriter(samples_path, self.results_path)) as out:
             task = bar.add_task(description, total=len(positions), note="")
             samples = prefetch(positions, load, workers=self.workers, depth=2 * self.batch_size)
             for batch in _batches(samples, self.batch_size):
@@ -208,7 +210,7 @@ class _Loop:
                         [evaluator.encode(r) for r in ordered], total["unscorable"])
             return None, total
         evaluator.reset()
-        with AtomicLineWriter(samples_path) as out:
+        with AtomicLineWriter(samples_path, self.results_path) as out:
             for row in ordered:
                 evaluator.add(row)
                 out.write(evaluator.encode(row))

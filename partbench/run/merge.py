@@ -67,7 +67,7 @@ def merge_run(run_path: Path, n_replicates: int = 1000, convention: str | None =
     run_dir = RunDir(run_path, {k: config[k] for k in IDENTITY_FIELDS})
     streams = [_rows(p.with_suffix(".jsonl")) for p in metas]
     found = 0
-    with AtomicLineWriter(run_dir.samples_path) as out:
+    with AtomicLineWriter(run_dir.samples_path, supersedes=run_dir.results_path) as out:
         for line in heapq.merge(*streams, key=lambda line: line["index"]):
             evaluator.add(evaluator.decode(line))
             out.write(line)

@@ -39,6 +39,7 @@ class ScoreRequest:
     allow_missing: bool = False  # score samples without a prediction as predicting nothing
     bootstrap: int = 1000
     workers: int = 0
+    results_path: Path | None = None  # where the caller writes the results: removed when the rows are replaced
 
 
 @dataclass

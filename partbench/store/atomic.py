@@ -52,10 +52,15 @@ def read_json(path: Path) -> Any:
 
 class AtomicLineWriter:
     """Streams JSON lines into a temporary file that replaces `path` only when the block completes without error,
-    so per-sample rows never accumulate in memory and a killed run never leaves a truncated file behind."""
+    so per-sample rows never accumulate in memory and a killed run never leaves a truncated file behind.
 
-    def __init__(self, path: Path):
+    `supersedes`: a file computed from the old content (a run's results.json), deleted just before the new rows
+    replace the old ones, so that a kill between the two writes leaves no number beside rows it was not made from.
+    """
+
+    def __init__(self, path: Path, supersedes: Path | None = None):
         self.path = Path(path)
+        self.supersedes = supersedes
 
     def __enter__(self) -> AtomicLineWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +80,8 @@ class AtomicLineWriter:
         finally:
             self._file.close()
         if exc_type is None:
+            if self.supersedes is not None:
+                Path(self.supersedes).unlink(missing_ok=True)
             os.replace(self._tmp, self.path)
         else:
             Path(self._tmp).unlink(missing_ok=True)

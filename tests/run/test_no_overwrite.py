@@ -103,3 +103,26 @@ def test_json_predictions_are_named_after_their_file(demo_root, tmp_path):
                         "--bootstrap", "0")
         assert result.exit_code == 0, result.output
     assert sorted(p.name for p in Path("runs/demo").iterdir()) == ["imported-a", "imported-b"]
+
+
+def test_a_kill_between_rows_and_results_leaves_no_stale_number(demo_root, finished, monkeypatch, tmp_path):
+    """Killed after the new per-sample rows are in place but before results.json is written, a run or a score leaves
+    no results.json at all rather than the old one beside rows it was not computed from."""
+    import partbench.run.loop as loop
+    from partbench.run import RunRequest, ScoreRequest, run, score
+
+    def killed(*_, **__):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "results_document", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(RunRequest(method="random", suite="demo", data_root=demo_root, force=True, bootstrap=0))
+    assert (finished / "samples.jsonl").is_file() and not (finished / "results.json").exists()
+
+    results = tmp_path / "imported" / "results.json"
+    results.parent.mkdir()
+    results.write_text("{}")
+    with pytest.raises(KeyboardInterrupt):
+        score(ScoreRequest(suite="demo", data_root=demo_root, predictions=finished / "predictions", name="x",
+                           samples_path=results.with_name("samples.jsonl"), bootstrap=0, results_path=results))
+    assert results.with_name("samples.jsonl").is_file() and not results.exists()
