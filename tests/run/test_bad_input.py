@@ -6,55 +6,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from helpers.cli import invoke
-from PIL import Image
-
-from partbench.suites import load_suite
-
-
-def _oracle_maps(demo_root: Path, folder: Path, fmt: str = "PNG", suffix: str = ".png") -> list[str]:
-    reader = load_suite("demo").make_reader(demo_root)
-    folder.mkdir(parents=True)
-    ids = []
-    for ref in reader.index("val").refs:
-        Image.fromarray(reader.load(ref).part_label_map.astype(np.uint8)).save(folder / f"{ref.id}{suffix}", fmt)
-        ids.append(ref.id)
-    return ids
+from helpers.exports import detectron2_entries, oracle_maps
 
 
 def _score(demo_root: Path, predictions: Path, *extra):
     return invoke("score", "-s", "demo", "-p", predictions, "--data-root", demo_root, "--bootstrap", "0", *extra)
 
 
-def _entries(demo_root: Path, uncompressed: bool) -> list[dict]:
-    """The ground truth as detectron2's sem_seg_predictions.json (label C marks off-object pixels)."""
-    from pycocotools import mask as mask_utils
-
-    suite = load_suite("demo")
-    reader = suite.make_reader(demo_root)
-    entries = []
-    for ref in reader.index("val").refs:
-        label = reader.load(ref).part_label_map.astype(np.int64)
-        label[label == 255] = suite.num_classes
-        for k in np.unique(label):
-            mask = label == k
-            if uncompressed:  # column-major runs starting with zeros, as COCO's list form counts them
-                flat = mask.flatten(order="F").astype(np.int8)
-                edges = np.flatnonzero(np.diff(np.concatenate([[0], flat, [1 - flat[-1]]])))
-                counts = np.diff(np.concatenate([[0], edges])).tolist()
-                segmentation = {"size": list(mask.shape), "counts": counts}
-            else:
-                rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-                segmentation = {"size": rle["size"], "counts": rle["counts"].decode()}
-            entries.append({"file_name": f"{ref.image_id}.jpg", "category_id": int(k), "segmentation": segmentation})
-    return entries
-
-
 def test_uncompressed_rle_is_accepted(demo_root, tmp_path):
     path = tmp_path / "list-counts.json"
-    path.write_text(json.dumps(_entries(demo_root, uncompressed=True)))
+    path.write_text(json.dumps(detectron2_entries(demo_root, uncompressed=True)))
     result = _score(demo_root, path, "-o", tmp_path / "out.json")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "out.json").read_text())["metrics"]["h_iou"] == pytest.approx(100.0)
@@ -66,7 +29,7 @@ def test_uncompressed_rle_is_accepted(demo_root, tmp_path):
     (lambda seg: seg.pop("size"), "'size'"),
 ], ids=["garbage-counts", "empty-counts", "no-size"])
 def test_malformed_rle_is_refused_naming_the_entry(demo_root, tmp_path, damage, message):
-    entries = _entries(demo_root, uncompressed=False)
+    entries = detectron2_entries(demo_root, uncompressed=False)
     damage(entries[0]["segmentation"])
     path = tmp_path / "damaged.json"
     path.write_text(json.dumps(entries))
@@ -76,14 +39,14 @@ def test_malformed_rle_is_refused_naming_the_entry(demo_root, tmp_path, damage, 
 
 
 def test_jpeg_bytes_under_a_png_name_are_refused(demo_root, tmp_path):
-    _oracle_maps(demo_root, tmp_path / "jpegs", fmt="JPEG")
+    oracle_maps(demo_root, tmp_path / "jpegs", fmt="JPEG")
     result = _score(demo_root, tmp_path / "jpegs")
     assert result.exit_code == 2 and "a JPEG file, not a PNG" in result.output
 
 
 def test_files_partbench_does_not_read_are_named_as_the_likely_cause(demo_root, tmp_path):
     folder = tmp_path / "upper"
-    _oracle_maps(demo_root, folder, suffix=".PNG")
+    oracle_maps(demo_root, folder, suffix=".PNG")
     (folder / "logits.npy").write_bytes(b"\x93NUMPY")
     result = _score(demo_root, folder)
     assert result.exit_code == 2 and "have no prediction" in result.output
@@ -92,7 +55,7 @@ def test_files_partbench_does_not_read_are_named_as_the_likely_cause(demo_root, 
 
 def test_unmatched_and_missing_predictions_are_counted(demo_root, tmp_path):
     folder = tmp_path / "maps"
-    ids = _oracle_maps(demo_root, folder)
+    ids = oracle_maps(demo_root, folder)
     (folder / f"{ids[0]}.png").rename(folder / "not-a-sample.png")
     refused = _score(demo_root, folder)
     assert refused.exit_code == 2 and "1 of" in refused.output

@@ -6,12 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from helpers.cli import invoke
-from PIL import Image
-
-from partbench.suites import load_suite
+from helpers.exports import detectron2_entries, oracle_maps
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -57,18 +54,10 @@ def test_method_arguments_out_of_range_are_refused_before_anything_is_written(de
     assert not Path("runs").exists()
 
 
-def _oracle_maps(demo_root: Path, folder: Path) -> Path:
-    reader = load_suite("demo").make_reader(demo_root)
-    folder.mkdir(parents=True)
-    for ref in reader.index("val").refs:
-        sample = reader.load(ref)
-        Image.fromarray(sample.part_label_map.astype(np.uint8)).save(folder / f"{ref.id}.png")
-    return folder
-
-
 def test_two_prediction_sources_never_share_one_import(demo_root, tmp_path):
-    first = _oracle_maps(demo_root, tmp_path / "team-a" / "preds")
-    second = _oracle_maps(demo_root, tmp_path / "team-b" / "preds")
+    first, second = tmp_path / "team-a" / "preds", tmp_path / "team-b" / "preds"
+    oracle_maps(demo_root, first)
+    oracle_maps(demo_root, second)
     args = ("-s", "demo", "--data-root", demo_root, "--bootstrap", "0")
     assert invoke("score", "-p", first, *args).exit_code == 0
     results = Path("runs/demo/imported-preds/results.json")
@@ -84,18 +73,7 @@ def test_two_prediction_sources_never_share_one_import(demo_root, tmp_path):
 
 
 def test_json_predictions_are_named_after_their_file(demo_root, tmp_path):
-    from pycocotools import mask as mask_utils
-
-    suite = load_suite("demo")
-    reader = suite.make_reader(demo_root)
-    entries = []
-    for ref in reader.index("val").refs:
-        label = reader.load(ref).part_label_map.astype(np.int64)
-        label[label == 255] = suite.num_classes
-        for k in np.unique(label):
-            rle = mask_utils.encode(np.asfortranarray((label == k).astype(np.uint8)))
-            entries.append({"file_name": f"{ref.image_id}.jpg", "category_id": int(k),
-                            "segmentation": {"size": rle["size"], "counts": rle["counts"].decode()}})
+    entries = detectron2_entries(demo_root, uncompressed=False)
     for name in ("a.json", "b.json"):
         (tmp_path / "exports").mkdir(exist_ok=True)
         (tmp_path / "exports" / name).write_text(json.dumps(entries))
