@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -80,6 +81,8 @@ def extract(archive: Path, into: Path, progress: bool = True) -> Path:
                     dest = safe(m.filename)
                     if dest is None or m.is_dir():
                         continue
+                    if stat.S_ISLNK(m.external_attr >> 16):
+                        raise PartbenchError(_link_refused(archive, m.filename))
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     with z.open(m) as src, open(dest, "wb") as out:
                         shutil.copyfileobj(src, out, 1 << 20)
@@ -89,6 +92,8 @@ def extract(archive: Path, into: Path, progress: bool = True) -> Path:
                 for m in t:
                     bar.advance(task)
                     dest = safe(m.name)
+                    if dest is not None and (m.issym() or m.islnk()):
+                        raise PartbenchError(_link_refused(archive, m.name))
                     if dest is None or not m.isfile():
                         continue
                     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +103,13 @@ def extract(archive: Path, into: Path, progress: bool = True) -> Path:
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as e:
         raise PartbenchError(f"{archive}: cannot extract ({e}).") from None
     return into
+
+
+def _link_refused(archive: Path, member: str) -> str:
+    # A link's target is outside what partbench checks (it may point anywhere on the machine), and skipping it would
+    # leave a file silently missing from the dataset.
+    return (f"{archive}: member {member!r} is a link; released datasets hold plain files. Extract the archive "
+            f"yourself, check where its links point, and pass the folder to `partbench data prepare --source`.")
 
 
 def find_dir(top: Path, test: Callable[[Path], bool], what: str, source: Path, max_depth: int = 5) -> Path:

@@ -138,3 +138,24 @@ def test_unsafe_archive_member_is_refused(tmp_path):
     with pytest.raises(PartbenchError, match="outside the target folder"):
         prepare("pascal-part", archive, tmp_path / "data", progress=False)
     assert not (tmp_path / "outside.txt").exists() and not (tmp_path / "data/pascal-part").exists()
+
+
+@pytest.mark.parametrize("kind", ["tar-symlink", "tar-hardlink", "zip-symlink"])
+def test_link_members_are_refused_cleanly(tmp_path, kind):
+    archive = tmp_path / ("links.zip" if kind.startswith("zip") else "links.tar")
+    if kind.startswith("zip"):
+        with zipfile.ZipFile(archive, "w") as z:
+            info = zipfile.ZipInfo("trainval/Annotations_Part/2008_000002.mat")
+            info.external_attr = (0o120777 << 16)  # a symlink, as `zip --symlinks` stores it
+            z.writestr(info, "/etc/passwd")
+    else:
+        with tarfile.open(archive, "w") as t:
+            info = tarfile.TarInfo("trainval/Annotations_Part/2008_000002.mat")
+            info.type = tarfile.SYMTYPE if kind == "tar-symlink" else tarfile.LNKTYPE
+            info.linkname = "/etc/passwd"
+            t.addfile(info)
+    result = invoke("data", "prepare", "pascal-part", "--source", archive, "--data-root", tmp_path / "data")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "2008_000002.mat" in result.output and "is a link" in result.output
+    assert not (tmp_path / "data" / "pascal-part").exists()
+    assert not list((tmp_path / "data").glob(".staging-*"))  # nothing half-extracted is left behind
