@@ -58,7 +58,11 @@ def load_coco(path: Path) -> CocoFile:
 
 
 def decode_segmentation(segmentation: Any, height: int, width: int, where: str) -> np.ndarray:
-    """A COCO segmentation (polygons, uncompressed or compressed RLE) as an HxW bool mask."""
+    """A COCO segmentation (polygons, uncompressed or compressed RLE) as an HxW bool mask.
+
+    pycocotools decodes malformed RLE counts without complaint (into uninitialised memory), so RLE counts are checked
+    to cover exactly height x width pixels first.
+    """
     from pycocotools import mask as mask_utils
 
     try:
@@ -68,6 +72,10 @@ def decode_segmentation(segmentation: Any, height: int, width: int, where: str) 
                 return np.zeros((height, width), dtype=bool)
             rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
         elif isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), list):
+            counts = segmentation["counts"]
+            if not all(isinstance(c, int) and c >= 0 for c in counts) or sum(counts) != height * width:
+                raise PartbenchError(f"{where}: RLE counts must be non-negative integers summing to "
+                                     f"{height}x{width}.")
             rle = mask_utils.frPyObjects(segmentation, height, width)
         elif isinstance(segmentation, dict) and "counts" in segmentation:
             rle = dict(segmentation)
@@ -76,6 +84,9 @@ def decode_segmentation(segmentation: Any, height: int, width: int, where: str) 
             if list(rle.get("size", [])) != [height, width]:
                 raise PartbenchError(f"{where}: RLE size {rle.get('size')} disagrees with the image size "
                                      f"{[height, width]} (height, width).")
+            if not isinstance(rle["counts"], bytes) or _compressed_total(rle["counts"]) != height * width:
+                raise PartbenchError(f"{where}: RLE counts string is malformed (it does not cover "
+                                     f"{height}x{width} pixels).")
         else:
             raise PartbenchError(f"{where}: unsupported segmentation {type(segmentation).__name__}.")
         mask = mask_utils.decode(rle)
@@ -84,3 +95,27 @@ def decode_segmentation(segmentation: Any, height: int, width: int, where: str) 
     except (TypeError, ValueError, KeyError, IndexError) as e:
         raise PartbenchError(f"{where}: cannot decode segmentation ({e}).") from None
     return mask.astype(bool)
+
+
+def _compressed_total(text: bytes) -> int | None:
+    """The pixels COCO's compressed RLE string covers (its LEB128-like encoding, as pycocotools' rleFrString reads
+    it), or None if it is not a valid string."""
+    counts: list[int] = []
+    p = 0
+    while p < len(text):
+        x, k, more = 0, 0, True
+        while more:
+            if p >= len(text) or not 48 <= text[p] < 48 + 64:
+                return None
+            c = text[p] - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(counts) > 2:
+            x += counts[-2]
+        if x < 0:
+            return None
+        counts.append(x)
+    return sum(counts)

@@ -8,6 +8,7 @@ A new task kind is one module that subclasses `TaskKind`, implements an `Evaluat
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,16 +81,17 @@ class Evaluator(Protocol):
         """Metrics and their detail: `metrics`, `ci95`, `higher_is_better` at least."""
 
 
-class TaskKind:
+class TaskKind(ABC):
     """The hooks of one task kind; defaults fit kinds whose samples are items and whose predictions are PNG files."""
 
     name: str = ""  # the method kind it serves ("segmentation", "generation", ...)
     suite_tasks: tuple[str, ...] = ()  # the suite `task` values it evaluates
     unscorable: str | None = None  # n_skipped key for samples the evaluator cannot score (None: all scorable)
 
+    @abstractmethod
     def work(self, suite: Suite, data_root: Path, split: str, limit: int | None, args: dict[str, str],
              seed: int, convention: str | None) -> Work:
-        raise NotImplementedError
+        ...
 
     def cache_id(self, item: Any) -> str:
         """What identifies the item in its cache key."""
@@ -100,10 +102,11 @@ class TaskKind:
 
     def warm(self, sample: Any) -> None:
         """Decode what the method will read, in a loader thread (called only for samples still to predict)."""
+        return None  # nothing to decode ahead unless a kind says what
 
+    @abstractmethod
     def call(self, method: Any, samples: list[Any], suite: Suite, method_name: str) -> list[Any]:
         """The method's outputs for `samples`, one each, checked for count and type."""
-        raise NotImplementedError
 
     def finalize(self, output: Any, sample: Any, suite: Suite, where: str) -> Any:
         """A method's output as the prediction that is stored and scored."""
@@ -112,12 +115,13 @@ class TaskKind:
     def prediction_path(self, run_dir: RunDir, item: Any) -> Path:
         return run_dir.predictions / f"{item.id}.png"
 
+    @abstractmethod
     def encode(self, prediction: Any, suite: Suite, key: str) -> bytes:
         """The file a prediction is stored in; it must carry `key` so that a stale file is never reused."""
-        raise NotImplementedError
 
+    @abstractmethod
     def decode(self, path: Path, suite: Suite) -> Any:
-        raise NotImplementedError
+        ...
 
     def stored_key(self, path: Path) -> str | None:
         """The cache key a stored prediction carries (None if absent or unreadable: it is then made again)."""
@@ -130,8 +134,9 @@ class TaskKind:
         raise PartbenchError(f"`partbench score` does not read saved predictions for {self.name} suites; "
                              f"run the method with `partbench run` instead.")
 
+    @abstractmethod
     def evaluator(self, suite: Suite, config: dict[str, Any], run_dir: RunDir | None, force: bool) -> Evaluator:
-        raise NotImplementedError
+        ...
 
 
 class SavedPredictions(Protocol):

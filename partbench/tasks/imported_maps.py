@@ -137,55 +137,15 @@ class Detectron2Json:
 
 
 def decode_rle(segmentation: object, where: str) -> np.ndarray:
-    """A COCO RLE mask (compressed string or uncompressed list `counts`, with `size` = [h, w]) as an HxW bool array.
-
-    pycocotools decodes a malformed string without complaint (into uninitialised memory), so the counts are checked
-    to cover exactly h x w pixels before decoding.
-    """
-    from pycocotools import mask as mask_utils
+    """A COCO RLE mask (compressed string or uncompressed list `counts`) of the size its own `size` gives."""
+    from partbench.data.coco import decode_segmentation
 
     if not isinstance(segmentation, dict) or "counts" not in segmentation or "size" not in segmentation:
         raise PartbenchError(f"{where}: 'segmentation' must be a COCO RLE with 'size' [h, w] and 'counts'.")
-    size, counts = segmentation["size"], segmentation["counts"]
+    size = segmentation["size"]
     if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v >= 0 for v in size)):
         raise PartbenchError(f"{where}: RLE 'size' must be [height, width], got {size!r}.")
-    h, w = size
-    if isinstance(counts, list):  # uncompressed RLE, a valid COCO form
-        if not all(isinstance(c, int) and c >= 0 for c in counts) or sum(counts) != h * w:
-            raise PartbenchError(f"{where}: RLE counts must be non-negative integers summing to {h}x{w}.")
-        rle = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
-    elif isinstance(counts, str | bytes):
-        text = counts.encode("ascii", "replace") if isinstance(counts, str) else counts
-        if _compressed_total(text) != h * w:
-            raise PartbenchError(f"{where}: RLE counts string is malformed (it does not cover {h}x{w} pixels).")
-        rle = {"size": [h, w], "counts": text}
-    else:
-        raise PartbenchError(f"{where}: RLE 'counts' must be a string or a list of integers.")
-    return mask_utils.decode(rle).astype(bool)
-
-
-def _compressed_total(text: bytes) -> int | None:
-    """The pixels COCO's compressed RLE string covers (its LEB128-like encoding, as pycocotools' rleFrString reads
-    it), or None if it is not a valid string."""
-    counts: list[int] = []
-    p = 0
-    while p < len(text):
-        x, k, more = 0, 0, True
-        while more:
-            if p >= len(text) or not 48 <= text[p] < 48 + 64:
-                return None
-            c = text[p] - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p, k = p + 1, k + 1
-            if not more and c & 0x10:
-                x |= -1 << (5 * k)
-        if len(counts) > 2:
-            x += counts[-2]
-        if x < 0:
-            return None
-        counts.append(x)
-    return sum(counts)
+    return decode_segmentation(segmentation, size[0], size[1], where)
 
 
 def open_predictions(path: Path, num_classes: int, ignore_label: int):
