@@ -24,6 +24,7 @@ def _isolated_env(monkeypatch, tmp_path):
     """Tests never read the user's data root or plugins, and write runs into their own folder."""
     monkeypatch.delenv("PARTBENCH_PLUGINS", raising=False)
     monkeypatch.setenv("PARTBENCH_DATA", str(tmp_path / "no-data-here"))
+    monkeypatch.setenv("PARTBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
 
 

@@ -15,6 +15,9 @@ Split = Annotated[Optional[str], typer.Option(help="Split to evaluate. Default: 
 Convention = Annotated[Optional[str], typer.Option(
     help="mIoU averaging: ovparts (official OV-PARTS/LangHOPS, default), nanmean (detectron2/PartCLIPSeg) or "
          "partcatseg (IoU>0 classes only; inflates numbers).", show_default=False)]
+AllowIncompleteData = Annotated[bool, typer.Option(
+    "--allow-incomplete-data", help="Score a data root with missing files or counts other than documented "
+                                    "(results.json then records complete: false; tables mark the run).")]
 Bootstrap = Annotated[int, typer.Option(help="Bootstrap replicates for the 95% intervals (0 = none).")]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from partbench.cli.options import Bootstrap, Convention, DataRoot, Split, parse_method_args
+from partbench.cli.options import AllowIncompleteData, Bootstrap, Convention, DataRoot, Split, parse_method_args
 
 
 def run_command(
@@ -28,6 +28,9 @@ def run_command(
     batch_size: Annotated[int, typer.Option(help="Samples per predict() call.")] = 8,
     bootstrap: Bootstrap = 1000,
     workers: Annotated[int, typer.Option(help="Threads decoding samples ahead of inference (0 = inline).")] = 2,
+    allow_incomplete_data: AllowIncompleteData = False,
+    rehash: Annotated[bool, typer.Option(
+        "--rehash", help="Hash every input file again, not trusting unchanged sizes and modification times.")] = False,
     shard: Annotated[Optional[str], typer.Option(
         help="K/N: run only this job's share (K in 0..N-1) of an array of independent jobs; combine them with "
              "`partbench merge RUN_DIR`.", show_default=False)] = None,
@@ -39,7 +42,10 @@ def run_command(
         "--slurm-arg", help="submitit Slurm parameter key=value (e.g. slurm_partition=gpu, timeout_min=240, "
                             "gpus_per_node=1); repeatable.")] = None,
 ) -> None:
-    """Run METHOD over SUITE: predictions are cached per sample, so an interrupted run resumes where it stopped."""
+    """Run METHOD over SUITE: predictions are cached per sample, so an interrupted run resumes where it stopped.
+
+    A method may turn one request into several runs (a sweep, e.g. seg4diff's `-a layers=all`): each variant is
+    then a run of its own, `METHOD@key=value`, written beside the others."""
     from partbench.cli.summary import print_summary
     from partbench.data.root import resolve_data_root
     from partbench.run import RunRequest, run
@@ -48,10 +54,13 @@ def run_command(
         method=method, suite=suite, data_root=resolve_data_root(data_root), output_root=output, split=split,
         method_args=parse_method_args(method_arg) | ({"checkpoint": str(checkpoint.resolve())} if checkpoint else {}),
         limit=limit, seed=seed, force=force, convention=convention, batch_size=batch_size, bootstrap=bootstrap,
-        shard=shard, workers=workers,
+        shard=shard, workers=workers, allow_incomplete_data=allow_incomplete_data, rehash=rehash,
     )
+    from partbench.cli.sweep import run_sweep
     from partbench.console import err_console
 
+    if run_sweep(request, executor):  # the method turned the request into several runs, and they are done
+        return
     if executor:
         from partbench.scale.executors import run_array
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from partbench.cli.options import Bootstrap, Convention, DataRoot, Split
+from partbench.cli.options import AllowIncompleteData, Bootstrap, Convention, DataRoot, Split
 
 
 def score_command(
@@ -32,6 +32,7 @@ def score_command(
         help="Threads decoding maps ahead of scoring (0 = inline; threads only pay off on large images).")] = 0,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace an import of the same name that was scored from other predictions.")] = False,
+    allow_incomplete_data: AllowIncompleteData = False,
 ) -> None:
     """Score saved predictions; ids follow `partbench suites SUITE --classes`, the suite's ignore value = none."""
     from partbench.cli.summary import print_summary
@@ -50,7 +51,7 @@ def score_command(
     doc = score(ScoreRequest(
         suite=suite, data_root=resolve_data_root(data_root), predictions=predictions, name=label,
         samples_path=samples, split=split, convention=convention, allow_missing=allow_missing, bootstrap=bootstrap,
-        workers=workers, results_path=target,
+        workers=workers, results_path=target, allow_incomplete_data=allow_incomplete_data,
     ))
     if doc is None:  # a rank other than 0 of a torchrun launch: rank 0 writes the results
         return

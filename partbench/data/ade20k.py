@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from partbench.data.coco import CocoFile, decode_segmentation, load_coco
+from partbench.data.completeness import Inventory
 from partbench.data.images import read_label_png
 from partbench.data.readers import SampleIndex, require_paths
 from partbench.data.types import ObjectAnnotation, Sample, SampleRef
@@ -110,6 +111,32 @@ class ADE20KPartReader:
             coco = self.coco(json_name)
             files += [self.part_path(folder, Path(img["file_name"]).stem) for img in coco.images.values()]
         return list(dict.fromkeys(files))
+
+    def input_files(self, ref: SampleRef) -> list[Path]:
+        """The image, its part map, and the instance JSON the object's mask comes from."""
+        folder = ref.extra["folder"]
+        return [ref.image_path, self.part_path(folder, ref.image_id), self.root / ref.extra["json"]]
+
+    def inventory(self, split: str) -> Inventory:
+        """Every image the instance JSONs list has its image file and part map, and every part map its JSON entry."""
+        self.check(split)
+        problems: list[str] = []
+        images = 0
+        for folder, json_name, _ in SPLIT_SOURCES[split]:
+            listed = {Path(img["file_name"]).stem: Path(img["file_name"]).name
+                      for img in self.coco(json_name).images.values()}
+            image_dir, part_dir = self.root / IMAGE_DIR / folder, self.root / PART_DIR / folder
+            on_disk = {p.stem: p for p in image_dir.iterdir() if p.is_file() and not p.name.startswith("._")}
+            parts = {p.stem: p for p in part_dir.glob("*.png") if not p.name.startswith("._")}
+            json_path = self.root / json_name
+            problems += [f"{image_dir / name}: missing (listed in {json_path})."
+                         for stem, name in sorted(listed.items()) if stem not in on_disk]
+            problems += [f"{part_dir / (stem + '.png')}: missing ({image_dir / name} is listed in {json_path})."
+                         for stem, name in sorted(listed.items()) if stem in on_disk and stem not in parts]
+            problems += [f"{path}: no image entry in {json_path} (an orphan part map)."
+                         for stem, path in sorted(parts.items()) if stem not in listed]
+            images += sum(1 for stem in listed if stem in on_disk and stem in parts)
+        return Inventory(counts={"images": images}, problems=problems)
 
     def part_path(self, folder: str, stem: str) -> Path:
         return self.root / PART_DIR / folder / f"{stem}.png"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from partbench.data.completeness import Inventory, missing_partners
 from partbench.data.images import read_label_png
 from partbench.data.readers import SampleIndex, require_paths
 from partbench.data.types import ObjectAnnotation, Sample, SampleRef
@@ -59,6 +60,21 @@ class OVPartsSemanticReader:
     def annotation_files(self, split: str) -> list[Path]:
         """The files a split's ground truth is read from (for fingerprints of what was fitted on them)."""
         return [p for image_id in self.image_ids(split) for p in self.paths(split, image_id)[1:]]
+
+    def input_files(self, ref: SampleRef) -> list[Path]:
+        """Every file the sample is read from: its image and the image's part and object maps."""
+        return list(self.paths(ref.extra["split"], ref.image_id))
+
+    def inventory(self, split: str) -> Inventory:
+        """Images and both annotation maps, each matched to the others by file stem (as detectron2 pairs them)."""
+        self.check(split)
+        groups = []
+        for folder, ext in ((IMAGE_DIR, self.image_ext), (PART_DIR, "png"), (OBJ_DIR, "png")):
+            directory = self.root / folder / split
+            files = {p.stem: p for p in directory.glob(f"*.{ext}") if not p.name.startswith("._")}
+            groups.append((directory, f".{ext}", files))
+        complete = set.intersection(*(set(files) for _, _, files in groups))
+        return Inventory(counts={"images": len(complete)}, problems=missing_partners(groups))
 
     def index(self, split: str) -> SampleIndex:
         """All (image, object class) samples of a split in a fixed order: image id, then object id.

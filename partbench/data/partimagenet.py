@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from partbench.data.coco import CocoFile, decode_segmentation, load_coco
+from partbench.data.completeness import Inventory
 from partbench.data.readers import SampleIndex, require_paths
 from partbench.data.types import ObjectAnnotation, Sample, SampleRef
 from partbench.errors import PartbenchError
@@ -128,6 +129,23 @@ class PartImageNetReader:
 
     def annotation_files(self, split: str) -> list[Path]:
         return [self.root / f"{split}.json"]
+
+    def input_files(self, ref: SampleRef) -> list[Path]:
+        """The image and the COCO JSON its part polygons come from."""
+        return [ref.image_path, self.root / f"{ref.extra['split']}.json"]
+
+    def inventory(self, split: str) -> Inventory:
+        """Every image the split's JSON lists is on disk, and every image on disk is listed."""
+        self.check(split)
+        json_path = self.root / f"{split}.json"
+        listed = {Path(img["file_name"]).name: img["file_name"] for img in self.coco(split).images.values()}
+        folder = self.root / "images" / split
+        on_disk = {p.name for p in folder.rglob("*") if p.is_file() and not p.name.startswith("._")}
+        problems = [f"{self.image_path(split, file_name)}: missing (listed in {json_path})."
+                    for name, file_name in sorted(listed.items()) if name not in on_disk]
+        problems += [f"{folder / name}: no image entry in {json_path} (an orphan image)."
+                     for name in sorted(on_disk - listed.keys())]
+        return Inventory(counts={"images": len(listed.keys() & on_disk)}, problems=problems)
 
     # -- loading -----------------------------------------------------------------------------------------------------
     def load(self, ref: SampleRef) -> Sample:

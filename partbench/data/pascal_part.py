@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from partbench.data.completeness import Inventory
 from partbench.data.pascal_part_classes import class_name
 from partbench.data.readers import SampleIndex, require_paths
 from partbench.data.types import ObjectAnnotation, Sample, SampleRef
@@ -180,6 +181,22 @@ class PascalPartReader:
 
     def annotation_files(self, split: str) -> list[Path]:
         return [p for p in (self.mat_path(i) for i in self.image_ids(split)) if p.is_file()]
+
+    def input_files(self, ref: SampleRef) -> list[Path]:
+        return [ref.image_path, self.mat_path(ref.image_id)]
+
+    def inventory(self, split: str) -> Inventory:
+        """Every image the VOC split file lists has its JPEG and its Pascal-Part .mat (the release annotates every
+        VOC2010 trainval image)."""
+        ids = self.image_ids(split)
+        split_file = self.split_file(split)
+        problems = []
+        for image_id in ids:
+            for path in (self.image_path(image_id), self.mat_path(image_id)):
+                if not path.is_file():
+                    problems.append(f"{path}: missing ({image_id} is listed in {split_file}).")
+        complete = sum(self.image_path(i).is_file() and self.mat_path(i).is_file() for i in ids)
+        return Inventory(counts={"images": complete}, problems=problems)
 
     # -- loading -----------------------------------------------------------------------------------------------------
     def load(self, ref: SampleRef) -> Sample:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from partbench.data.completeness import Inventory
     from partbench.data.types import Sample, SampleRef
     from partbench.suites import Suite
 
@@ -30,6 +31,12 @@ class Reader(Protocol):
     def index(self, split: str) -> SampleIndex: ...
 
     def annotation_files(self, split: str) -> list[Path]: ...
+
+    def input_files(self, ref: SampleRef) -> list[Path]:
+        """Every file the sample is read from: a cached prediction is reused only while they are unchanged."""
+
+    def inventory(self, split: str) -> Inventory:
+        """The split's counts (`images`, ...) and every file missing its partners (partbench.data.completeness)."""
 
     def load(self, ref: SampleRef) -> Sample: ...
 

@@ -1,7 +1,8 @@
 """`partbench data verify NAME`: is a suite's data complete and readable, and exactly what is wrong if not.
 
-Checks, per split of the suite: the files the reader needs exist; the index builds (sample and skip counts); every
-sample loads with its part labels inside the class list (or the ignore value) and its image's size equal to its
+Checks, per split of the suite: the files the reader needs exist; every image has its annotation files and the
+counts match what the dataset documents (`partbench.data.completeness`); the index builds (sample and skip counts);
+every sample loads with its part labels inside the class list (or the ignore value) and its image's size equal to its
 masks'; and the class list itself (count and hash; for PartImageNet the shipped synset names against
 `LOC_synset_mapping.txt` when that file is present). Problems are collected, not raised one at a time, each naming
 its file.
@@ -39,6 +40,7 @@ def verify(name: str, data_root: Path, splits: list[str] | None = None, limit: i
     import numpy as np
 
     from partbench.console import progress_bar
+    from partbench.data.completeness import check_completeness
     from partbench.suites import load_suite
 
     suite = load_suite(name)
@@ -51,10 +53,18 @@ def verify(name: str, data_root: Path, splits: list[str] | None = None, limit: i
     for split in splits or list(suite.splits):
         try:
             reader.check(split)
-            index = reader.index(split)
         except (DataNotFoundError, PartbenchError) as e:
             report.problem(f"{split}: {str(e).splitlines()[0]}")
             continue
+        try:
+            index = reader.index(split)
+        except (DataNotFoundError, PartbenchError) as e:
+            report.problem(f"{split}: {str(e).splitlines()[0]}")
+            _add_inventory_problems(suite, reader, split, report)  # the folders are there: name every other gap
+            continue
+        check = check_completeness(suite, reader, split, index)
+        for text in check.problems:
+            report.problem(text)
         skipped = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in index.skipped.items() if v)
         refs = index.refs[:limit] if limit else index.refs
         if not index.refs:
@@ -79,10 +89,23 @@ def verify(name: str, data_root: Path, splits: list[str] | None = None, limit: i
                 except PartbenchError as e:
                     report.problem(str(e))
         checked = f"{len(refs)} checked" + (f" (--limit {limit})" if limit else "")
-        report.facts.append(f"{split}: {len(index.refs)} samples, {checked}"
+        counted = ", ".join(f"{n} {k}" for k, n in check.counts.items() if k != "samples")
+        expected = f" (as {check.expected_from} documents)" if check.expected and check.complete else ""
+        report.facts.append(f"{split}: {len(index.refs)} samples, " + (f"{counted}{expected}, " if counted else "")
+                            + checked
                             + (f"; skipped: {skipped}" if skipped else "")
                             + (f"; {empty} with no part pixels (skipped when scored)" if empty else ""))
     return report
+
+
+def _add_inventory_problems(suite, reader, split: str, report: VerifyReport) -> None:
+    from partbench.data.completeness import check_completeness
+
+    try:
+        for text in check_completeness(suite, reader, split).problems:
+            report.problem(text)
+    except (DataNotFoundError, PartbenchError):
+        pass  # the reason the index failed, already reported
 
 
 def _check_image_size(path: Path, size: tuple[int, int], report: VerifyReport) -> None:

@@ -34,6 +34,10 @@ def row_flags(row: Row) -> list[str]:
         flags.append("(stale)")
     if row.limit is not None:
         flags.append("(partial)")
+    if row.incomplete:
+        flags.append("(incomplete data)")
+    if row.other_data:
+        flags.append("(other data)")
     return flags
 
 
@@ -91,6 +95,16 @@ def footnotes(table: Table, ci: bool, marker: Callable[[int], str]) -> list[str]
         if r.limit is not None:
             notes.append(f"(partial) {r.label}: run with --limit {r.limit}, only the first {r.limit} samples of the "
                          "split; not comparable with full runs, and never counted as best.")
+        if r.incomplete:
+            notes.append(f"(incomplete data) {r.label}: scored with --allow-incomplete-data on a data root with "
+                         "missing files (see data.problems in its results.json); never counted as best.")
+    other = [r for r in table.rows if r.other_data]
+    if other:
+        common = next(r.data_fingerprint for r in table.rows if r.data_fingerprint and not r.other_data)
+        notes.append("(other data): scored on other data than the rest of this table (data fingerprint "
+                     + ", ".join(f"{r.label} {(r.data_fingerprint or '')[:8]}" for r in other)
+                     + f"; the others {common[:8]}): the data root changed between the runs, or they read another "
+                     "split; not comparable, and never counted as best.")
     if table.published:
         notes.append(
             "Published rows are quoted from their sources, not re-run here; their evaluator and averaging "

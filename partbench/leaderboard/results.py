@@ -107,6 +107,8 @@ def row_from_result(data: dict[str, Any], path: Path | None = None) -> Row:
         stale = f"re-run: suite changed from v{suite_version} to v{suite.version}"
     n = data.get("n_samples")
     limit = data.get("limit")
+    about_data = data.get("data") if isinstance(data.get("data"), dict) else {}
+    data_fingerprint = about_data.get("fingerprint")
     return Row(
         source=MEASURED,
         suite=data["suite"],
@@ -124,6 +126,8 @@ def row_from_result(data: dict[str, Any], path: Path | None = None) -> Row:
         smoke=data.get("meaningful", True) is False,
         stale=stale,
         limit=limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
+        data_fingerprint=data_fingerprint if isinstance(data_fingerprint, str) else None,
+        incomplete=about_data.get("complete") is False,
         path=path,
     )
 

@@ -106,6 +106,17 @@ def _disambiguate(rows: list[Row]) -> None:
             r.label = f"{r.label} ({r.path.parent})"
 
 
+def _mark_other_data(rows: list[Row]) -> None:
+    """Runs scored on other data than most runs of the table (an edited or partial data root, another split) are
+    not comparable with them: the most common data fingerprint is the table's, the others are marked."""
+    prints = [r.data_fingerprint for r in rows if r.data_fingerprint]
+    if len(set(prints)) < 2:
+        return
+    common = max(dict.fromkeys(prints), key=prints.count)  # ties: the first listed
+    for r in rows:
+        r.other_data = r.data_fingerprint is not None and r.data_fingerprint != common
+
+
 def build_tables(
     measured: Sequence[Row],
     published: Sequence[Row] = (),
@@ -125,6 +136,7 @@ def build_tables(
         if not m_rows and not p_rows:
             continue
         _disambiguate(m_rows)
+        _mark_other_data(m_rows)
         suite_obj = registered_suite(name)
         task = infer_task(suite_obj, m_rows or p_rows)
         rows = m_rows + p_rows

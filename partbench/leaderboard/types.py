@@ -34,6 +34,9 @@ class Row:
     smoke: bool = False
     stale: str | None = None  # the reason ("re-run: suite changed from v1 to v2"), None when current
     limit: int | None = None  # a run over the first N samples only (`run --limit N`)
+    data_fingerprint: str | None = None  # the data it was scored on (partbench.store.inputs)
+    incomplete: bool = False  # scored with --allow-incomplete-data on data with missing files
+    other_data: bool = False  # scored on other data than most runs of its table
     citation: str | None = None
     note: str | None = None
     decimals: int | None = None  # published rows: as printed in the source; measured: the table's --decimals
@@ -42,8 +45,10 @@ class Row:
 
     @property
     def competes(self) -> bool:
-        """Whether this row can hold a best cell (smoke, stale and partial runs cannot)."""
-        return not self.smoke and self.stale is None and self.limit is None
+        """Whether this row can hold a best cell (smoke, stale, partial, incomplete-data runs and runs on other data
+        than the rest of the table cannot)."""
+        return (not self.smoke and self.stale is None and self.limit is None and not self.incomplete
+                and not self.other_data)
 
     def value(self, metric: str) -> float | None:
         return self.metrics.get(metric)

@@ -20,10 +20,11 @@ from typing import Any
 from partbench.api.method import MethodInfo, close_method
 from partbench.errors import PartbenchError
 from partbench.registry import get_method
+from partbench.run import data_check
 from partbench.run.request import RunOutcome, RunRequest, ScoreRequest
 from partbench.run.results import results_document, write_shard
 from partbench.scale.parallel import ProcessGroup, Shard, my_positions
-from partbench.store.atomic import AtomicLineWriter, CollectingWriter, atomic_write_bytes
+from partbench.store.atomic import AtomicLineWriter, CollectingWriter, atomic_write_bytes, atomic_write_json
 from partbench.store.run_dir import RunDir, cache_key
 from partbench.suites import Suite, load_suite
 from partbench.tasks.base import Evaluator, Prediction, TaskKind, Work, task_kind_for
@@ -42,6 +43,7 @@ def run(req: RunRequest) -> RunOutcome:
     shard = Shard.parse(req.shard)
     work = kind.work(suite, req.data_root, split, req.limit, dict(req.method_args or {}), req.seed, req.convention)
     info.check_args(work.method_args)
+    data_check.check_complete(work, suite.name, req.allow_incomplete_data)
     identity = {"method": req.method, "method_args": work.identity_args, "suite": suite.name,
                 "suite_version": suite.version, "split": split, "seed": req.seed}
     if req.limit is not None:
@@ -56,15 +58,21 @@ def run(req: RunRequest) -> RunOutcome:
         holder = _LazyMethod(info, build_kwargs, stack, method)
         method_config = info.describe(**build_kwargs)
         meaningful = info.is_meaningful(work.method_args)
-        inputs = _check_inputs(info, work, build_kwargs)
+        imported = _check_inputs(info, work, build_kwargs)
         if group.is_main:
             _remove_stale_writes(run_dir.path, [run_dir.path / n for n in ("config.json", "samples.jsonl",
-                                                                           "results.json")], recursive=False)
+                                                                           "results.json", "inputs.json")],
+                                 recursive=False)
             run_dir.write_config({"fingerprint": fingerprint, "method_config": method_config} | work.config)
 
         items = work.items
         positions = my_positions(len(items), shard, group, req.batch_size)
-        keys = {p: cache_key(identity, fingerprint, kind.cache_id(items[p])) for p in positions}
+        inputs = data_check.fingerprint(work, req.data_root, req.rehash)
+        sample_inputs = inputs.per_sample if inputs is not None else {}
+        keys = {p: cache_key(identity, fingerprint, kind.cache_id(items[p]), sample_inputs.get(items[p].id, ""))
+                for p in positions}
+        if group.is_main and not req.force:
+            data_check.report_changed(run_dir.read_inputs(), inputs, [items[p].id for p in positions])
         paths = {p: kind.prediction_path(run_dir, items[p]) for p in positions}
         todo = {p for p in positions if req.force or kind.stored_key(paths[p]) != keys[p]}
         _remove_stale_writes(run_dir.predictions, paths.values())
@@ -87,9 +95,10 @@ def run(req: RunRequest) -> RunOutcome:
                     for p, _, _ in batch]
 
         evaluator = kind.evaluator(suite, work.evaluator_config, run_dir, req.force)
-        extra = {"limit": req.limit, "seed": req.seed, "fingerprint": fingerprint, "method_config": method_config}
-        if inputs is not None:
-            extra["inputs"] = inputs.get("summary")
+        extra = {"limit": req.limit, "seed": req.seed, "fingerprint": fingerprint, "method_config": method_config,
+                 "data": data_check.data_summary(work, inputs)}
+        if imported is not None:
+            extra["inputs"] = imported.get("summary")
         header = {"suite": suite.name, "split": split, "method": req.method, "method_args": work.identity_args,
                   "run_name": run_dir.path.name, "meaningful": meaningful, "skipped": dict(work.skipped),
                   "n_refs": len(items), "extra": extra | work.config}
@@ -98,6 +107,8 @@ def run(req: RunRequest) -> RunOutcome:
         rows, counts = loop.go(positions, prepare, predict, run_dir.samples_path, split_work=split_work,
                                description=f"{req.method} on {suite.name}/{split}")
         done = loop.conclude(rows, counts, header, run_dir.samples_path, shard, run_dir.path, req.bootstrap)
+        if group.is_main and inputs is not None:
+            atomic_write_json(run_dir.inputs_path, data_check.inputs_document(inputs))
     if done is None:  # a rank other than 0
         return RunOutcome(run_dir.path, None, counts["predicted"], counts["cached"])
     results, total = done
@@ -119,7 +130,9 @@ def score(req: ScoreRequest) -> dict[str, Any] | None:
     kind = task_kind_for(suite)
     split = suite.check_split(req.split)
     work = kind.work(suite, req.data_root, split, None, {}, 0, req.convention)
+    data_check.check_complete(work, suite.name, req.allow_incomplete_data)
     saved = kind.open_saved(suite, Path(req.predictions), work, req.allow_missing)
+    inputs = data_check.fingerprint(work, req.data_root)
     evaluator = kind.evaluator(suite, work.evaluator_config, None, False)
 
     def predict(batch: Batch) -> list[Prediction]:
@@ -131,7 +144,8 @@ def score(req: ScoreRequest) -> dict[str, Any] | None:
 
     header = {"suite": suite.name, "split": split, "method": f"imported:{req.name}", "method_args": {},
               "run_name": req.name, "meaningful": True, "skipped": dict(work.skipped), "n_refs": len(work.items),
-              "extra": {"predictions": str(Path(req.predictions).resolve()), "n_missing_predictions": saved.n_missing}}
+              "extra": {"predictions": str(Path(req.predictions).resolve()), "n_missing_predictions": saved.n_missing,
+                        "data": data_check.data_summary(work, inputs)}}
     with ProcessGroup.from_env() as group:
         if group.is_main:
             _remove_stale_writes(Path(req.samples_path).parent, [Path(req.samples_path)], recursive=False)

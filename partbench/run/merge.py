@@ -49,6 +49,9 @@ def merge_run(run_path: Path, n_replicates: int = 1000, convention: str | None =
             raise PartbenchError(f"{path} disagrees with {first_path} on {', '.join(diff)}: not shards of one run.")
         if "evaluator" not in meta:
             raise PartbenchError(f"{path}: written by an older partbench; re-run this shard.")
+        if _data_fingerprint(meta) != _data_fingerprint(first):
+            raise PartbenchError(f"{path} was scored on other data than {first_path} (the data root changed between "
+                                 f"the shards' runs); re-run the shards of the old data.")
 
     suite = _suite_of(first)
     if config.get("suite_version") != suite.version:
@@ -78,6 +81,11 @@ def merge_run(run_path: Path, n_replicates: int = 1000, convention: str | None =
     results = results_document(suite, header, evaluator, n_replicates)
     run_dir.write_results(results)
     return results
+
+
+def _data_fingerprint(meta: dict[str, Any]) -> str | None:
+    data = (meta.get("extra") or {}).get("data") or {}
+    return data.get("fingerprint")
 
 
 def _suite_of(meta: dict[str, Any]) -> Suite:

@@ -23,6 +23,8 @@ class RunRequest:
     bootstrap: int = 1000
     shard: str | None = None  # "K/N": this job's share of an array of independent jobs
     workers: int = 2  # threads decoding samples ahead of inference (0: decode inline)
+    allow_incomplete_data: bool = False  # score what is there; results.json records complete: false
+    rehash: bool = False  # hash every input file again instead of trusting unchanged sizes and mtimes
 
 
 @dataclass
@@ -40,6 +42,7 @@ class ScoreRequest:
     bootstrap: int = 1000
     workers: int = 0
     results_path: Path | None = None  # where the caller writes the results: removed when the rows are replaced
+    allow_incomplete_data: bool = False
 
 
 @dataclass

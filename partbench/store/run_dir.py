@@ -5,6 +5,7 @@ runs/<suite>/<method>[@<args-hash>]/
   config.json      what produced the predictions (method, args, suite + version, split, seed, versions)
   predictions/     one PNG class-id map per sample, carrying its cache key in a text chunk; written atomically
   samples.jsonl    per-sample confusion entries (any metric convention can be recomputed from them)
+  inputs.json      each sample's input fingerprint when last run (to name the samples whose data changed since)
   results.json     aggregate metrics (schema_version 1)
 ```
 A prediction is reused when its file exists and the cache key stored inside it matches the current one, so a run
@@ -26,7 +27,7 @@ from partbench.store.atomic import atomic_write_json, read_json
 if TYPE_CHECKING:
     import numpy as np
 
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2  # 2: keys cover the sample's input files
 RESULTS_SCHEMA = 1
 KEY_CHUNK = "partbench-cache-key"
 # config.json fields that must agree for a directory's predictions to be reused.
@@ -52,10 +53,11 @@ def run_name(method: str, method_args: dict[str, str], seed: int, limit: int | N
     return f"{method}@{args_hash(method_args, seed, limit)}"
 
 
-def cache_key(identity: dict[str, Any], fingerprint: str, sample_id: str) -> str:
-    """Everything that can change one prediction: method, args, weights fingerprint, suite version, sample, seed."""
+def cache_key(identity: dict[str, Any], fingerprint: str, sample_id: str, inputs: str = "") -> str:
+    """Everything that can change one prediction: method, args, weights fingerprint, suite version, sample, seed,
+    and the content of the files the sample is read from (`inputs`: partbench.store.inputs)."""
     payload = {k: identity[k] for k in IDENTITY_FIELDS} | {
-        "fingerprint": fingerprint, "sample": sample_id, "cache_schema": CACHE_SCHEMA}
+        "fingerprint": fingerprint, "sample": sample_id, "inputs": inputs, "cache_schema": CACHE_SCHEMA}
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
@@ -119,6 +121,18 @@ class RunDir:
                 )
         run.predictions.mkdir(parents=True, exist_ok=True)
         return run
+
+    @property
+    def inputs_path(self) -> Path:
+        return self.path / "inputs.json"
+
+    def read_inputs(self) -> dict[str, str]:
+        """Sample id -> input fingerprint as the last run saw them (empty when unknown)."""
+        try:
+            samples = read_json(self.inputs_path).get("samples")
+        except (PartbenchError, AttributeError):
+            return {}
+        return samples if isinstance(samples, dict) else {}
 
     def write_config(self, extra: dict[str, Any]) -> None:
         atomic_write_json(self.path / "config.json", self.identity | extra)

@@ -72,6 +72,10 @@ class Suite:
     data_from: str | None = None
     downloads: tuple[Source, ...] = ()
     layouts: tuple[Layout, ...] = ()
+    # Counts the dataset documents, per split ({"val": {"images": 850}}), and where they are documented; checked by
+    # `data verify`, `run` and `score` (partbench.data.completeness).
+    expected_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    expected_counts_source: str = ""
 
     # -- class bookkeeping -------------------------------------------------------------------------------------------
     @cached_property

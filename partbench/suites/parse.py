@@ -84,15 +84,39 @@ def _data_fields(path: Path, raw: dict, generation: bool) -> dict[str, Any]:
         return dict(reader=str(raw.get("reader", owner.reader)),
                     reader_args=dict(owner.reader_args if reader_args is None else reader_args),
                     dataset_dir=owner.dataset_dir, data_from=owner.name, downloads=owner.downloads,
-                    layouts=owner.layouts, obtain=str(raw.get("obtain", owner.obtain)).strip())
+                    layouts=owner.layouts, obtain=str(raw.get("obtain", owner.obtain)).strip(),
+                    expected_counts=owner.expected_counts, expected_counts_source=owner.expected_counts_source)
     optional = generation  # a generation suite reads only its prompt list
     for key in ("reader", "dataset_dir"):
         if not optional and key not in raw:
             raise PartbenchError(f"{path}: missing required key {key!r}.")
     dataset_dir = str(raw.get("dataset_dir", ""))
+    expected, source = _expected_counts(path, raw)
     return dict(reader=str(raw.get("reader", "")), reader_args=dict(reader_args or {}), dataset_dir=dataset_dir,
                 data_from=None, downloads=parse_downloads(path, raw),
-                layouts=parse_layouts(path, raw, dataset_dir), obtain=str(raw.get("obtain", "")).strip())
+                layouts=parse_layouts(path, raw, dataset_dir), obtain=str(raw.get("obtain", "")).strip(),
+                expected_counts=expected, expected_counts_source=source)
+
+
+def _expected_counts(path: Path, raw: dict) -> tuple[dict[str, dict[str, int]], str]:
+    """`expected_counts: {source: "...", <split>: {images: N, samples: M}}`: a count is only worth checking with the
+    document it comes from, so `source` is required."""
+    value = raw.get("expected_counts")
+    if value is None:
+        return {}, ""
+    if not isinstance(value, dict) or not isinstance(value.get("source"), str) or not value["source"].strip():
+        raise PartbenchError(f"{path}: expected_counts must be a mapping with a 'source' (where the counts are "
+                             f"documented) and one {{images: N}} mapping per split.")
+    out = {}
+    for split, counts in value.items():
+        if split == "source":
+            continue
+        if not isinstance(counts, dict) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts.values()):
+            raise PartbenchError(f"{path}: expected_counts.{split} must map what is counted (images, samples) to "
+                                 f"non-negative integers, got {counts!r}.")
+        out[str(split)] = {str(k): int(n) for k, n in counts.items()}
+    return out, value["source"].strip()
 
 
 def _list(path: Path, raw: dict, key: str, default: list) -> list:

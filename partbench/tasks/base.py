@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from partbench.errors import PartbenchError
 
 if TYPE_CHECKING:
+    from partbench.data.completeness import Completeness
     from partbench.store.run_dir import RunDir
     from partbench.suites import Suite
 
@@ -33,6 +34,10 @@ class Work:
     skipped: dict[str, int] = field(default_factory=dict)  # items left out when listing, by reason
     config: dict[str, Any] = field(default_factory=dict)  # extra run settings for config.json and results.json
     input_check: dict[str, Any] | None = None  # keyword arguments of the method's `check_inputs` hook, if called
+    # The files each item is read from (its input fingerprint: partbench.store.inputs); None for items read from
+    # nothing but the suite itself (a prompt list), which the suite version covers.
+    input_files: Callable[[Any], Sequence[Path]] | None = None
+    completeness: Completeness | None = None  # is the split's data all there (partbench.data.completeness)
 
 
 @dataclass

@@ -136,6 +136,7 @@ class SegmentationTask(TaskKind):
 
     def work(self, suite: Suite, data_root: Path, split: str, limit: int | None, args: dict[str, str],
              seed: int, convention: str | None) -> Work:
+        from partbench.data.completeness import check_completeness
         from partbench.metrics.conventions import check_convention
 
         convention = check_convention(convention or suite.convention)
@@ -144,7 +145,9 @@ class SegmentationTask(TaskKind):
         index = reader.index(split)
         refs = index.refs[:limit] if limit else index.refs
         return Work(items=refs, load=reader.load, method_args=args, identity_args=args,
-                    evaluator_config={"convention": convention}, skipped=dict(index.skipped))
+                    evaluator_config={"convention": convention}, skipped=dict(index.skipped),
+                    input_files=getattr(reader, "input_files", _image_only),
+                    completeness=check_completeness(suite, reader, split, index))
 
     def scorable(self, sample: Sample) -> bool:
         return sample.has_labels
@@ -177,6 +180,11 @@ class SegmentationTask(TaskKind):
 
     def evaluator(self, suite: Suite, config: dict[str, Any], run_dir: RunDir | None, force: bool) -> PartSegEvaluator:
         return PartSegEvaluator(suite, config["convention"])
+
+
+def _image_only(ref: Any) -> list[Path]:
+    """Input files of a reader that does not list them (a plugin's): at least the image is watched."""
+    return [ref.image_path]
 
 
 def _vocabulary(suite: Suite) -> Vocabulary:

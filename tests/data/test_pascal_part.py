@@ -65,8 +65,10 @@ def test_reader_samples_are_instances(pascal):
 
 def test_oracle_run_and_lr_confusion(pascal, tmp_path):
     root, exp = pascal
+    # The fixture's val.txt lists 2008_000005, which has neither image nor .mat: incomplete data, scored on request.
     res = run(RunRequest(method="oracle", suite=SUITE.name, data_root=root, output_root=tmp_path / "runs",
-                         bootstrap=0)).results
+                         bootstrap=0, allow_incomplete_data=True)).results
+    assert res["data"]["complete"] is False and any("2008_000005.mat" in p for p in res["data"]["problems"])
     assert res["n_samples"] == 3 and res["n_skipped"]["empty_ground_truth"] == 1
     assert res["metrics"]["h_iou"] == pytest.approx(100) and res["metrics"]["lr_confusion"] == pytest.approx(0)
 
@@ -79,7 +81,8 @@ def test_oracle_run_and_lr_confusion(pascal, tmp_path):
     folder = write_predictions(tmp_path / "preds", preds)
     out = tmp_path / "res.json"
     result = CliRunner().invoke(app, ["score", "-s", SUITE.name, "-p", str(folder), "--data-root", str(root),
-                                      "-o", str(out), "--bootstrap", "0", "--allow-missing"])
+                                      "-o", str(out), "--bootstrap", "0", "--allow-missing",
+                                      "--allow-incomplete-data"])
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
     want = official_scores([(exp["val"].gt[s], preds[s]) for s in exp["val"].ids], list(SUITE.classes),

@@ -1,0 +1,113 @@
+"""Is a split's data all there? Counts checked against what the dataset documents, and files checked against their
+partners.
+
+Two checks, both naming files:
+- *consistency*, from the reader's `inventory`: every image has its annotation files and every annotation file its
+  image (an annotation PNG deleted from an OV-PARTS folder would otherwise just make the split smaller);
+- *counts*, where they are documented: the suite YAML's `expected_counts` (with their source), else the dataset
+  folder's `manifest.json` written by `partbench data generate`, compared with what the reader finds.
+
+`run` and `score` refuse an incomplete data root unless told `--allow-incomplete-data`, and then record
+`data.complete: false` in results.json, which `partbench table` marks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from partbench.data.readers import Reader, SampleIndex
+    from partbench.suites import Suite
+
+MANIFEST = "manifest.json"
+SHOWN_PROBLEMS = 20  # in results.json and error messages; `data verify` lists more
+
+
+@dataclass
+class Inventory:
+    """What a reader finds on disk for a split: counts by kind of thing, and each file without its partners."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Completeness:
+    split: str
+    counts: dict[str, int]  # observed: images, samples, ...
+    expected: dict[str, int]  # documented, where known
+    expected_from: str | None  # where the expected counts come from
+    problems: list[str]
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> dict[str, Any]:
+        """What results.json records under `data` (beside the data fingerprint)."""
+        out: dict[str, Any] = {"complete": self.complete, "counts": self.counts}
+        if self.expected:
+            out |= {"expected_counts": self.expected, "expected_from": self.expected_from}
+        if self.problems:
+            out["problems"] = self.problems[:SHOWN_PROBLEMS] + (
+                [f"... {len(self.problems) - SHOWN_PROBLEMS} more"] if len(self.problems) > SHOWN_PROBLEMS else [])
+        return out
+
+    def message(self, suite: str) -> str:
+        shown = "\n".join(f"  {p}" for p in self.problems[:SHOWN_PROBLEMS])
+        more = f"\n  ... and {len(self.problems) - SHOWN_PROBLEMS} more" if len(self.problems) > SHOWN_PROBLEMS else ""
+        return (f"Suite {suite!r} ({self.split} split): the data is incomplete:\n{shown}{more}\n"
+                f"Restore the missing files (`partbench data verify {suite}` lists every problem), or pass "
+                f"--allow-incomplete-data to score what is there; results.json then records complete: false and "
+                f"`partbench table` marks the run.")
+
+
+def check_completeness(suite: Suite, reader: Reader, split: str, index: SampleIndex | None = None) -> Completeness:
+    """The reader's inventory, the sample count when the full `index` is given, and both against documented
+    counts."""
+    inventory = reader.inventory(split) if hasattr(reader, "inventory") else Inventory()
+    counts = dict(inventory.counts)
+    if index is not None:
+        counts["samples"] = len(index.refs)
+    expected, source = _expected_counts(suite, getattr(reader, "root", None), split)
+    problems = list(inventory.problems)
+    for what, n in expected.items():
+        if what in counts and counts[what] != n:
+            problems.append(f"{split}: {counts[what]} {what} found, {n} expected ({source}).")
+    return Completeness(split, counts, expected, source if expected else None, problems)
+
+
+def _expected_counts(suite: Suite, dataset_dir: Path | None, split: str) -> tuple[dict[str, int], str | None]:
+    documented = (suite.expected_counts or {}).get(split)
+    if documented:
+        return dict(documented), suite.expected_counts_source or f"suite {suite.name}"
+    if dataset_dir is None:
+        return {}, None
+    path = Path(dataset_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        listed = manifest["splits"][split]
+        return {k: int(listed[k]) for k in ("images", "samples") if k in listed}, str(path)
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}, None
+
+
+def missing_partners(groups: list[tuple[Path, str, dict[str, Path]]]) -> list[str]:
+    """Problems for ids present in some groups of files but not in others.
+
+    `groups` holds (folder, file suffix, {id: path}) triples; each id missing from a folder is named with the file it
+    should be and a partner that exists: "…/annotations_detectron2_part/val/x.png: missing (…/images/val/x.jpg
+    exists)".
+    """
+    every: dict[str, Path] = {}
+    for _, _, files in groups:
+        for key, path in files.items():
+            every.setdefault(key, path)
+    problems = []
+    for folder, suffix, files in groups:
+        for key in sorted(every.keys() - files.keys()):
+            problems.append(f"{folder / (key + suffix)}: missing ({every[key]} exists).")
+    return problems

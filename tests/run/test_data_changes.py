@@ -1,0 +1,159 @@
+"""Nothing computed from older or partial data is reused or reported as if it were current: a prediction is made
+again when a file its sample is read from changes (and the run names those samples), results carry the data's
+fingerprint so tables flag runs scored on other data, and an incomplete data root is refused unless asked."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers.cli import invoke
+from PIL import Image
+
+from partbench.store import inputs as inputs_module
+from partbench.store.inputs import FileHashes
+
+PART = "PartbenchDemo/annotations_detectron2_part/val"
+
+
+@pytest.fixture
+def data(demo_root, tmp_path) -> Path:
+    """A private copy of the demo data root, free to edit."""
+    root = tmp_path / "data"
+    shutil.copytree(demo_root, root)
+    return root
+
+
+def _edit_part_map(root: Path, image_id: str) -> None:
+    """Relabel every labelled pixel of an annotation in place: same file name, same size, other ground truth."""
+    path = root / PART / f"{image_id}.png"
+    before = path.stat()
+    labels = np.asarray(Image.open(path)).copy()
+    labelled = labels != 255
+    labels[labelled] = np.roll(labels[labelled], 7)
+    Image.fromarray(labels).save(path)
+    # An edit made later than the original write, as a person's edit is (files written in one test can share a tick).
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+
+
+def _run(root: Path, method: str = "oracle", *more: str):
+    result = invoke("run", "-m", method, "-s", "demo", "--data-root", root, "--bootstrap", "0", *more)
+    return result, Path("runs/demo") / method
+
+
+def _samples_of(run_dir: Path, image_id: str) -> list[str]:
+    return [line["id"] for line in map(json.loads, (run_dir / "samples.jsonl").read_text().splitlines())
+            if line["id"].startswith(f"{image_id}__")]
+
+
+def test_an_edited_sample_is_predicted_again_and_named(data):
+    first, run_dir = _run(data)
+    assert first.exit_code == 0, first.output
+    changed = _samples_of(run_dir, "demo_val_0001") + _samples_of(run_dir, "demo_val_0004")
+    assert changed
+    _edit_part_map(data, "demo_val_0001")
+    _edit_part_map(data, "demo_val_0004")
+    again, _ = _run(data)
+    assert again.exit_code == 0, again.output
+    assert f"predicted {len(changed)}," in again.output  # only the changed samples
+    assert f"{len(changed)} sample(s) read from files that changed" in again.output
+    assert all(sample in again.output for sample in changed)
+    # The oracle predicts the current ground truth: a reused stale prediction would score below 100.
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["metrics"]["h_iou"] == pytest.approx(100)
+    third, _ = _run(data)
+    assert "predicted 0," in third.output and "changed" not in third.output
+
+
+def test_results_carry_the_data_fingerprint_and_tables_flag_other_data(data):
+    assert _run(data, "random")[0].exit_code == 0
+    assert _run(data, "spatial-prior")[0].exit_code == 0
+    _edit_part_map(data, "demo_val_0002")
+    assert _run(data, "oracle")[0].exit_code == 0
+    prints = {m: json.loads((Path("runs/demo") / m / "results.json").read_text())["data"]["fingerprint"]
+              for m in ("random", "spatial-prior", "oracle")}
+    assert prints["random"] == prints["spatial-prior"] != prints["oracle"]
+    table = invoke("table", "runs", "--suite", "demo", "--no-published", "--format", "markdown")
+    assert table.exit_code == 0, table.output
+    flagged = [line for line in table.output.splitlines() if line.startswith("|") and "(other data)" in line]
+    assert len(flagged) == 1 and "oracle" in flagged[0]
+    # `score` reads the current ground truth and records the fingerprint of what it read.
+    scored = invoke("score", "-s", "demo", "-p", "runs/demo/random/predictions", "--data-root", data,
+                    "--bootstrap", "0", "--name", "again")
+    assert scored.exit_code == 0, scored.output
+    doc = json.loads(Path("runs/demo/imported-again/results.json").read_text())
+    assert doc["data"]["fingerprint"] == prints["oracle"]
+
+
+def test_file_hashes_are_reused_until_size_or_mtime_changes(data, monkeypatch):
+    hashed: list[Path] = []
+    real = inputs_module._sha256
+    monkeypatch.setattr(inputs_module, "_sha256", lambda p: hashed.append(p) or real(p))
+    files = sorted((data / PART).glob("*.png"))
+    hashes = FileHashes(data)
+    first = hashes.digests(files)
+    assert hashed == files  # nothing known yet: every file is read
+    hashes.save()
+    hashed.clear()
+    assert FileHashes(data).digests(files) == first and hashed == []  # read back from the state file
+    _edit_part_map(data, files[0].stem)
+    again = FileHashes(data).digests(files)
+    assert hashed == [files[0]] and again[f"{PART}/{files[0].name}"] != first[f"{PART}/{files[0].name}"]
+    # An edit that keeps size and mtime is only seen by hashing again (--rehash).
+    stat = files[1].stat()
+    files[1].write_bytes(files[0].read_bytes()[: stat.st_size].ljust(stat.st_size, b"\0"))
+    os.utime(files[1], ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert FileHashes(data).digests(files)[f"{PART}/{files[1].name}"] == first[f"{PART}/{files[1].name}"]
+    assert FileHashes(data, rehash=True).digests(files)[f"{PART}/{files[1].name}"] != first[f"{PART}/{files[1].name}"]
+
+
+def test_missing_annotation_is_refused_named_and_allowed_on_request(data):
+    (data / PART / "demo_val_0003.png").unlink()
+    verify = invoke("data", "verify", "demo", "--data-root", data)
+    assert verify.exit_code == 1
+    assert "demo_val_0003.png: missing" in verify.output and "9 images found, 10 expected" in verify.output
+    refused, run_dir = _run(data)
+    assert refused.exit_code == 2 and "demo_val_0003.png: missing" in refused.output
+    assert "--allow-incomplete-data" in refused.output and not (run_dir / "results.json").exists()
+    scored = invoke("score", "-s", "demo", "-p", data / PART, "--data-root", data, "--bootstrap", "0")
+    assert scored.exit_code == 2 and "incomplete" in scored.output
+    allowed, _ = _run(data, "oracle", "--allow-incomplete-data")
+    assert allowed.exit_code == 0, allowed.output
+    about = json.loads((run_dir / "results.json").read_text())["data"]
+    assert about["complete"] is False and about["counts"]["images"] == 9
+    table = invoke("table", "runs", "--suite", "demo", "--no-published", "--format", "markdown")
+    assert "oracle (smoke) (incomplete data)" in table.output and "--allow-incomplete-data" in table.output
+
+
+def test_orphan_annotation_is_named(data):
+    (data / "PartbenchDemo/images/val/demo_val_0005.jpg").unlink()
+    verify = invoke("data", "verify", "demo", "--data-root", data)
+    assert verify.exit_code == 1 and "images/val/demo_val_0005.jpg: missing (" in verify.output
+    assert "9 images found, 10 expected" in verify.output
+
+
+def test_shards_scored_on_different_data_are_not_merged(data):
+    assert invoke("run", "-m", "random", "-s", "demo", "--data-root", data, "--shard", "0/2").exit_code == 0
+    _edit_part_map(data, "demo_val_0007")
+    assert invoke("run", "-m", "random", "-s", "demo", "--data-root", data, "--shard", "1/2").exit_code == 0
+    merged = invoke("merge", "runs/demo/random")
+    assert merged.exit_code == 2 and "other data" in merged.output
+    assert not Path("runs/demo/random/results.json").exists()
+
+
+def test_expected_counts_need_their_source(tmp_path):
+    from partbench.errors import PartbenchError
+    from partbench.suites.parse import parse_suite
+
+    text = (Path(__file__).parents[2] / "partbench/suites/demo.yaml").read_text()
+    bad = tmp_path / "counted.yaml"
+    bad.write_text(text + "expected_counts:\n  val: {images: 10}\n")
+    with pytest.raises(PartbenchError, match="counted.yaml: expected_counts must be a mapping with a 'source'"):
+        parse_suite(bad)
+    good = tmp_path / "good.yaml"
+    good.write_text(text + "expected_counts:\n  source: the demo's manifest\n  val: {images: 10}\n")
+    assert parse_suite(good).expected_counts == {"val": {"images": 10}}
