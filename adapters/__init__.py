@@ -4,6 +4,8 @@ pipelines. This catalogue registers each one next to its code; factories are imp
 from partbench.api.method import MethodInfo, Param
 from partbench.registry import register_method
 
+from .seg4diff.options import PARAMS as SEG4DIFF_PARAMS
+
 # Weight-free baselines: a pipeline check, chance level, and the spatial prior every method must beat.
 register_method(MethodInfo(
     name="oracle", factory="partbench.adapters.trivial:Oracle", params=(),
@@ -23,7 +25,7 @@ register_method(MethodInfo(
                   help="seen: zero-shot (unseen objects borrow same-named parts); all: not zero-shot")),
 ))
 
-# Model adapters (CLIPSeg, ConceptAttention) and research codebases run in their own environments.
+# Model adapters (CLIPSeg, ConceptAttention, Seg4Diff) and research codebases run in their own environments.
 register_method(MethodInfo(
     name="clipseg", factory="partbench.adapters.clipseg:ClipSeg",
     summary="CLIPSeg (transformers), one prompt per allowed part (class name without 's), OV-PARTS style.",
@@ -44,6 +46,17 @@ register_method(MethodInfo(
     weights="black-forest-labs/FLUX.1-schnell, or with model=flux2 black-forest-labs/FLUX.2-klein-4B "
             "(HF cache or weights=PATH)",
     status="partbench.adapters.conceptattention:status",
+))
+register_method(MethodInfo(
+    name="seg4diff", factory="partbench.adapters.seg4diff:Seg4Diff",
+    summary="Seg4Diff (Kim et al. 2025): image-to-text attention of one MM-DiT block, the grounding expert (SD3 block "
+            "9), from one forward at one noise level; layers=all: one run per block (seg4diff@layer=K).",
+    gpu="optional", extras=("torch", "transformers", "diffusers"),
+    weights="stabilityai/stable-diffusion-3-medium-diffusers, or model=sd35 stabilityai/stable-diffusion-3.5-medium, "
+            "model=flux black-forest-labs/FLUX.1-dev (all gated; HF cache or weights=PATH); optional MAGNET LoRA "
+            "lora=PATH (lora_weights.pth of chyun/seg4diff-coco-lora)",
+    status="partbench.adapters.seg4diff:status", variant_params=("layer",),
+    params=SEG4DIFF_PARAMS,
 ))
 register_method(MethodInfo(
     name="partcatseg", factory="partbench.adapters.external:PartCATSeg",
@@ -79,4 +92,15 @@ register_method(MethodInfo(
     gpu="optional", extras=("torch", "diffusers", "transformers"),
     weights="black-forest-labs/FLUX.2-klein-4B (HF cache or weights=PATH)",
     status="partbench.adapters.flux_t2i:flux2_status",
+))
+
+# Part reasoning (Partonomy) reference points; every segmentation method above also runs there, teacher-forced.
+register_method(MethodInfo(
+    name="oracle", factory="partbench.adapters.reasoning_baselines:PartOracle", kinds=("part-reasoning",), params=(),
+    summary="Returns the correct answer's part masks. Must score 100: a pipeline check, not a result.",
+    meaningful=False,
+))
+register_method(MethodInfo(
+    name="whole-image", factory="partbench.adapters.reasoning_baselines:WholeImage", kinds=("part-reasoning",),
+    params=(), summary="Every part of the answer is the whole image: the floor a part segmenter must clear.",
 ))

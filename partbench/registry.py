@@ -47,12 +47,20 @@ def register_method(info: MethodInfo) -> MethodInfo:
 
 def get_method(name: str, kind: str | None = None, where: str | None = None) -> MethodInfo:
     """The method `name` for task kind `kind`; without a kind, the one entry of that name (any kind). `where` names
-    what the kind was asked for in messages (e.g. a suite)."""
+    what the kind was asked for in messages (e.g. a suite). `<name>@key=value` is that method's variant with the
+    argument fixed (`MethodInfo.variant_params`), e.g. one layer of seg4diff's layer sweep."""
     names = sorted({n for _, n in METHODS.keys()})
+    base, at, variant = name.partition("@")
+    if at and not any(n == name for _, n in METHODS.keys()):
+        return get_method(base, kind, where).variant(variant)
     if kind is not None:
         found = METHODS.find((kind, name))
         if found is not None:
             return found
+        for served in _method_kinds(kind):  # a task kind may run another kind's methods, adapting them itself
+            found = METHODS.find((served, name))
+            if found is not None:
+                return found
         others = [k for k, n in METHODS.keys() if n == name]
         if others:
             raise PartbenchError(f"Method {name!r} ({'/'.join(sorted(others))}) "
@@ -64,6 +72,12 @@ def get_method(name: str, kind: str | None = None, where: str | None = None) -> 
     if len(infos) > 1:
         raise PartbenchError(f"Method {name!r} exists for several task kinds; name the suite to choose one.")
     return next(iter(infos.values()))
+
+
+def _method_kinds(kind: str) -> tuple[str, ...]:
+    """The other method kinds task kind `kind` also runs (`TaskKind.method_kinds`), in its order of preference."""
+    task_kind = TASK_KINDS.find(kind)
+    return tuple(getattr(task_kind, "method_kinds", ())) if task_kind is not None else ()
 
 
 def all_methods() -> list[MethodInfo]:

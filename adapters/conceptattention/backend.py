@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+# The posterior draw's generator seed is the run seed plus this offset, so that it never replays the noising's
+# generators (run seed + draw, for draws far below it).
+LATENT_SEED = 1_000_003
+
 if TYPE_CHECKING:
     import torch
 
@@ -103,6 +107,16 @@ class ConceptBackend(ABC):
                 noisy.append(sigma * eps.to(x0) + (1 - sigma) * x0)
                 steps.append(sigma)
         return torch.cat(noisy), steps
+
+    def clean_latent(self, posterior: Any) -> torch.Tensor:
+        """The VAE posterior's mode, or a draw from it (`latent=sample`) with noise from a CPU generator of its own:
+        seeded from the run seed, apart from the noising's generators (seed + draw)."""
+        import torch
+
+        if self.options.latent == "mode":
+            return posterior.mode()
+        eps = torch.randn(posterior.mean.shape, generator=torch.Generator("cpu").manual_seed(LATENT_SEED + self.seed))
+        return posterior.mean + posterior.std * eps.to(posterior.mean)
 
     def aggregate(self, out: StreamOutputs, batch: int) -> torch.Tensor:
         """(C, N) maps: the chosen layers' scores of every batch row combined by the options' softmax rule."""

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from partbench.errors import PartbenchError
-
 from .backend import ConceptBackend
 from .options import DEFAULT_WEIGHTS
 
@@ -47,15 +45,14 @@ class Flux1Backend(ConceptBackend):
         from diffusers import AutoencoderKL, FluxTransformer2DModel
         from transformers import T5EncoderModel, T5TokenizerFast
 
+        from partbench.adapters.pipeline_folders import require_subfolders
         from partbench.tiny_models.flux1_tiny import Flux1Components
         from partbench.weights import resolve_model
 
         path = resolve_model(options.weights, what="FLUX.1 model (ConceptAttention)", revision=options.revision)
-        missing = [s for s in ("transformer", "vae", "text_encoder_2", "tokenizer_2")
-                   + (("text_encoder", "tokenizer") if options.pooled == "clip" else ()) if not (path / s).is_dir()]
-        if missing:
-            raise PartbenchError(f"FLUX.1 model at {path} lacks the folder(s) {', '.join(missing)}; pass a diffusers "
-                                 f"FLUX.1 pipeline folder (as {DEFAULT_WEIGHTS}) with --method-arg weights=PATH.")
+        require_subfolders(path, ("transformer", "vae", "text_encoder_2", "tokenizer_2")
+                           + (("text_encoder", "tokenizer") if options.pooled == "clip" else ()),
+                           label="FLUX.1 model", pipeline="FLUX.1", example=DEFAULT_WEIGHTS)
         text_encoder = tokenizer = None
         if options.pooled == "clip":
             from transformers import CLIPTextModel, CLIPTokenizer
@@ -101,7 +98,7 @@ class Flux1Backend(ConceptBackend):
         x = self.pixels(image)
         vae = self.parts.vae
         with torch.inference_mode():
-            z = vae.encode(x.to(self.device, self.dtype)).latent_dist.mode()
+            z = self.clean_latent(vae.encode(x.to(self.device, self.dtype)).latent_dist)
         return (z - vae.config.shift_factor) * vae.config.scaling_factor
 
     def scores(self, image: np.ndarray, concepts: list[str], prompt: str) -> torch.Tensor:

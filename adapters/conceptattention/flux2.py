@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from partbench.errors import PartbenchError
-
 from .backend import ConceptBackend
 from .options import DEFAULT_WEIGHTS_FLUX2
 
@@ -50,15 +48,13 @@ class Flux2Backend(ConceptBackend):
         from diffusers import AutoencoderKLFlux2, Flux2Transformer2DModel
         from transformers import AutoTokenizer, Qwen3ForCausalLM
 
+        from partbench.adapters.pipeline_folders import require_subfolders
         from partbench.tiny_models.flux2_tiny import Flux2Components
         from partbench.weights import resolve_model
 
         path = resolve_model(options.weights, what="FLUX.2 model (ConceptAttention)", revision=options.revision)
-        missing = [s for s in ("transformer", "vae", "text_encoder", "tokenizer") if not (path / s).is_dir()]
-        if missing:
-            raise PartbenchError(f"FLUX.2 model at {path} lacks the folder(s) {', '.join(missing)}; pass a diffusers "
-                                 f"FLUX.2 Klein pipeline folder (as {DEFAULT_WEIGHTS_FLUX2}) with "
-                                 "--method-arg weights=PATH.")
+        require_subfolders(path, ("transformer", "vae", "text_encoder", "tokenizer"), label="FLUX.2 model",
+                           pipeline="FLUX.2 Klein", example=DEFAULT_WEIGHTS_FLUX2)
         transformer = Flux2Transformer2DModel.from_pretrained(path, subfolder="transformer", torch_dtype=dtype)
         return Flux2Components(
             transformer=transformer.eval(),
@@ -109,7 +105,8 @@ class Flux2Backend(ConceptBackend):
         x = self.pixels(image)
         vae = self.parts.vae
         with torch.inference_mode():
-            z = Flux2KleinPipeline._patchify_latents(vae.encode(x.to(self.device, self.dtype)).latent_dist.mode())
+            posterior = vae.encode(x.to(self.device, self.dtype)).latent_dist
+            z = Flux2KleinPipeline._patchify_latents(self.clean_latent(posterior))
         mean = vae.bn.running_mean.view(1, -1, 1, 1).to(z)
         std = torch.sqrt(vae.bn.running_var.view(1, -1, 1, 1) + vae.config.batch_norm_eps).to(z)
         return (z - mean) / std

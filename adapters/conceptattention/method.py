@@ -45,7 +45,7 @@ from .options import (
 
 __all__ = ["ADAPTER_VERSION", "BACKENDS", "ConceptAttention", "ConceptAttentionOptions", "concept_text", "status"]
 
-ADAPTER_VERSION = "1"
+ADAPTER_VERSION = "2"  # 2: FLUX.1 samples the VAE posterior (seeded) and shifts the sigma for dev weights
 BACKENDS: dict[str, type[ConceptBackend]] = {"flux1": Flux1Backend, "flux2": Flux2Backend}
 
 
@@ -112,6 +112,7 @@ class ConceptAttention:
         options = ConceptAttentionOptions.from_args(args)
         out: dict[str, Any] = {"adapter_version": ADAPTER_VERSION, "options": asdict(options),
                                "resolution": options.image_size(), "noise": "CPU torch.Generator(seed + draw)",
+                               "latent_noise": "CPU torch.Generator(seed + 1000003)",
                                "definition": _definition(options)}
         if options.preset == "tiny":
             out |= {"model": f"tiny random {options.model_label()} (preset=tiny)",

@@ -18,11 +18,15 @@ DEFAULT_WEIGHTS_FLUX2 = "black-forest-labs/FLUX.2-klein-4B"
 REFERENCE_BACKGROUND = "background,floor,tree,person,grass,face"
 TINY_RESOLUTION = 32
 
-# FLUX.1: the BFL-code reference (`encode_image`: double blocks 15-18 of 19, t = 0.5, softmax per map, then the mean).
-FLUX1_DEFAULTS = {"layers": "last4", "order": "softmax_then_mean", "temperature": 1.0, "sigmas": "0.5"}
+# FLUX.1: the BFL-code reference (`ConceptAttentionFluxPipeline.encode_image`, flux/pipeline.py: double blocks 15-18
+# of 19, num_steps 4, noise_timestep 2, softmax per map, then the mean; the VAE posterior sampled, autoencoder.py
+# DiagonalGaussian(sample=True)). Its sigma is entry 2 of `get_schedule(4, seq_len, shift=not is_schnell)`: 0.5 for
+# schnell, the shifted value for dev (`flux1_sigma`).
+FLUX1_DEFAULTS = {"layers": "last4", "order": "softmax_then_mean", "temperature": 1.0, "latent": "sample"}
+FLUX1_SCHEDULE_STEPS, FLUX1_NOISE_INDEX = 4, 2
 # FLUX.2: ConceptAttention's FLUX.2 port: the last 3 double blocks, mean over timesteps and layers then
 # softmax(scores / 1000) over concepts, and the sigma of its 4-step schedule at entry 2 (`flux2_port_sigma`).
-FLUX2_DEFAULTS = {"layers": "last3", "order": "mean_then_softmax", "temperature": 1000.0}
+FLUX2_DEFAULTS = {"layers": "last3", "order": "mean_then_softmax", "temperature": 1000.0, "latent": "mode"}
 FLUX2_SCHEDULE_STEPS, FLUX2_NOISE_INDEX = 4, 2
 FLUX2_PIXELS_PER_TOKEN = 16  # AutoencoderKLFlux2: 8x downsampling, then 2x2 patchify
 # Part of every model=flux2 fingerprint: prediction cache keys hold the -a args as passed, not the resolved options,
@@ -31,7 +35,26 @@ FLUX2_DEFAULTS_VERSION = "2"
 
 _CHOICES = {"softmax": ("concepts", "patches", "none"), "order": ("softmax_then_mean", "mean_then_softmax"),
             "projection": ("pre", "post"), "pooled": ("zeros", "clip"), "resize": ("nearest", "bilinear"),
-            "preset": (None, "tiny"), "dtype": ("float32", "bfloat16", "float16"), "model": ("flux1", "flux2")}
+            "preset": (None, "tiny"), "dtype": ("float32", "bfloat16", "float16"), "model": ("flux1", "flux2"),
+            "latent": ("sample", "mode")}
+
+
+def is_schnell(weights: str) -> bool:
+    """Upstream decides the schedule by model name (`model_name == "flux-schnell"`); partbench by the weights' name."""
+    return "schnell" in weights.lower()
+
+
+def flux1_sigma(image_seq_len: int, schnell: bool, num_steps: int = FLUX1_SCHEDULE_STEPS,
+                index: int = FLUX1_NOISE_INDEX) -> float:
+    """Entry `index` of BFL FLUX.1's `get_schedule(num_steps, image_seq_len, shift=not schnell)`: t on the uniform
+    grid from 1 to 0, shifted for dev by t' = e^mu / (e^mu + (1/t - 1)) with mu linear in the token count from 0.5 at
+    256 tokens to 1.15 at 4096 (flux/sampling.py `get_lin_function`, `time_shift`)."""
+    t = 1 - index / num_steps
+    if schnell or t <= 0:
+        return t
+    mu = 0.5 + (1.15 - 0.5) / (4096 - 256) * (image_seq_len - 256)
+    e = math.exp(mu)
+    return e / (e + (1 / t - 1))
 
 
 def flux2_shift_mu(image_seq_len: int, num_steps: int) -> float:
@@ -79,6 +102,8 @@ class ConceptAttentionOptions:
     background: str = REFERENCE_BACKGROUND
     resize: str = "nearest"
     max_sequence_length: int | None = None  # default 256 (schnell's T5 length; flux2: Klein's 512)
+    # The clean latent: a seeded draw from the VAE posterior (FLUX.1 reference) or its mode (FLUX.2 port).
+    latent: str | None = None
 
     def __post_init__(self):
         if self.weights is None:
@@ -88,6 +113,9 @@ class ConceptAttentionOptions:
         defaults = dict(FLUX2_DEFAULTS) if self.model == "flux2" else dict(FLUX1_DEFAULTS)
         if self.model == "flux2" and self.sigmas is None:
             defaults["sigmas"] = f"{flux2_port_sigma(self.latent_tokens()):.6f}"
+        elif self.sigmas is None:
+            schnell = self.preset == "tiny" or is_schnell(self.weights)
+            defaults["sigmas"] = f"{flux1_sigma(self.latent_tokens(), schnell):.6f}".rstrip("0").rstrip(".")
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)

@@ -36,7 +36,7 @@ from partbench.suites import Suite
 
 from .vocabulary import RULES, allowed_ids
 
-ADAPTER_VERSION = "1"
+ADAPTER_VERSION = "2"  # 2: PartCATSeg on PartImageNet sees the image at its own size, as upstream
 INFERENCE_SETTING = "oracle-object: the model is given the ground-truth object class of each sample"
 D2_JSON = "sem_seg_predictions.json"
 

@@ -69,9 +69,10 @@ LANGHOPS_INFERENCE_OPTS = [
     "MODEL.LLM.CLIP_EMB_PART_ATTEN_MASK", "False",
     "MODEL.MaskDINO.USE_BOX_RESTRICTIONS", "False",
 ]
-# partbench's additions: the semantic branch of PartGLEE.forward runs only with SEMANTIC_ON (the base config,
+# The semantic branch of PartGLEE.forward runs only with SEMANTIC_ON (the base config,
 # configs/base_clip_frozen_image_r50.yaml, sets it False); ORACLE and OBJECT_PART_TEST_AUGMENTATIONS are what
-# train_net.py's build_test_loader requires for the oracle-object semantic mapper.
+# train_net.py's build_test_loader requires for the oracle-object semantic mapper. The release's own inference
+# configs (configs/Inference/RN50/{ade20k-part-234,pascal-part-116}.yaml) set the same three.
 LANGHOPS_SEMANTIC_OPTS = [
     "MODEL.MaskDINO.TEST.SEMANTIC_ON", "True",
     "MODEL.MaskDINO.TEST.ORACLE", "True",
@@ -187,14 +188,16 @@ def test_resize(cfg, own_transforms):
 
 
 def model_input_image(image_rgb, cfg, resize):
-    """The mapper's image: read in cfg.INPUT.FORMAT, resized, as a CxHxW uint8 tensor (the model normalises it)."""
+    """The mapper's image: read in cfg.INPUT.FORMAT, resized (unless `resize` is None), as a CxHxW uint8 tensor (the
+    model normalises it)."""
     import torch
 
     fmt = cfg.INPUT.FORMAT
     if fmt not in ("RGB", "BGR"):
         raise ValueError("INPUT.FORMAT %r is not supported by the partbench worker (RGB or BGR)" % (fmt,))
     image = image_rgb if fmt == "RGB" else image_rgb[:, :, ::-1]
-    image = resize.get_transform(image).apply_image(image)
+    if resize is not None:
+        image = resize.get_transform(image).apply_image(image)
     return torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
 
 
@@ -231,7 +234,10 @@ def partcatseg_driver(args):
     model_classes = list(predictor.test_ori_text_classes)  # MetadataCatalog(DATASETS.TEST[0]).stuff_classes
     object_classes = list(predictor.test_obj_classes)  # what PartCATSeg.forward indexes with gt_classes[0]
     ignore_label = MetadataCatalog.get(cfg.DATASETS.TEST[0]).ignore_label
-    resize = test_resize(cfg, "baselines.data.transforms")
+    # PartImageNet's mappers (partimagenet_mapper.py, the OOD one too) compute the test resize but leave
+    # `image = aug_input.image` commented out: the model sees the image at its own size.
+    own_size = getattr(cfg.INPUT, "DATASET_MAPPER_NAME", None) in ("partimagenet", "partimagenet_ood")
+    resize = None if own_size else test_resize(cfg, "baselines.data.transforms")
 
     def predict(image_rgb, sample, classes):
         check_same_classes("the PartCATSeg model (config %s)" % args.config, model_classes, classes)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -34,6 +36,9 @@ class MethodHooks(Protocol):
       import images made elsewhere check them all before the run; returns {"summary": ..., "warnings": [...]}.
     - `close()` on the built method — release workers, temporary folders, GPU memory. The loop calls it when the
       run ends, however it ends (the method is used as a context manager).
+    - `sweep_for(*, suite, data_root, args, seed) -> Sweep | None` — when `args` ask for several variants at once
+      (seg4diff's `layers=all`): `partbench run` then writes one run per variant (`<method>@<variant>`), each through
+      the normal loop, inside the sweep's context (which may share work between them, e.g. one forward).
     """
 
     needs_images: ClassVar[bool]
@@ -94,12 +99,24 @@ def check_method_args(method: str, params: tuple[Param, ...], args: dict[str, st
 
 
 @dataclass(frozen=True)
+class Sweep:
+    """Several runs asked for by one request (a factory's `sweep_for` hook): one run per variant, named
+    `<method>@<variant>` (a variant is `key=value` over the method's `variant_params`) and run with `args`, all inside
+    `context()` when given (the method may share work between the runs there, e.g. one forward for every layer)."""
+
+    variants: tuple[str, ...]
+    args: dict[str, str]
+    context: Callable[[], AbstractContextManager[Any]] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class MethodInfo:
     """What `partbench methods` shows and `partbench run` builds.
 
     `kinds` are the task kinds the factory serves ("segmentation", "generation", or a plugin's kind); a name may be
     registered once per kind with different factories. `params` declares the method's arguments; None means the
-    method checks its own (plugins written before declarations existed).
+    method checks its own (plugins written before declarations existed). `variant_params` are the arguments a name
+    `<name>@key=value` may fix (`variant()`; the registry resolves such names).
     """
 
     name: str
@@ -112,6 +129,39 @@ class MethodInfo:
     status: str | None = None  # optional "module:callable" -> list of missing items, for weights checks
     meaningful: bool = True  # False for pipeline checks (oracle) whose numbers are not results
     params: tuple[Param, ...] | None = None
+    # Arguments that may be fixed in the method's name, `<name>@key=value` (e.g. `seg4diff@layer=9`): that method is
+    # this one with the argument set, and its runs get their own folders, labelled with the value in tables.
+    variant_params: tuple[str, ...] = ()
+    fixed_args: tuple[tuple[str, str], ...] = ()  # set on such a variant (`variant()`), never at registration
+
+    def variant(self, text: str) -> MethodInfo:
+        """This method with the arguments `text` (`key=value[,key=value]`) fixed, named `<name>@<text>`."""
+        where = f"Method {self.name}@{text}"
+        if not self.variant_params:
+            raise PartbenchError(f"{where}: {self.name!r} has no variants (`<method>@key=value`).")
+        fixed = []
+        for item in text.split(","):
+            key, sep, value = item.partition("=")
+            if not sep or not value or key not in self.variant_params:
+                raise PartbenchError(f"{where}: a variant is key=value with key one of "
+                                     f"{', '.join(self.variant_params)}; got {item!r}.")
+            declared = {p.name: p for p in self.params or ()}
+            if key in declared and str(declared[key].check(self.name, value)) != value:
+                raise PartbenchError(f"{where}: write {key}={declared[key].check(self.name, value)}, not {item!r}.")
+            fixed.append((key, value))
+        return replace(self, name=f"{self.name}@{text}", fixed_args=tuple(fixed))
+
+    def _args(self, args: dict[str, str]) -> dict[str, str]:
+        """`args` with this variant's fixed arguments, which they may not set otherwise."""
+        if not self.fixed_args:
+            return args
+        clash = sorted(k for k, _ in self.fixed_args if k in args)
+        if clash:
+            raise PartbenchError(f"Method {self.name!r} fixes {', '.join(clash)}; do not pass it with --method-arg.")
+        return dict(args) | dict(self.fixed_args)
+
+    def _kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return kwargs | {"args": self._args(kwargs["args"])} if "args" in kwargs else kwargs
 
     def missing_modules(self) -> list[str]:
         return [f"python module {m!r} (pip install {m})" for m in self.extras if importlib.util.find_spec(m) is None]
@@ -133,31 +183,40 @@ class MethodInfo:
         return resolve(self.factory)
 
     def check_args(self, args: dict[str, str]) -> None:
+        args = self._args(args)
         if self.params is not None:
             check_method_args(self.name, self.params, args)
 
     def describe(self, **kwargs: Any) -> dict[str, Any]:
         """What the run's config records about the method: the factory's `describe_for`, else nothing."""
         factory = self.factory_object()
-        return dict(factory.describe_for(**kwargs)) if hasattr(factory, "describe_for") else {}
+        return dict(factory.describe_for(**self._kwargs(kwargs))) if hasattr(factory, "describe_for") else {}
 
     def is_meaningful(self, args: dict[str, str]) -> bool:
         factory = self.factory_object()
+        args = self._args(args)
         return self.meaningful and (factory.meaningful_for(args) if hasattr(factory, "meaningful_for") else True)
+
+    def sweep(self, **kwargs: Any) -> Sweep | None:
+        """The runs `kwargs["args"]` ask for when they ask for several (the factory's `sweep_for`), else None."""
+        if self.missing_modules():  # the run itself then says what is missing
+            return None
+        factory = self.factory_object()
+        return factory.sweep_for(**self._kwargs(kwargs)) if hasattr(factory, "sweep_for") else None
 
     def needs_images(self) -> bool:
         return bool(getattr(self.factory_object(), "needs_images", True))
 
     def check_inputs(self, **kwargs: Any) -> dict[str, Any]:
         factory = self.factory_object()
-        return dict(factory.check_inputs(**kwargs) or {}) if hasattr(factory, "check_inputs") else {}
+        return dict(factory.check_inputs(**self._kwargs(kwargs)) or {}) if hasattr(factory, "check_inputs") else {}
 
     def fingerprint(self, **kwargs: Any) -> tuple[Any, str]:
         """(method or None, fingerprint): `fingerprint_for` when the factory has it (no model loaded), else the
         built method's own `fingerprint()`."""
         factory = self.factory_object()
         if hasattr(factory, "fingerprint_for"):
-            return None, factory.fingerprint_for(**kwargs)
+            return None, factory.fingerprint_for(**self._kwargs(kwargs))
         method = self.build(**kwargs)
         return method, method.fingerprint()
 
@@ -167,7 +226,7 @@ class MethodInfo:
         missing = self.missing_modules()
         if missing:
             raise PartbenchError(f"Method {self.name!r} cannot run here; missing: {'; '.join(missing)}.")
-        return self.factory_object()(**kwargs)
+        return self.factory_object()(**self._kwargs(kwargs))
 
 
 def close_method(method: Any) -> None:

@@ -22,8 +22,6 @@ def suites_command(
 
     With --classes, the suite's part classes in id order: the ids prediction maps for `partbench score` must use.
     """
-    from rich.table import Table
-
     from partbench.console import console
     from partbench.data.root import resolve_data_root
     from partbench.errors import PartbenchError
@@ -57,50 +55,49 @@ def suites_command(
             "seen": len(s.seen_ids), "unseen": len(s.unseen_ids), "mirrored_pairs": len(s.mirrored_pairs),
             "objects": len(s.object_classes), "setting": s.setting, "data_present": present,
             "data_path": str(s.dataset_path(root)), "obtain": None if present else s.obtain,
-        })
+        } | ({"description": s.description, "convention": s.convention, "splits": list(s.splits),
+              } if name else {}))
     if as_json:
         console.print_json(json.dumps(rows))
         return
-    table = Table(title=f"partbench suites (data root: {root})")
-    for col, justify in [("suite", "left"), ("task", "left"), ("classes", "right"), ("seen", "right"),
-                         ("unseen", "right"), ("L/R pairs", "right"), ("data", "left")]:
-        table.add_column(col, justify=justify)
-    for r in rows:
-        data = "[green]present[/]" if r["data_present"] else "[red]missing[/]"
-        table.add_row(f"{r['name']} [dim]v{r['version']}[/]", r["task"], str(r["classes"]), str(r["seen"]),
-                      str(r["unseen"]), str(r["mirrored_pairs"]), data)
-    console.print(table)
-    for r in rows:
-        if not r["data_present"]:
-            console.print(f"[bold]{r['name']}[/]: expected at {r['data_path']}\n{r['obtain']}", highlight=False)
+    from partbench.cli.catalog_views import print_suite_details, print_suites
+
+    if name:
+        print_suite_details(rows[0])
+    else:
+        print_suites(rows, str(root))
 
 
 def methods_command(
+    name: Annotated[Optional[str], typer.Argument(help="Show one method in full.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Every registered method, what it needs (weights, GPU, extras), and whether it can run here."""
-    from rich.table import Table
+    """Every registered method, and whether it can run here.
 
+    One line per method (kind, GPU, runs here), then what is missing and how to get it. With NAME: what it is, its
+    weights, its arguments."""
+    from partbench.cli.catalog_views import method_record, print_method_details, print_methods
     from partbench.console import console
+    from partbench.errors import UnknownNameError
     from partbench.registry import all_methods
 
-    rows = []
-    for m in all_methods():
-        missing = m.missing()
-        rows.append({"name": m.name, "kind": "/".join(m.kinds), "summary": m.summary, "gpu": m.gpu,
-                     "extras": list(m.extras), "weights": m.weights, "runnable": not missing, "missing": missing})
+    methods = all_methods()
+    if name is not None:
+        chosen = [m for m in methods if m.name == name]
+        if not chosen:
+            raise UnknownNameError("method", name, {m.name for m in methods})
+        methods = chosen
+    rows = [method_record(m) for m in methods]
     if as_json:
-        console.print_json(json.dumps(rows))
+        console.print_json(json.dumps(rows, default=str))
         return
-    table = Table(title="partbench methods")
-    for col in ("method", "kind", "needs", "runnable here", "what it is"):
-        table.add_column(col)
-    for r in rows:
-        needs = ", ".join(filter(None, [f"GPU ({r['gpu']})" if r["gpu"] != "no" else "",
-                                        r["weights"], ", ".join(r["extras"])])) or "nothing"
-        status = "[green]yes[/]" if r["runnable"] else "[red]no[/]: missing " + "; ".join(r["missing"])
-        table.add_row(r["name"], r["kind"], needs, status, r["summary"])
-    console.print(table)
+    if name is None:
+        print_methods(rows)
+        return
+    for i, r in enumerate(rows):  # a name registered for several task kinds has one entry per kind
+        if i:
+            console.print()
+        print_method_details(r)
 
 
 def _print_prompts(suite, as_json: bool) -> None:

@@ -13,12 +13,12 @@ from partbench.cli.options import DataRoot
 data_app = typer.Typer(cls=PartbenchGroup, help="Generate, download, prepare and verify datasets.",
                        no_args_is_help=True)
 
-GENERATED = ("demo",)
+GENERATED = ("demo", "demo-partonomy")
 
 
 @data_app.command("generate")
 def generate_command(
-    name: Annotated[str, typer.Argument(help="A generated suite: demo.")],
+    name: Annotated[str, typer.Argument(help="A generated suite: demo, demo-partonomy.")],
     data_root: DataRoot = None,
     seed: Annotated[int, typer.Option(help="Generator seed (the same seed gives byte-identical files).")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Regenerate even if complete.")] = False,
@@ -32,6 +32,9 @@ def generate_command(
 
     if name not in GENERATED:
         raise UnknownNameError("generated suite", name, GENERATED)
+    if name == "demo-partonomy":
+        _generate_demo_partonomy(resolve_data_root(data_root), seed, force)
+        return
     suite = load_suite(name)
     out = suite.dataset_path(resolve_data_root(data_root))
     if demo_is_complete(out, seed) and not force:
@@ -41,6 +44,26 @@ def generate_command(
     counts = ", ".join(f"{split}: {c['images']} images, {c['samples']} samples"
                        for split, c in summary["splits"].items())
     console.print(f"{name}: generated at {out} (seed {seed}; {counts})", highlight=False, soft_wrap=True)
+
+
+def _generate_demo_partonomy(root: Path, seed: int, force: bool) -> None:
+    """Questions over the demo's val images; the demo is generated first when it is not there."""
+    from partbench.console import console
+    from partbench.data.demo import demo_is_complete, generate_demo
+    from partbench.data.demo_partonomy import demo_partonomy_is_complete, generate_demo_partonomy
+    from partbench.suites import load_suite
+
+    out = load_suite("demo-partonomy").dataset_path(root)
+    if demo_partonomy_is_complete(root, seed) and not force:
+        console.print(f"demo-partonomy: already generated at {out} (seed {seed}); --force regenerates.",
+                      highlight=False)
+        return
+    demo_dir = load_suite("demo").dataset_path(root)
+    if not demo_is_complete(demo_dir):
+        generate_demo(demo_dir, seed=seed, progress=True)
+    counts = generate_demo_partonomy(root, seed=seed)["splits"]["val"]
+    console.print(f"demo-partonomy: generated at {out} (seed {seed}; {counts['samples']} records over "
+                  f"{counts['images']} demo val images)", highlight=False, soft_wrap=True)
 
 
 @data_app.command("download")

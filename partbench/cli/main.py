@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from partbench.cli import catalog, data, merge, run, score, table, train, userstudy
+from partbench.cli import catalog, compare, data, merge, report, run, score, show, table, train, userstudy
 from partbench.cli.group import PartbenchGroup
 
 app = typer.Typer(
@@ -29,6 +29,10 @@ app.command("merge")(merge.merge_command)
 app.command("run")(run.run_command)
 app.command("score")(score.score_command)
 app.command("table")(table.table)
+app.command("compare")(compare.compare_command)
+app.command("report")(report.report_command)
+app.command("show")(show.show_command)
+app.command("figure")(show.figure_command)
 app.add_typer(train.train_app, name="train")
 app.add_typer(userstudy.userstudy_app, name="userstudy")
 

@@ -18,6 +18,11 @@ Convention = Annotated[Optional[str], typer.Option(
 AllowIncompleteData = Annotated[bool, typer.Option(
     "--allow-incomplete-data", help="Score a data root with missing files or counts other than documented "
                                     "(results.json then records complete: false; tables mark the run).")]
+GtResizeOption = Annotated[Optional[str], typer.Option(
+    "--gt-resize", metavar="SHORT,MAX",
+    help="Score the ground truth as the official OV-PARTS/PartCATSeg/LangHOPS evaluators do: through the method's "
+         "test resize (e.g. 640,768 for CAT-Seg and PartCATSeg) and back (docs/suites.md). Default: native "
+         "annotations.", show_default=False)]
 Bootstrap = Annotated[int, typer.Option(help="Bootstrap replicates for the 95% intervals (0 = none).")]
 
 

@@ -7,7 +7,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from partbench.cli.options import AllowIncompleteData, Bootstrap, Convention, DataRoot, Split, parse_method_args
+from partbench.cli.options import (
+    AllowIncompleteData,
+    Bootstrap,
+    Convention,
+    DataRoot,
+    GtResizeOption,
+    Split,
+    parse_method_args,
+)
 
 
 def run_command(
@@ -29,6 +37,7 @@ def run_command(
     bootstrap: Bootstrap = 1000,
     workers: Annotated[int, typer.Option(help="Threads decoding samples ahead of inference (0 = inline).")] = 2,
     allow_incomplete_data: AllowIncompleteData = False,
+    gt_resize: GtResizeOption = None,
     rehash: Annotated[bool, typer.Option(
         "--rehash", help="Hash every input file again, not trusting unchanged sizes and modification times.")] = False,
     shard: Annotated[Optional[str], typer.Option(
@@ -55,9 +64,15 @@ def run_command(
         method_args=parse_method_args(method_arg) | ({"checkpoint": str(checkpoint.resolve())} if checkpoint else {}),
         limit=limit, seed=seed, force=force, convention=convention, batch_size=batch_size, bootstrap=bootstrap,
         shard=shard, workers=workers, allow_incomplete_data=allow_incomplete_data, rehash=rehash,
+        gt_resize=gt_resize,
     )
     from partbench.cli.sweep import run_sweep
     from partbench.console import err_console
+    from partbench.data.generated import ensure_generated
+
+    # A generated suite (demo) is made on first use; the library's `run` never writes a dataset itself.
+    ensure_generated(suite, request.data_root, explicit_root=data_root is not None, shard=shard,
+                     note=lambda msg: err_console.print(msg, highlight=False, soft_wrap=True))
 
     if run_sweep(request, executor):  # the method turned the request into several runs, and they are done
         return

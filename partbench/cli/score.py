@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from partbench.cli.options import AllowIncompleteData, Bootstrap, Convention, DataRoot, Split
+from partbench.cli.options import AllowIncompleteData, Bootstrap, Convention, DataRoot, GtResizeOption, Split
 
 
 def score_command(
@@ -33,6 +33,7 @@ def score_command(
     force: Annotated[bool, typer.Option(
         "--force", help="Replace an import of the same name that was scored from other predictions.")] = False,
     allow_incomplete_data: AllowIncompleteData = False,
+    gt_resize: GtResizeOption = None,
 ) -> None:
     """Score saved predictions; ids follow `partbench suites SUITE --classes`, the suite's ignore value = none."""
     from partbench.cli.summary import print_summary
@@ -48,10 +49,15 @@ def score_command(
     samples = target.with_name(target.stem + ".samples.jsonl") if output else target.parent / "samples.jsonl"
     if not force:
         _refuse_other_source(target, predictions)
+    from partbench.console import err_console
+    from partbench.data.generated import ensure_generated
+
+    ensure_generated(suite_obj.name, resolve_data_root(data_root), explicit_root=data_root is not None,
+                     note=lambda msg: err_console.print(msg, highlight=False, soft_wrap=True))
     doc = score(ScoreRequest(
         suite=suite, data_root=resolve_data_root(data_root), predictions=predictions, name=label,
         samples_path=samples, split=split, convention=convention, allow_missing=allow_missing, bootstrap=bootstrap,
-        workers=workers, results_path=target, allow_incomplete_data=allow_incomplete_data,
+        workers=workers, results_path=target, allow_incomplete_data=allow_incomplete_data, gt_resize=gt_resize,
     ))
     if doc is None:  # a rank other than 0 of a torchrun launch: rank 0 writes the results
         return

@@ -97,7 +97,7 @@ def table(
         raise typer.Exit(1)
 
     if fmt == "rich":
-        for renderable in render.render_rich(tables, ci=ci, decimals=decimals):
+        for renderable in render.render_rich(tables, ci=ci, decimals=decimals, width=console.width):
             console.print(renderable)
     elif fmt == "markdown":
         sys.stdout.write(render.render_markdown(tables, ci=ci, decimals=decimals))

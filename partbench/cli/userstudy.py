@@ -25,16 +25,24 @@ def export_command(
     raters_per_item: Annotated[int, typer.Option(help="Raters to recruit per item (recorded in the key).")] = 5,
     gold: Annotated[int, typer.Option(help="Gold (attention-check) items: reference image vs a blank one.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed for item choice, order and sides (same seed = same pack).")] = 0,
-    completion_code: Annotated[Optional[str], typer.Option(
-        help="Prolific completion code shown at the end (with the return link).", show_default=False)] = None,
+    completion_code: Annotated[bool, typer.Option(
+        "--completion-code/--no-completion-code",
+        help="Show a completion code at the end, derived from the participant's answers (never a fixed code, which "
+             "anyone could read in the page); `analyze` verifies it. On Prolific, review submissions manually and "
+             "match the codes against analysis.json.")] = True,
     title: Annotated[str, typer.Option(help="Page title.")] = "Image comparison study",
+    submit_text: Annotated[Optional[str], typer.Option(
+        help="How to submit, shown on the end page (plain text). Default: download the answers file and send it to "
+             "the researcher as the study description explains, and enter the completion code.",
+        show_default=False)] = None,
 ) -> None:
     """Build a self-contained A/B study pack (static HTML, no external requests) from generation runs."""
     from partbench.console import console
     from partbench.userstudy.export import ExportOptions, export_pack
 
     key = export_pack(ExportOptions(runs=list(run), out=out, items=items, raters_per_item=raters_per_item,
-                                    gold=gold, seed=seed, completion_code=completion_code, title=title))
+                                    gold=gold, seed=seed, completion_code=completion_code, title=title,
+                                    submit_text=submit_text))
     kinds = [i["kind"] for i in key["items"]]
     console.print(f"pack {key['pack_id']}: {len(kinds)} items ({kinds.count('real')} comparisons, "
                   f"{kinds.count('gold')} gold, {kinds.count('repeat')} repeated) -> {out / 'pack'}/index.html\n"
@@ -52,11 +60,16 @@ def analyze_command(
                                                      "(default: PACK/analysis).", show_default=False)] = None,
     min_gold_accuracy: Annotated[float, typer.Option(help="Drop raters whose gold accuracy is below.")] = 1.0,
     min_median_rt_ms: Annotated[float, typer.Option(help="Drop raters whose median response time is below.")] = 500.0,
+    duplicates: Annotated[str, typer.Option(
+        help="A rater who answered an item twice with different choices (e.g. submitted twice): exclude the rater "
+             "(reported by id), or keep the first or last submission (by the page's finishing time where known, "
+             "else the order of --responses). One of: exclude, first, last.")] = "exclude",
     bootstrap: Annotated[int, typer.Option(help="Rater-bootstrap replicates (0 = none).")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:
     """Preference for the reference over each baseline: exact binomial test and CI, rater-clustered bootstrap CI,
-    left-side bias, dropped raters and why; writes JSON and a bar chart."""
+    left-side bias, dropped raters (conflicting repeated answers, completion code not matching the answers, no gold
+    item answered, failed gold, too fast) by id and why; writes JSON and a bar chart."""
     from partbench.store.atomic import atomic_write_json
     from partbench.userstudy.analyze import Thresholds, analyze, load_key, read_answers
     from partbench.userstudy.plot import preference_chart
@@ -64,7 +77,7 @@ def analyze_command(
 
     key = load_key(pack)
     result = analyze(key, read_answers(list(responses), key), Thresholds(min_gold_accuracy, min_median_rt_ms),
-                     n_bootstrap=bootstrap, seed=seed)
+                     n_bootstrap=bootstrap, seed=seed, duplicates=duplicates)
     out = out or pack / "analysis"
     atomic_write_json(out / "analysis.json", result)
     chart = preference_chart(result, out / "preferences.png")

@@ -10,3 +10,4 @@ register_reader("ovparts-semantic", "partbench.data.ovparts:OVPartsSemanticReade
 register_reader("ade20k-part", "partbench.data.ade20k:ADE20KPartReader")
 register_reader("partimagenet", "partbench.data.partimagenet:PartImageNetReader")
 register_reader("pascal-part-mat", "partbench.data.pascal_part:PascalPartReader")
+register_reader("partonomy-qa", "partbench.data.partonomy:PartonomyReader")

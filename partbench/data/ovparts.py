@@ -39,6 +39,7 @@ class OVPartsSemanticReader:
         self.root = suite.dataset_path(data_root)
         self.image_ext = image_ext.lstrip(".")
         self._last: tuple[Path, tuple[np.ndarray, np.ndarray]] | None = None
+        self._counts: dict[str, dict[str, list[int]] | None] = {}
 
     # -- presence ----------------------------------------------------------------------------------------------------
     def check(self, split: str) -> None:
@@ -76,6 +77,8 @@ class OVPartsSemanticReader:
         complete = set.intersection(*(set(files) for _, _, files in groups))
         return Inventory(counts={"images": len(complete)}, problems=missing_partners(groups))
 
+    skipped_reasons = ("no_part_classes", "empty_ground_truth")
+
     def index(self, split: str) -> SampleIndex:
         """All (image, object class) samples of a split in a fixed order: image id, then object id.
 
@@ -83,31 +86,46 @@ class OVPartsSemanticReader:
         the object PNGs. Samples whose restricted part ground truth turns out empty are found when loaded (see
         `Sample.has_labels`) and skipped by the scorer, which counts them.
         """
-        refs: list[SampleRef] = []
-        skipped = {"no_part_classes": 0, "empty_ground_truth": 0}
-        counts = self._object_counts(split)
+        from partbench.data.index_cache import index_from_units
+
+        return index_from_units(self, split)
+
+    def index_units(self, split: str) -> tuple[list[Path], list[tuple[str, list[Path]]]]:
+        """Every image's samples depend on the object-count JSON and on the image's object map and image file."""
+        counts = self.root / PART_DIR / f"{split}_obj_label_count.json"
+        units = []
         for image_id in self.image_ids(split):
-            image_path, part_path, obj_path = self.paths(split, image_id)
-            if not image_path.is_file():
-                raise DataNotFoundError(f"{image_path}: image missing (its annotation {part_path} exists).")
-            object_ids = counts.get(f"{image_id}.png") if counts is not None else None
-            if object_ids is None:
-                object_ids = np.unique(read_label_png(obj_path)).tolist()
-            for obj_id in sorted(int(o) for o in object_ids):
-                if obj_id == self.suite.ignore_label:
-                    continue
-                name = self._object_name(obj_id, obj_path)
-                if not self.suite.part_ids_of(name):
-                    skipped["no_part_classes"] += 1
-                    continue
-                refs.append(SampleRef(
-                    id=sample_id(image_id, name), image_id=image_id, image_path=image_path, object_class=name,
-                    extra={"split": split, "object_id": obj_id},
-                ))
-        return SampleIndex(refs=refs, skipped=skipped)
+            image_path, _, obj_path = self.paths(split, image_id)
+            units.append((image_id, [obj_path, image_path]))
+        return [counts], units
+
+    def index_unit(self, split: str, image_id: str) -> tuple[list[SampleRef], dict[str, int]]:
+        image_path, part_path, obj_path = self.paths(split, image_id)
+        if not image_path.is_file():
+            raise DataNotFoundError(f"{image_path}: image missing (its annotation {part_path} exists).")
+        counts = self._object_counts(split)
+        object_ids = counts.get(f"{image_id}.png") if counts is not None else None
+        if object_ids is None:
+            object_ids = np.unique(read_label_png(obj_path)).tolist()
+        refs, skipped = [], {"no_part_classes": 0}
+        for obj_id in sorted(int(o) for o in object_ids):
+            if obj_id == self.suite.ignore_label:
+                continue
+            name = self._object_name(obj_id, obj_path)
+            if not self.suite.part_ids_of(name):
+                skipped["no_part_classes"] += 1
+                continue
+            refs.append(SampleRef(id=sample_id(image_id, name), image_id=image_id, image_path=image_path,
+                                  object_class=name, extra={"split": split, "object_id": obj_id}))
+        return refs, skipped
 
     def _object_counts(self, split: str) -> dict[str, list[int]] | None:
-        """`{"<id>.png": [object ids]}` written by OV-PARTS' `mask_cls_collect.py`, or None if absent."""
+        """`{"<id>.png": [object ids]}` written by OV-PARTS' `mask_cls_collect.py`, or None if absent (read once)."""
+        if split not in self._counts:
+            self._counts[split] = self._read_object_counts(split)
+        return self._counts[split]
+
+    def _read_object_counts(self, split: str) -> dict[str, list[int]] | None:
         path = self.root / PART_DIR / f"{split}_obj_label_count.json"
         if not path.is_file():
             return None

@@ -148,36 +148,38 @@ class PascalPartReader:
         return sorted(dict.fromkeys(ids))
 
     # -- listing -----------------------------------------------------------------------------------------------------
+    skipped_reasons = ("no_part_annotation", "no_part_classes", "empty_ground_truth")
+
     def index(self, split: str) -> SampleIndex:
         """One sample per object instance with a part-bearing class, in (image id, object position) order."""
-        from partbench.console import progress_bar
+        from partbench.data.index_cache import index_from_units
 
-        refs: list[SampleRef] = []
-        skipped = {"no_part_annotation": 0, "no_part_classes": 0, "empty_ground_truth": 0}
-        ids = self.image_ids(split)
-        with progress_bar(transient=True) as bar:
-            task = bar.add_task(f"indexing {self.suite.name}/{split}", total=len(ids), note="")
-            for image_id in ids:
-                bar.advance(task)
-                mat = self.mat_path(image_id)
-                if not mat.is_file():
-                    skipped["no_part_annotation"] += 1
-                    continue
-                image_path = self.image_path(image_id)
-                if not image_path.is_file():
-                    raise DataNotFoundError(f"{image_path}: image missing (its annotation {mat} exists).")
-                _, objects = self._read_cached(mat)
-                for k, o in enumerate(objects, 1):
-                    if not self.suite.part_ids_of(o.class_name):
-                        if o.class_name not in self.suite.object_classes:
-                            raise PartbenchError(f"{mat}: object {k} has class {o.class_name!r}, which is not a "
-                                                 f"Pascal-Part class ({', '.join(self.suite.object_classes)}).")
-                        skipped["no_part_classes"] += 1
-                        continue
-                    refs.append(SampleRef(id=f"{image_id}__{o.class_name}_{k}", image_id=image_id,
-                                          image_path=image_path, object_class=o.class_name,
-                                          extra={"split": split, "object_index": k}))
-        return SampleIndex(refs=refs, skipped=skipped)
+        return index_from_units(self, split)
+
+    def index_units(self, split: str) -> tuple[list[Path], list[tuple[str, list[Path]]]]:
+        """The index depends on the split file, and each image's samples on its .mat (and its image's presence):
+        `partbench.data.index_cache` re-reads only the .mat files that changed."""
+        return [self.split_file(split)], [(i, [self.mat_path(i), self.image_path(i)]) for i in self.image_ids(split)]
+
+    def index_unit(self, split: str, image_id: str) -> tuple[list[SampleRef], dict[str, int]]:
+        mat = self.mat_path(image_id)
+        if not mat.is_file():
+            return [], {"no_part_annotation": 1}
+        image_path = self.image_path(image_id)
+        if not image_path.is_file():
+            raise DataNotFoundError(f"{image_path}: image missing (its annotation {mat} exists).")
+        refs, skipped = [], {"no_part_classes": 0}
+        _, objects = self._read_cached(mat)
+        for k, o in enumerate(objects, 1):
+            if not self.suite.part_ids_of(o.class_name):
+                if o.class_name not in self.suite.object_classes:
+                    raise PartbenchError(f"{mat}: object {k} has class {o.class_name!r}, which is not a "
+                                         f"Pascal-Part class ({', '.join(self.suite.object_classes)}).")
+                skipped["no_part_classes"] += 1
+                continue
+            refs.append(SampleRef(id=f"{image_id}__{o.class_name}_{k}", image_id=image_id, image_path=image_path,
+                                  object_class=o.class_name, extra={"split": split, "object_index": k}))
+        return refs, skipped
 
     def annotation_files(self, split: str) -> list[Path]:
         return [p for p in (self.mat_path(i) for i in self.image_ids(split)) if p.is_file()]
@@ -217,7 +219,9 @@ class PascalPartReader:
             if name is None or name not in self.class_ids:
                 raise PartbenchError(f"{mat}: object {ref.extra['object_index']} ({obj.class_name}) has part "
                                      f"{p.name!r}, which is not a Pascal-Part part name of {obj.class_name!r}.")
-            gt[p.mask & obj.mask] = self.class_ids[name]  # parts stay inside their silhouette (mat2map asserts it)
+            # Clipped to the object's silhouette so a part never labels another object's pixels (pascal-part-py's
+            # _mat2map does not clip; well-formed annotations are unaffected).
+            gt[p.mask & obj.mask] = self.class_ids[name]
         annotation = ObjectAnnotation(obj.class_name, obj.mask, instance_id=ref.extra["object_index"])
         return Sample(ref=ref, objects=[annotation], part_label_map=gt, ignore_label=self.suite.ignore_label)
 

@@ -38,6 +38,10 @@ def row_flags(row: Row) -> list[str]:
         flags.append("(incomplete data)")
     if row.other_data:
         flags.append("(other data)")
+    if row.unverified:
+        flags.append("(unverified)")
+    if row.gt_resize:
+        flags.append(f"(gt {row.gt_resize})")
     return flags
 
 
@@ -95,9 +99,17 @@ def footnotes(table: Table, ci: bool, marker: Callable[[int], str]) -> list[str]
         if r.limit is not None:
             notes.append(f"(partial) {r.label}: run with --limit {r.limit}, only the first {r.limit} samples of the "
                          "split; not comparable with full runs, and never counted as best.")
+        if r.gt_resize:
+            notes.append(f"(gt {r.gt_resize}) {r.label}: ground truth through the test-size round trip {r.gt_resize} "
+                         "(--gt-resize), as the official OV-PARTS/PartCATSeg/LangHOPS evaluators score a method "
+                         "tested at that size; other runs use the native annotations"
+                         + (" and only the table's most common protocol competes for best." if r.other_gt else "."))
         if r.incomplete:
             notes.append(f"(incomplete data) {r.label}: scored with --allow-incomplete-data on a data root with "
                          "missing files (see data.problems in its results.json); never counted as best.")
+    if any(r.unverified for r in table.rows):
+        notes.append("(unverified): a published number taken from a secondary source (see its note), not yet checked "
+                     "against the original paper.")
     other = [r for r in table.rows if r.other_data]
     if other:
         common = next(r.data_fingerprint for r in table.rows if r.data_fingerprint and not r.other_data)

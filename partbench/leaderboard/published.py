@@ -73,6 +73,7 @@ def load_published(path: Path | None = None) -> list[Row]:
                 setting=e.get("setting"),
                 citation=str(e["citation"]),
                 note=e.get("note"),
+                unverified=e.get("verified", True) is False,
                 decimals=int(e["decimals"]) if e.get("decimals") is not None else None,
                 path=path,
             )

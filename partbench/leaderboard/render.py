@@ -23,36 +23,91 @@ FORMATS = ("rich", "markdown", "latex", "csv", "json")
 LATEX_MARKERS = (r"\dag", r"\ddag", r"\S", r"\P", r"\|", r"\dag\dag", r"\ddag\ddag", r"\S\S", r"\P\P")
 
 
-def render_rich(tables: Sequence[Table], ci: bool = False, decimals: int = 2) -> list:
-    """Rich renderables (tables and their footnotes), for `console.print`."""
-    from rich import box
-    from rich.console import Group
-    from rich.table import Table as RichTable
+def render_rich(tables: Sequence[Table], ci: bool = False, decimals: int = 2, width: int | None = None) -> list:
+    """Rich renderables (tables and their footnotes), for `console.print`.
+
+    Within `width` columns (the terminal's), nothing is cut: where the table would not fit, each interval goes under
+    its value, then runs' args hashes are shortened to 4 characters (never a method name), and where even that is too
+    wide, each row becomes a block of `metric  value` lines.
+    """
+    from rich.console import Console, Group
     from rich.text import Text
 
+    from partbench.textfit import min_width, never_cut, stacked_records
+
+    measure = Console(width=width or 80)
     out = []
     for t in tables:
-        title = Text(t.title, style="bold")
-        if t.title != t.suite:
-            title.append(f"  ({t.suite})", style="dim")
-        rt = RichTable(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-        rt.add_column("Run / method")
-        for c in t.columns:
-            rt.add_column(metric_label(c) + (" ↓" if c in t.lower_is_better else ""), justify="right")
-        rt.add_column("Conv.", style="dim")
-        for i, r in enumerate(t.rows):
-            if r.source == PUBLISHED and i > 0 and t.rows[i - 1].source != PUBLISHED:
-                rt.add_section()
-            label = Text(r.label)
-            if r.source == PUBLISHED:
-                label.append(f" [{t.citation_index(r) + 1}]")
-            for flag in row_flags(r):
-                label.append(" " + flag, style="yellow" if flag == "(smoke)" else "red")
-            cells = [Text(cell_text(r, c, decimals, ci), style="bold" if c in r.best else "") for c in t.columns]
-            rt.add_row(label, *cells, Text(protocol_text(r)), style="dim" if r.source == PUBLISHED else None)
+        for stack, short in ((False, False), (True, False), (True, True)):
+            headers, rows = _rich_cells(t, ci, decimals, stack, short)
+            rt = _rich_table(t, headers, rows)
+            fits = width is None or min_width(rt, measure) <= width
+            if fits:
+                break
+        if not fits:  # one block per row: room again for the whole label and "value ± half-width" on one line
+            headers, rows = _rich_cells(t, ci, decimals, False, False)
+        shown = never_cut(rt) if fits else stacked_records(None, headers, [cells for cells, _ in rows])
         notes = footnotes(t, ci, lambda i: f"[{i + 1}]")
-        out.append(Group(rt, *(Text(n, style="dim") for n in notes), Text("")))
+        out.append(Group(_rich_title(t), shown, *(Text(n, style="dim") for n in notes), Text("")))
     return out
+
+
+def _short_label(label: str) -> str:
+    """`partconcepts@61c2ab34` -> `partconcepts@61c2`: the args hash shortened, the method name kept whole."""
+    name, at, rest = label.partition("@")
+    head, space, tail = rest.partition(" ")
+    if at and len(head) == 8 and all(ch in "0123456789abcdef" for ch in head):
+        return f"{name}@{head[:4]}{space}{tail}"
+    return label
+
+
+def _rich_title(t: Table):
+    from rich.text import Text
+
+    title = Text(t.title, style="bold")
+    if t.title != t.suite:
+        title.append(f"  ({t.suite})", style="dim")
+    return title
+
+
+def _rich_cells(t: Table, ci: bool, decimals: int, stack: bool, short: bool) -> tuple[list[str], list]:
+    """Headers, and per row its cells (rich Text) with the row itself; `stack` puts each interval under its value,
+    `short` shortens args hashes."""
+    from rich.text import Text
+
+    headers = ["Run / method", *(metric_label(c) + (" ↓" if c in t.lower_is_better else "") for c in t.columns),
+               "Conv."]
+    rows = []
+    for r in t.rows:
+        label = Text(_short_label(r.label) if short and r.source != PUBLISHED else r.label)
+        if r.source == PUBLISHED:
+            label.append(f" [{t.citation_index(r) + 1}]")
+        for flag in row_flags(r):
+            label.append(" " + flag, style="yellow" if flag == "(smoke)" else "red")
+        cells = []
+        for c in t.columns:
+            text = cell_text(r, c, decimals, ci)
+            if stack:  # "31.85 ± 3.00" -> "31.85" over "± 3.00": a number and its interval never split apart
+                text = text.replace(" ± ", "\n± ")
+            cells.append(Text(text, style="bold" if c in r.best else ""))
+        rows.append(([label, *cells, Text(protocol_text(r))], r))
+    return headers, rows
+
+
+def _rich_table(t: Table, headers: list[str], rows: list):
+    from rich import box
+    from rich.table import Table as RichTable
+
+    rt = RichTable(box=box.SIMPLE_HEAD)
+    rt.add_column(headers[0])
+    for h in headers[1:-1]:
+        rt.add_column(h, justify="right", no_wrap=True)
+    rt.add_column(headers[-1], style="dim")
+    for i, (cells, r) in enumerate(rows):
+        if r.source == PUBLISHED and i > 0 and rows[i - 1][1].source != PUBLISHED:
+            rt.add_section()
+        rt.add_row(*cells, style="dim" if r.source == PUBLISHED else None)
+    return rt
 
 
 def _md_escape(text: str) -> str:

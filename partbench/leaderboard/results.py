@@ -105,6 +105,12 @@ def row_from_result(data: dict[str, Any], path: Path | None = None) -> Row:
     suite = registered_suite(data["suite"])
     if suite is not None and suite_version is not None and suite_version != str(suite.version):
         stale = f"re-run: suite changed from v{suite_version} to v{suite.version}"
+    elif "ci_method" in data:  # written by the part-segmentation scorer, which versions how it computes numbers
+        from partbench.metrics.version import CONVENTION_VERSION
+
+        scored = data.get("convention_version", 1)
+        if scored != CONVENTION_VERSION:
+            stale = f"re-run: scored under convention version {scored}, this partbench's is {CONVENTION_VERSION}"
     n = data.get("n_samples")
     limit = data.get("limit")
     about_data = data.get("data") if isinstance(data.get("data"), dict) else {}
@@ -128,6 +134,7 @@ def row_from_result(data: dict[str, Any], path: Path | None = None) -> Row:
         limit=limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
         data_fingerprint=data_fingerprint if isinstance(data_fingerprint, str) else None,
         incomplete=about_data.get("complete") is False,
+        gt_resize=str(data["gt_resize"]) if data.get("gt_resize") else None,
         path=path,
     )
 

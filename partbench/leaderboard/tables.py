@@ -25,6 +25,13 @@ METRIC_LABELS = {
     "unseen_pacc": "unseen pAcc",
     "lr_confusion": "L/R conf.",
     "clip_score": "CLIP score",
+    # part reasoning (Partonomy): macro gIoU per question type, then overall
+    "giou_macro_identification": "ident. gIoU",
+    "giou_macro_intersection": "inters. gIoU",
+    "giou_macro_difference": "diff. gIoU",
+    "giou_macro": "macro gIoU",
+    "giou_micro": "micro gIoU",
+    "ciou": "cIoU",
 }
 LOWER_IS_BETTER = frozenset({"lr_confusion"})
 PART_COLUMNS = ("seen_miou", "unseen_miou", "h_iou")
@@ -117,6 +124,17 @@ def _mark_other_data(rows: list[Row]) -> None:
         r.other_data = r.data_fingerprint is not None and r.data_fingerprint != common
 
 
+def _mark_other_ground_truth(rows: list[Row]) -> None:
+    """Native ground truth and a test-size round trip (`--gt-resize`) score different maps: only the table's most
+    common protocol competes for best."""
+    protocols = [r.gt_resize for r in rows]
+    if len(set(protocols)) < 2:
+        return
+    common = max(dict.fromkeys(protocols), key=protocols.count)
+    for r in rows:
+        r.other_gt = r.gt_resize != common
+
+
 def build_tables(
     measured: Sequence[Row],
     published: Sequence[Row] = (),
@@ -137,6 +155,7 @@ def build_tables(
             continue
         _disambiguate(m_rows)
         _mark_other_data(m_rows)
+        _mark_other_ground_truth(m_rows)
         suite_obj = registered_suite(name)
         task = infer_task(suite_obj, m_rows or p_rows)
         rows = m_rows + p_rows

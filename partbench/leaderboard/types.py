@@ -37,8 +37,11 @@ class Row:
     data_fingerprint: str | None = None  # the data it was scored on (partbench.store.inputs)
     incomplete: bool = False  # scored with --allow-incomplete-data on data with missing files
     other_data: bool = False  # scored on other data than most runs of its table
+    gt_resize: str | None = None  # "SHORT,MAX": ground truth through the official test-size round trip
+    other_gt: bool = False  # its ground truth protocol (native or a round trip) is not the table's most common
     citation: str | None = None
     note: str | None = None
+    unverified: bool = False  # published: taken from a secondary source, not yet checked against the original
     decimals: int | None = None  # published rows: as printed in the source; measured: the table's --decimals
     path: Path | None = None
     best: set[str] = field(default_factory=set)
@@ -48,7 +51,7 @@ class Row:
         """Whether this row can hold a best cell (smoke, stale, partial, incomplete-data runs and runs on other data
         than the rest of the table cannot)."""
         return (not self.smoke and self.stale is None and self.limit is None and not self.incomplete
-                and not self.other_data)
+                and not self.other_data and not self.other_gt)
 
     def value(self, metric: str) -> float | None:
         return self.metrics.get(metric)

@@ -41,6 +41,9 @@ OPEN_CLIP_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_mode
 DEFAULT_MODEL = "ViT-L-14"
 DEFAULT_PRETRAINED = "openai"
 CONVENTION = "100*max(cos,0) per image, mean over images"
+# ClipSpec.dtype -> open_clip's `precision`: its low-precision mode casts the text input itself, and partbench casts
+# the images (open_clip leaves that to the caller).
+DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 
 def per_image_score(cos: np.ndarray | float) -> np.ndarray:
@@ -76,6 +79,11 @@ class ClipSpec:
     pretrained: str = DEFAULT_PRETRAINED
     device: str = "cpu"  # cpu | auto | cuda | cuda:N (`partbench.devices.select_device`)
     batch_size: int = 16
+    dtype: str = "float32"  # float32 | bfloat16 | float16: the weights' and images' dtype (GPU memory, speed)
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise PartbenchError(f"clip_dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}.")
 
     @property
     def backend(self) -> str:
@@ -110,6 +118,8 @@ class ClipSpec:
         config = Path(self.model).read_bytes() if self.model.endswith(".json") else self.model.encode()
         digest = hashlib.sha256(config + b"\0" + weights_fingerprint(self.weights_path()).encode()
                                 + b"\0" + CONVENTION.encode())
+        if self.dtype != "float32":  # other cosines (rounding); float32 keeps the fingerprints cached rows carry
+            digest.update(b"\0" + self.dtype.encode())
         return digest.hexdigest()[:16]
 
 
@@ -143,11 +153,13 @@ class ClipScorer:
         self.spec = spec
         self._torch = torch
         self.device = torch.device(select_device(spec.device, arg="clip_device"))
+        self.dtype = getattr(torch, spec.dtype)
         if spec.backend == "transformers":
             from transformers import CLIPModel, CLIPProcessor
 
             path = spec.weights_path()
-            self.model = CLIPModel.from_pretrained(path, local_files_only=True).to(self.device).eval()
+            self.model = CLIPModel.from_pretrained(path, local_files_only=True,
+                                               torch_dtype=self.dtype).to(self.device).eval()
             self.processor = CLIPProcessor.from_pretrained(path, local_files_only=True)
             self.context_length = int(self.model.config.text_config.max_position_embeddings)
         else:
@@ -164,7 +176,7 @@ class ClipScorer:
         # file must set it too.
         tag_cfg = open_clip.get_pretrained_cfg(name, spec.pretrained) or {}
         model, _, preprocess = open_clip.create_model_and_transforms(
-            name, pretrained=str(spec.weights_path()), device=self.device,
+            name, pretrained=str(spec.weights_path()), device=self.device, precision=DTYPES[spec.dtype],
             force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)), weights_only=True)
         self.model = model.eval()
         self.preprocess = preprocess
@@ -194,11 +206,12 @@ class ClipScorer:
                 if self.spec.backend == "transformers":
                     inputs = self.processor(text=txts, images=imgs, return_tensors="pt", padding=True,
                                             truncation=True, max_length=self.context_length).to(self.device)
-                    img_f = _features(self.model.get_image_features(pixel_values=inputs["pixel_values"]))
+                    img_f = _features(self.model.get_image_features(
+                        pixel_values=inputs["pixel_values"].to(self.dtype)))
                     txt_f = _features(self.model.get_text_features(input_ids=inputs["input_ids"],
                                                                    attention_mask=inputs["attention_mask"]))
                 else:
-                    pixels = torch.stack([self.preprocess(im) for im in imgs]).to(self.device)
+                    pixels = torch.stack([self.preprocess(im) for im in imgs]).to(self.device, self.dtype)
                     img_f = self.model.encode_image(pixels)
                     txt_f = self.model.encode_text(self.tokenizer(txts).to(self.device))
             img = img_f.double().cpu().numpy()

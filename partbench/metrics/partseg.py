@@ -21,11 +21,14 @@ from partbench.metrics.statistics import (
     DEFAULT_SEED,
     bootstrap_intervals,
     paired_bootstrap_differences,
+    strata_codes,
 )
 
 HEADLINE = ("h_iou", "seen_miou", "unseen_miou", "miou")
 WITH_CI = HEADLINE + ("lr_confusion",)
 LOWER_IS_BETTER = {"lr_confusion"}
+# How results' intervals are computed (`ci_method.interval`); chosen by benchmarks/ci_coverage.py (README there).
+CI_INTERVAL = "percentile"
 
 
 @dataclass
@@ -98,24 +101,32 @@ class PartSegScorer:
         self.samples.extend(other.samples)
 
     # -- reduction ---------------------------------------------------------------------------------------------------
-    def _statistic(self, convention: str):
+    def _statistic(self, convention: str, full: np.ndarray | None = None):
+        """The metrics of summed per-sample vectors. With the full set's sums `full`, the mIoUs of a resample are
+        taken over the full set's classes (`conventions.replicate_miou`); without, over the sums' own classes."""
         c = self.space.num_classes
         unseen = np.asarray(self.space.unseen, dtype=bool)
         seen_ids, unseen_ids, all_ids = np.flatnonzero(~unseen), np.flatnonzero(unseen), np.arange(c)
         n_pairs = len(self.space.pairs)
+        reference = None if full is None else (full[:c], full[c:2 * c], full[2 * c:3 * c])
+
+        def miou(tp: np.ndarray, gt: np.ndarray, pred: np.ndarray, ids: np.ndarray,
+                 rule: str = convention) -> np.ndarray:
+            if not ids.size:
+                return np.full(tp.shape[:-1], np.nan)
+            if reference is None:
+                return cv.subset_miou(rule, tp, gt, pred, ids)
+            return cv.replicate_miou(rule, (tp, gt, pred), reference, ids)
 
         def statistic(vectors: np.ndarray) -> dict[str, np.ndarray]:
             """Metrics (fractions) from summed per-sample vectors laid out as [tp | pos_gt | pos_pred | lr]."""
             tp, gt, pred = vectors[..., :c], vectors[..., c:2 * c], vectors[..., 2 * c:3 * c]
-            seen = (cv.subset_miou(convention, tp, gt, pred, seen_ids) if seen_ids.size
-                    else np.full(tp.shape[:-1], np.nan))
-            unseen_m = (cv.subset_miou(convention, tp, gt, pred, unseen_ids) if unseen_ids.size
-                        else np.full(tp.shape[:-1], np.nan))
+            seen, unseen_m = miou(tp, gt, pred, seen_ids), miou(tp, gt, pred, unseen_ids)
             out = {
                 "h_iou": cv.harmonic_mean(seen, unseen_m),
                 "seen_miou": seen,
                 "unseen_miou": unseen_m,
-                "miou": cv.subset_miou(convention, tp, gt, pred, all_ids),
+                "miou": miou(tp, gt, pred, all_ids, cv.overall_convention(convention)),
                 "seen_pacc": cv.subset_pixel_accuracy(tp, gt, seen_ids),
                 "unseen_pacc": cv.subset_pixel_accuracy(tp, gt, unseen_ids),
             }
@@ -135,14 +146,37 @@ class PartSegScorer:
         return np.concatenate(parts, axis=-1).astype(np.float64)
 
     def _per_sample_matrix(self) -> sp.csr_matrix:
-        """(N, K) sparse matrix of per-sample count vectors, built row by row from the sparse records."""
+        """(N, K) sparse matrix of per-sample count vectors, in suite order, built a block of samples at a time
+        (dense (block, C+1, C) confusions of at most ~2M cells, so memory stays bounded on large suites)."""
         c = self.space.num_classes
+        ordered = sorted(self.samples, key=lambda s: s.index)
+        block = max(1, 2_000_000 // ((c + 1) * c))
         rows = []
-        for s in sorted(self.samples, key=lambda s: s.index):
-            conf = sp.coo_matrix((s.entries[:, 2], (s.entries[:, 0], s.entries[:, 1])), shape=(c + 1, c)).toarray()
-            rows.append(sp.csr_matrix(self._vectors(conf)))
+        for start in range(0, len(ordered), block):
+            part = ordered[start:start + block]
+            conf = np.zeros((len(part), (c + 1) * c), dtype=np.int64)
+            which = np.repeat(np.arange(len(part)), [len(s.entries) for s in part])
+            e = np.concatenate([s.entries for s in part]).astype(np.int64)
+            np.add.at(conf, (which, e[:, 0] * c + e[:, 1]), e[:, 2])
+            rows.append(sp.csr_matrix(self._vectors(conf.reshape(len(part), c + 1, c))))
         width = 3 * c + 2 * len(self.space.pairs)
         return sp.vstack(rows).tocsr() if rows else sp.csr_matrix((0, width))
+
+    def _strata(self) -> np.ndarray:
+        """Each sample's object class as a stratum code, in suite order (rows of `_per_sample_matrix`)."""
+        return strata_codes([s.object_class for s in sorted(self.samples, key=lambda s: s.index)])
+
+    def intervals(self, convention: str = "ovparts", n_replicates: int = DEFAULT_REPLICATES,
+                  seed: int = DEFAULT_SEED, method: str = CI_INTERVAL, stratified: bool = True,
+                  full_set_classes: bool = True) -> dict[str, tuple[float, float] | None]:
+        """95 % intervals (fractions) of the `WITH_CI` metrics. The defaults are what results report; turning
+        `stratified` and `full_set_classes` off gives the earlier, biased, bootstrap (for benchmarks/ci_coverage.py).
+        """
+        wanted = self._statistic(convention, self._vectors(self.conf) if full_set_classes else None)
+        return bootstrap_intervals(
+            self._per_sample_matrix(), lambda v: {k: x for k, x in wanted(v).items() if k in WITH_CI},
+            n_replicates=n_replicates, seed=seed, strata=self._strata() if stratified else None, method=method,
+        )
 
     def compute(self, convention: str = "ovparts", n_replicates: int = DEFAULT_REPLICATES,
                 seed: int = DEFAULT_SEED) -> dict[str, Any]:
@@ -155,17 +189,17 @@ class PartSegScorer:
         }
         ci = {}
         if n_replicates > 0 and self.samples:
-            wanted = self._statistic(convention)
-            intervals = bootstrap_intervals(
-                self._per_sample_matrix(), lambda v: {k: x for k, x in wanted(v).items() if k in WITH_CI},
-                n_replicates=n_replicates, seed=seed,
-            )
+            intervals = self.intervals(convention, n_replicates, seed)
             ci = {k: (None if iv is None else [100 * iv[0], 100 * iv[1]]) for k, iv in intervals.items()}
         return {
             "metrics": point,
             "higher_is_better": {k: k not in LOWER_IS_BETTER for k in point},
             "ci95": ci,
-            "ci_method": {"kind": "percentile bootstrap over samples", "replicates": n_replicates, "seed": seed},
+            "ci_method": {"kind": f"{CI_INTERVAL} bootstrap over samples, stratified by object class, replicates "
+                                  "scored over the full set's classes", "interval": CI_INTERVAL,
+                          "resampling": "within object classes", "classes": "the full set's",
+                          "strata": int(np.unique(self._strata()).size), "replicates": n_replicates, "seed": seed},
+            "convention_version": cv.CONVENTION_VERSION,
             "by_convention": by_convention,
             "per_class": self._per_class(),
             "lr_pairs": self._per_pair(),
@@ -179,8 +213,11 @@ class PartSegScorer:
         mine, theirs = sorted(self.samples, key=lambda s: s.index), sorted(other.samples, key=lambda s: s.index)
         if self.space != other.space or [s.sample_id for s in mine] != [s.sample_id for s in theirs]:
             raise ValueError("paired comparison needs two scorers of the same class space over the same samples")
-        result = paired_bootstrap_differences(self._per_sample_matrix(), other._per_sample_matrix(),
-                                              self._statistic(convention), n_replicates, seed)
+        # Same resampling as `intervals`: within object classes, each run's replicates over its full set's classes.
+        mine_stat = self._statistic(convention, self._vectors(self.conf))
+        theirs_stat = other._statistic(convention, other._vectors(other.conf))
+        result = paired_bootstrap_differences(self._per_sample_matrix(), other._per_sample_matrix(), mine_stat,
+                                              n_replicates, seed, strata=self._strata(), statistic_b=theirs_stat)
         scale = lambda x: None if x is None or np.isnan(x) else 100 * x  # noqa: E731 - fractions -> points
         return {k: {"difference": scale(v["difference"]),
                     "ci95": None if v["ci95"] is None else [100 * x for x in v["ci95"]], "p_value": v["p_value"]}

@@ -11,7 +11,7 @@ supplies only its items, its method call, its prediction files and its evaluator
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Any
 from partbench.api.method import MethodInfo, close_method
 from partbench.errors import PartbenchError
 from partbench.registry import get_method
-from partbench.run import data_check
+from partbench.run import data_check, reuse
 from partbench.run.request import RunOutcome, RunRequest, ScoreRequest
 from partbench.run.results import results_document, write_shard
 from partbench.scale.parallel import ProcessGroup, Shard, my_positions
@@ -41,13 +41,16 @@ def run(req: RunRequest) -> RunOutcome:
                    non_negative={"seed": req.seed, "bootstrap": req.bootstrap, "workers": req.workers})
     split = suite.check_split(req.split)
     shard = Shard.parse(req.shard)
-    work = kind.work(suite, req.data_root, split, req.limit, dict(req.method_args or {}), req.seed, req.convention)
+    options = _task_options(kind, suite, {"gt_resize": req.gt_resize})
+    work = kind.work(suite, req.data_root, split, req.limit, dict(req.method_args or {}), req.seed, req.convention,
+                     **options)
     info.check_args(work.method_args)
     data_check.check_complete(work, suite.name, req.allow_incomplete_data)
     identity = {"method": req.method, "method_args": work.identity_args, "suite": suite.name,
                 "suite_version": suite.version, "split": split, "seed": req.seed}
     if req.limit is not None:
         identity["limit"] = req.limit
+    identity |= options  # e.g. gt_resize: another ground truth, another object mask, another run
     run_dir = RunDir.open(req.output_root, identity, force=req.force)
     build_kwargs = {"suite": suite, "data_root": req.data_root, "args": work.method_args, "seed": req.seed}
 
@@ -75,6 +78,9 @@ def run(req: RunRequest) -> RunOutcome:
             data_check.report_changed(run_dir.read_inputs(), inputs, [items[p].id for p in positions])
         paths = {p: kind.prediction_path(run_dir, items[p]) for p in positions}
         todo = {p for p in positions if req.force or kind.stored_key(paths[p]) != keys[p]}
+        row_keys = {p: reuse.row_key(keys[p], work.evaluator_config) for p in positions}
+        reused = {} if req.force else reuse.reusable_rows(
+            run_dir.samples_path, {row_keys[p]: p for p in positions if p not in todo})
         _remove_stale_writes(run_dir.predictions, paths.values())
         needs_images = info.needs_images()
 
@@ -102,10 +108,11 @@ def run(req: RunRequest) -> RunOutcome:
         header = {"suite": suite.name, "split": split, "method": req.method, "method_args": work.identity_args,
                   "run_name": run_dir.path.name, "meaningful": meaningful, "skipped": dict(work.skipped),
                   "n_refs": len(items), "extra": extra | work.config}
-        loop = _Loop(kind, suite, work, evaluator, group, req.batch_size, req.workers, run_dir.results_path)
+        loop = _Loop(kind, suite, work, evaluator, group, req.batch_size, req.workers, run_dir.results_path,
+                     row_keys=row_keys)
         split_work = group.distributed or shard.count > 1  # rows then go to rank 0 / the shard file
         rows, counts = loop.go(positions, prepare, predict, run_dir.samples_path, split_work=split_work,
-                               description=f"{req.method} on {suite.name}/{split}")
+                               description=f"{req.method} on {suite.name}/{split}", reused=reused)
         done = loop.conclude(rows, counts, header, run_dir.samples_path, shard, run_dir.path, req.bootstrap)
         if group.is_main and inputs is not None:
             atomic_write_json(run_dir.inputs_path, data_check.inputs_document(inputs))
@@ -129,7 +136,8 @@ def score(req: ScoreRequest) -> dict[str, Any] | None:
     suite = load_suite(req.suite)
     kind = task_kind_for(suite)
     split = suite.check_split(req.split)
-    work = kind.work(suite, req.data_root, split, None, {}, 0, req.convention)
+    work = kind.work(suite, req.data_root, split, None, {}, 0, req.convention,
+                     **_task_options(kind, suite, {"gt_resize": req.gt_resize}))
     data_check.check_complete(work, suite.name, req.allow_incomplete_data)
     saved = kind.open_saved(suite, Path(req.predictions), work, req.allow_missing)
     inputs = data_check.fingerprint(work, req.data_root)
@@ -145,7 +153,7 @@ def score(req: ScoreRequest) -> dict[str, Any] | None:
     header = {"suite": suite.name, "split": split, "method": f"imported:{req.name}", "method_args": {},
               "run_name": req.name, "meaningful": True, "skipped": dict(work.skipped), "n_refs": len(work.items),
               "extra": {"predictions": str(Path(req.predictions).resolve()), "n_missing_predictions": saved.n_missing,
-                        "data": data_check.data_summary(work, inputs)}}
+                        "data": data_check.data_summary(work, inputs)} | work.config}
     with ProcessGroup.from_env() as group:
         if group.is_main:
             _remove_stale_writes(Path(req.samples_path).parent, [Path(req.samples_path)], recursive=False)
@@ -163,16 +171,28 @@ class _Loop:
     """One pass over this process's positions, and what follows it: gathering, shard files or results."""
 
     def __init__(self, kind: TaskKind, suite: Suite, work: Work, evaluator: Evaluator, group: ProcessGroup,
-                 batch_size: int, workers: int, results_path: Path | None):
+                 batch_size: int, workers: int, results_path: Path | None, row_keys: dict[int, str] | None = None):
         self.kind, self.suite, self.work, self.evaluator, self.group = kind, suite, work, evaluator, group
         self.batch_size, self.workers = batch_size, workers
         self.results_path = results_path  # deleted when new rows replace the ones it was computed from
+        self.row_keys = row_keys or {}  # position -> the key its samples.jsonl line carries (partbench.run.reuse)
         self.single = True
 
+    def line(self, row: Any, key: str | None) -> dict[str, Any]:
+        """A row as its samples.jsonl line, with the key that lets a later run reuse it."""
+        encoded = self.evaluator.encode(row)
+        return encoded | {"row_key": key} if key else encoded
+
+    def keyed(self, row: Any) -> tuple[Any, str | None]:
+        """A row and its row key, as split work sends it to rank 0 (only this process knows its rows' keys)."""
+        return row, self.row_keys.get(self.evaluator.position(row))
+
     def go(self, positions: list[int], prepare: Callable[[int, Any], Any], predict: Callable[[Batch], list],
-           samples_path: Path, split_work: bool, description: str) -> tuple[list[Any], dict[str, int]]:
+           samples_path: Path, split_work: bool, description: str, reused: dict[int, dict[str, Any]] | None = None
+           ) -> tuple[list[Any], dict[str, int]]:
         """Load (with `prepare` in the loader threads), predict and evaluate every position, writing the rows to
-        `samples_path`, or collecting them when the work is split between processes or shards."""
+        `samples_path`, or collecting them when the work is split between processes or shards. Positions in `reused`
+        are neither loaded nor predicted: their earlier samples.jsonl line is the row."""
         from partbench.console import progress_bar
         from partbench.data.prefetch import prefetch
 
@@ -188,14 +208,23 @@ class _Loop:
         with progress_bar(disable=not self.group.is_main) as bar, \
                 (CollectingWriter(mine) if split_work else AtomicLineWriter(samples_path, self.results_path)) as out:
             task = bar.add_task(description, total=len(positions), note="")
-            samples = prefetch(positions, load, workers=self.workers, depth=2 * self.batch_size)
-            for batch in _batches(samples, self.batch_size):
+            reused = reused or {}
+            samples = prefetch([p for p in positions if p not in reused], load, workers=self.workers,
+                               depth=2 * self.batch_size)
+            for what, batch in reuse.in_order(positions, reused, samples, self.batch_size):
+                if what == "reused":
+                    row = evaluator.decode(batch)
+                    evaluator.add(row)
+                    out.write(self.keyed(row) if split_work else batch)
+                    counts["cached"] += 1
+                    bar.update(task, advance=1, note=f"cached {counts['cached']}")
+                    continue
                 scorable = [entry for entry in batch if kind.scorable(entry[1])]
                 counts["unscorable"] += len(batch) - len(scorable)
                 predictions = predict(scorable) if scorable else []
                 triples = [(p, s, pred) for (p, s, _), pred in zip(scorable, predictions)]
                 for row in evaluator.process(triples):
-                    out.write(row if split_work else evaluator.encode(row))
+                    out.write(self.keyed(row) if split_work else self.line(*self.keyed(row)))
                 fresh = sum(pred.fresh for pred in predictions)
                 counts["predicted"] += fresh
                 counts["cached"] += len(predictions) - fresh
@@ -213,7 +242,7 @@ class _Loop:
         gathered = self.group.gather({"rows": rows, "counts": counts})
         if not self.group.is_main:
             return None
-        ordered = sorted((r for g in gathered for r in g["rows"]), key=evaluator.position)
+        ordered = sorted((r for g in gathered for r in g["rows"]), key=lambda keyed: evaluator.position(keyed[0]))
         total = {k: sum(g["counts"][k] for g in gathered) for k in counts}
         if shard.count > 1:
             assert run_path is not None
@@ -221,13 +250,13 @@ class _Loop:
             write_shard(run_path, shard, header | {"task": self.suite.task, "suite_file": suite_file,
                                                    "convention": evaluator.convention,
                                                    "evaluator": self.work.evaluator_config},
-                        [evaluator.encode(r) for r in ordered], total["unscorable"])
+                        [self.line(row, key) for row, key in ordered], total["unscorable"])
             return None, total
         evaluator.reset()
         with AtomicLineWriter(samples_path, self.results_path) as out:
-            for row in ordered:
+            for row, key in ordered:
                 evaluator.add(row)
-                out.write(evaluator.encode(row))
+                out.write(self.line(row, key))
         return results_document(self.suite, self._with_unscorable(header, total), evaluator, n_replicates), total
 
     def _with_unscorable(self, header: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
@@ -267,6 +296,16 @@ def _check_inputs(info: MethodInfo, work: Work, build_kwargs: dict[str, Any]) ->
     return report
 
 
+def _task_options(kind: TaskKind, suite: Suite, options: dict[str, Any]) -> dict[str, Any]:
+    """The options that are set, refused for a task kind that does not take them."""
+    given = {k: v for k, v in options.items() if v is not None}
+    for name in given:
+        if name not in kind.options:
+            raise PartbenchError(f"--{name.replace('_', '-')} does not apply to suite {suite.name!r} "
+                                 f"({kind.name} task).")
+    return given
+
+
 def _check_numbers(positive: dict[str, int | None], non_negative: dict[str, int | None]) -> None:
     """Refuse impossible option values before anything is read or written."""
     for bound, options in ((1, positive), (0, non_negative)):
@@ -283,14 +322,3 @@ def _remove_stale_writes(root: Path, targets: Iterable[Path], recursive: bool = 
         target = tmp.with_name(tmp.name[1:-len(".tmp")].rsplit(".", 1)[0])
         if target in mine:
             tmp.unlink(missing_ok=True)
-
-
-def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

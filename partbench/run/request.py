@@ -25,6 +25,10 @@ class RunRequest:
     workers: int = 2  # threads decoding samples ahead of inference (0: decode inline)
     allow_incomplete_data: bool = False  # score what is there; results.json records complete: false
     rehash: bool = False  # hash every input file again instead of trusting unchanged sizes and mtimes
+    gt_resize: str | None = None  # "SHORT,MAX": the official evaluators' ground-truth round trip
+
+    def __post_init__(self) -> None:
+        self.gt_resize = _normalised_gt_resize(self.gt_resize)
 
 
 @dataclass
@@ -43,6 +47,10 @@ class ScoreRequest:
     workers: int = 0
     results_path: Path | None = None  # where the caller writes the results: removed when the rows are replaced
     allow_incomplete_data: bool = False
+    gt_resize: str | None = None
+
+    def __post_init__(self) -> None:
+        self.gt_resize = _normalised_gt_resize(self.gt_resize)
 
 
 @dataclass
@@ -52,3 +60,12 @@ class RunOutcome:
     predicted: int
     cached: int
     note: str = ""
+
+
+def _normalised_gt_resize(text: str | None) -> str | None:
+    """`640, 768` -> `640,768` (checked), so that one setting always names one run."""
+    if text is None:
+        return None
+    from partbench.data.gt_resize import GtResize
+
+    return str(GtResize.parse(text))

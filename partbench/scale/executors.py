@@ -52,5 +52,6 @@ def run_array(request, shards: int, executor: str, folder: Path, slurm: dict[str
     if failures:
         raise PartbenchError("shards failed; the others are kept, re-run to resume:\n" + "\n".join(failures))
     args = dict(request.method_args or {})
-    run_path = Path(request.output_root) / request.suite / run_name(request.method, args, request.seed, request.limit)
+    run_path = Path(request.output_root) / request.suite / run_name(request.method, args, request.seed, request.limit,
+                                                                   request.gt_resize)
     return merge_run(run_path, n_replicates=request.bootstrap, convention=request.convention)

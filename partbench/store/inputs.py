@@ -51,6 +51,7 @@ class FileHashes:
     """SHA-256 of files under one data root, reusing a stored hash while the file's size and mtime are unchanged."""
 
     def __init__(self, data_root: Path, rehash: bool = False):
+        self.given_root = Path(data_root).absolute()
         self.root = Path(data_root).resolve()
         key = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
         self.state_path = cache_dir() / "file-hashes" / f"{key}.json"
@@ -69,6 +70,10 @@ class FileHashes:
 
     def name(self, path: Path) -> str:
         """The path as fingerprints record it: relative to the data root, so a moved data root keeps its hashes."""
+        try:  # the common case, without a system call per path
+            return Path(path).absolute().relative_to(self.given_root).as_posix()
+        except ValueError:
+            pass
         resolved = Path(path).resolve()
         try:
             return resolved.relative_to(self.root).as_posix()

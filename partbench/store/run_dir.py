@@ -34,29 +34,37 @@ KEY_CHUNK = "partbench-cache-key"
 IDENTITY_FIELDS = ("method", "method_args", "suite", "suite_version", "split", "seed")
 # A run over the first N samples only (`--limit N`) is another run than the full one (its own folder, marked partial
 # in tables), but its predictions are the same as the full run's: `limit` is in the run's identity, not in cache keys.
-RUN_FIELDS = IDENTITY_FIELDS + ("limit",)
+RUN_FIELDS = IDENTITY_FIELDS + ("limit", "gt_resize")
+# Identity fields present only when set, so that cache keys made without them stay valid: `gt_resize` changes the
+# ground truth and the object mask predictions are cut to (partbench.data.gt_resize).
+OPTIONAL_KEY_FIELDS = ("gt_resize",)
 
 
 def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def args_hash(method_args: dict[str, str], seed: int, limit: int | None = None) -> str:
+def args_hash(method_args: dict[str, str], seed: int, limit: int | None = None, gt_resize: str | None = None) -> str:
     payload: dict[str, Any] = {"args": method_args, "seed": seed} | ({"limit": limit} if limit is not None else {})
+    if gt_resize is not None:
+        payload["gt_resize"] = gt_resize
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:8]
 
 
-def run_name(method: str, method_args: dict[str, str], seed: int, limit: int | None = None) -> str:
-    """`random`, or `random@1a2b3c4d` when method arguments, a non-default seed or `--limit` change its outputs."""
-    if not method_args and seed == 0 and limit is None:
+def run_name(method: str, method_args: dict[str, str], seed: int, limit: int | None = None,
+             gt_resize: str | None = None) -> str:
+    """`random`, or `random@1a2b3c4d` when method arguments, a non-default seed, `--limit` or `--gt-resize` change
+    its outputs."""
+    if not method_args and seed == 0 and limit is None and gt_resize is None:
         return method
-    return f"{method}@{args_hash(method_args, seed, limit)}"
+    return f"{method}@{args_hash(method_args, seed, limit, gt_resize)}"
 
 
 def cache_key(identity: dict[str, Any], fingerprint: str, sample_id: str, inputs: str = "") -> str:
     """Everything that can change one prediction: method, args, weights fingerprint, suite version, sample, seed,
     and the content of the files the sample is read from (`inputs`: partbench.store.inputs)."""
     payload = {k: identity[k] for k in IDENTITY_FIELDS} | {
+        k: identity[k] for k in OPTIONAL_KEY_FIELDS if identity.get(k) is not None} | {
         "fingerprint": fingerprint, "sample": sample_id, "inputs": inputs, "cache_schema": CACHE_SCHEMA}
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
@@ -82,7 +90,9 @@ def read_cache_key(path: Path) -> str | None:
 
     try:
         with Image.open(path) as im:
-            return im.text.get(KEY_CHUNK)  # text chunks precede the pixel data, so this does not decode the image
+            # `encode_label_png` writes the key before the pixel data, where opening the file already reads it;
+            # `im.text` would decode the whole image to look for text chunks after it.
+            return im.info.get(KEY_CHUNK)
     except (OSError, ValueError, SyntaxError):
         return None
 
@@ -107,7 +117,8 @@ class RunDir:
     @classmethod
     def open(cls, output_root: Path, identity: dict[str, Any], force: bool = False) -> RunDir:
         """Create or reopen `output_root/<suite>/<run name>`, refusing one written for different settings."""
-        name = run_name(identity["method"], identity["method_args"], identity["seed"], identity.get("limit"))
+        name = run_name(identity["method"], identity["method_args"], identity["seed"], identity.get("limit"),
+                        identity.get("gt_resize"))
         run = cls(Path(output_root) / identity["suite"] / name, identity)
         config_path = run.path / "config.json"
         if config_path.exists() and not force:

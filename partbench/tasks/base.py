@@ -92,6 +92,12 @@ class TaskKind(ABC):
     name: str = ""  # the method kind it serves ("segmentation", "generation", ...)
     suite_tasks: tuple[str, ...] = ()  # the suite `task` values it evaluates
     unscorable: str | None = None  # n_skipped key for samples the evaluator cannot score (None: all scorable)
+    # Run options beyond the common ones that `work` accepts as keyword arguments (e.g. segmentation's `gt_resize`);
+    # the loop refuses such an option for a kind that does not list it.
+    options: tuple[str, ...] = ()
+    # Other method kinds this kind also runs, adapting their interface in `call` (part-reasoning runs segmentation
+    # methods teacher-forced); a method registered for this kind itself is preferred (`registry.get_method`).
+    method_kinds: tuple[str, ...] = ()
 
     @abstractmethod
     def work(self, suite: Suite, data_root: Path, split: str, limit: int | None, args: dict[str, str],

@@ -6,7 +6,7 @@ order and resumption, so a killed run resumes with identical images and a finish
 
 Run options that are not the method's own arguments arrive through `--method-arg` and are split off here:
 `images_per_prompt` (changes the run: part of its identity) and `clip_model`, `clip_pretrained`, `clip_device`,
-`clip_batch_size` (change the scoring only: not part of the identity).
+`clip_batch_size`, `clip_dtype` (change the scoring only: not part of the identity).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 SEED_SCHEDULE = "sha256('{seed}/{prompt_id}/{k}')[:4] as big-endian uint32, & 0x7fffffff"
 CLIP_OPTIONS = {"clip_model": "model", "clip_pretrained": "pretrained", "clip_device": "device",
-                "clip_batch_size": "batch_size"}
+                "clip_batch_size": "batch_size", "clip_dtype": "dtype"}
 RUN_OPTIONS = ("images_per_prompt",)
 
 

@@ -133,18 +133,27 @@ class SegmentationTask(TaskKind):
     name = "segmentation"
     suite_tasks = ("part-semantic", "part-instance")
     unscorable = "empty_ground_truth"
+    options = ("gt_resize",)
 
     def work(self, suite: Suite, data_root: Path, split: str, limit: int | None, args: dict[str, str],
-             seed: int, convention: str | None) -> Work:
+             seed: int, convention: str | None, gt_resize: str | None = None) -> Work:
         from partbench.data.completeness import check_completeness
         from partbench.metrics.conventions import check_convention
 
         convention = check_convention(convention or suite.convention)
         reader = suite.make_reader(data_root)
         reader.check(split)
-        index = reader.index(split)
+        from partbench.data.index_cache import cached_index
+
+        index = cached_index(reader, data_root, split)
         refs = index.refs[:limit] if limit else index.refs
-        return Work(items=refs, load=reader.load, method_args=args, identity_args=args,
+        load, config = reader.load, {}
+        if gt_resize is not None:
+            from partbench.data.gt_resize import GtResize, round_trip
+
+            spec = GtResize.parse(gt_resize)
+            load, config = (lambda ref: round_trip(reader.load(ref), spec)), {"gt_resize": str(spec)}
+        return Work(items=refs, load=load, method_args=args, identity_args=args, config=config,
                     evaluator_config={"convention": convention}, skipped=dict(index.skipped),
                     input_files=getattr(reader, "input_files", _image_only),
                     completeness=check_completeness(suite, reader, split, index))

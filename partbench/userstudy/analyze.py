@@ -10,8 +10,13 @@ Accepted answer files (mixed freely):
 Per baseline: the share of votes preferring the reference, a two-sided exact binomial test against 0.5 with its
 Clopper-Pearson 95 % interval (scipy), Holm-adjusted p-values across baselines, a rater-clustered bootstrap interval
 (votes of one rater are not independent), the per-item majority win rate, left-side bias and the counts. Raters are
-dropped when they fail gold items or answer implausibly fast (thresholds are options; the report says how many and
-why). Duplicate answers of one rater to one item count once (the first) and are reported.
+dropped, and listed by id with the reason, when they
+- answered one item twice with different choices (two submissions that disagree; `duplicates` policy, see
+  duplicates.py: by default the rater is excluded, never silently resolved by the order of the files);
+- sent a page answers file whose completion code does not match its answers (see completion.py);
+- answered no gold item although the pack has some (nothing shows they paid attention);
+- fail gold items or answer implausibly fast (thresholds are options).
+Identical repeated answers count once and are reported.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import csv
 import json
 import statistics as pystats
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from partbench.errors import PartbenchError
+from partbench.userstudy.completion import completion_code
+from partbench.userstudy.duplicates import POLICIES, resolve_duplicates
 
 CHOICES = {"left": "left", "l": "left", "1": "left", "right": "right", "r": "right", "2": "right"}
 
@@ -36,6 +43,22 @@ class Vote:
     choice: str  # "left" | "right"
     rt_ms: float | None
     source: str
+    submitted: str | None = None  # when the submission was finished (the page's ISO time), if the file says
+    seq: int = 0  # position in the input (files in the order given, then rows): the last resort for first/last
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """One page answers file's completion code against the code its answers give."""
+
+    rater: str
+    source: str
+    code: str | None  # as written in the file
+    expected: str
+
+    @property
+    def ok(self) -> bool:
+        return self.code is not None and self.code.strip().upper() == self.expected
 
 
 @dataclass
@@ -43,6 +66,7 @@ class ReadReport:
     votes: list[Vote] = field(default_factory=list)
     rejected_assignments: int = 0
     files: list[str] = field(default_factory=list)
+    code_checks: list[CodeCheck] = field(default_factory=list)
 
 
 def load_key(pack: Path) -> dict[str, Any]:
@@ -88,7 +112,9 @@ def read_answers(paths: list[Path], key: dict[str, Any]) -> ReadReport:
             raise PartbenchError(f"{path}: no such answers file.")
         report.files.append(str(path))
         if path.suffix.lower() == ".json":
-            votes = _read_page_json(path, key)
+            votes, check = _read_page_json(path, key)
+            if check is not None:
+                report.code_checks.append(check)
         elif path.suffix.lower() in (".csv", ".tsv"):
             votes, rejected = _read_csv(path, key)
             report.rejected_assignments += rejected
@@ -98,11 +124,11 @@ def read_answers(paths: list[Path], key: dict[str, Any]) -> ReadReport:
         if unknown:
             raise PartbenchError(f"{path}: answers to items not in this pack ({', '.join(unknown[:5])}); the file "
                                  "comes from another study.")
-        report.votes.extend(votes)
+        report.votes.extend(replace(v, seq=len(report.votes) + n) for n, v in enumerate(votes))
     return report
 
 
-def _read_page_json(path: Path, key: dict[str, Any]) -> list[Vote]:
+def _read_page_json(path: Path, key: dict[str, Any]) -> tuple[list[Vote], CodeCheck | None]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -115,13 +141,22 @@ def _read_page_json(path: Path, key: dict[str, Any]) -> list[Vote]:
     rater = str(doc.get("participant_id") or "").strip()
     if not rater:
         raise PartbenchError(f"{path}: answers file has no participant_id.")
+    submitted = doc.get("finished") if isinstance(doc.get("finished"), str) else None
     votes = []
     for i, a in enumerate(doc["answers"]):
         where = f"{path}: answer {i + 1}"
         if not isinstance(a, dict) or "item_id" not in a or "choice" not in a:
             raise PartbenchError(f"{where}: needs item_id and choice.")
-        votes.append(Vote(rater, str(a["item_id"]), _choice(a["choice"], where), _rt(a.get("rt_ms"), where), str(path)))
-    return votes
+        votes.append(Vote(rater, str(a["item_id"]), _choice(a["choice"], where), _rt(a.get("rt_ms"), where), str(path),
+                          submitted))
+    check = None
+    if key.get("completion_salt"):  # packs exported before codes were derived have nothing to check against
+        # The code covers the answers exactly as the page wrote them (raw participant id, item ids and choices).
+        expected = completion_code(key["completion_salt"], key["pack_id"], str(doc["participant_id"]),
+                                   ((str(a["item_id"]), str(a["choice"])) for a in doc["answers"]))
+        code = doc.get("completion_code")
+        check = CodeCheck(rater, str(path), None if code is None else str(code), expected)
+    return votes, check
 
 
 def _read_csv(path: Path, key: dict[str, Any]) -> tuple[list[Vote], int]:
@@ -167,26 +202,27 @@ class Thresholds:
 
 
 def analyze(key: dict[str, Any], report: ReadReport, thresholds: Thresholds, n_bootstrap: int = 2000,
-            seed: int = 0) -> dict[str, Any]:
+            seed: int = 0, duplicates: str = "exclude") -> dict[str, Any]:
+    """`duplicates`: what to do with a rater who answered an item twice with different choices, one of POLICIES
+    ("exclude" the rater, or keep the "first"/"last" submission, by finishing time where known)."""
     import numpy as np
     import scipy.sparse as sp
     from scipy.stats import binomtest
 
     from partbench.metrics.statistics import bootstrap_intervals
 
+    if duplicates not in POLICIES:
+        raise PartbenchError(f"duplicates policy {duplicates!r} is not one of {', '.join(POLICIES)}.")
     items = {i["item_id"]: i for i in key["items"]}
-    first: dict[tuple[str, str], Vote] = {}
-    duplicates = 0
-    for v in report.votes:
-        if (v.rater, v.item_id) in first:
-            duplicates += 1
-        else:
-            first[(v.rater, v.item_id)] = v
+    unique, dup_report = resolve_duplicates(report.votes, duplicates)
     by_rater: dict[str, list[Vote]] = defaultdict(list)
-    for v in first.values():
+    for v in unique:
         by_rater[v.rater].append(v)
+    bad_code = sorted({c.rater for c in report.code_checks if not c.ok})
+    pack_has_gold = any(i["kind"] == "gold" for i in items.values())
 
-    dropped: dict[str, list[str]] = {"failed_gold": [], "too_fast": []}
+    dropped: dict[str, list[str]] = {"conflicting_duplicates": [], "code_mismatch": [], "no_gold": [],
+                                     "failed_gold": [], "too_fast": []}
     kept: dict[str, list[Vote]] = {}
     gold_accuracy: dict[str, float | None] = {}
     for rater, votes in sorted(by_rater.items()):
@@ -194,7 +230,13 @@ def analyze(key: dict[str, Any], report: ReadReport, thresholds: Thresholds, n_b
         acc = sum(v.choice == items[v.item_id]["gold_answer"] for v in gold) / len(gold) if gold else None
         gold_accuracy[rater] = acc
         rts = [v.rt_ms for v in votes if v.rt_ms is not None]
-        if acc is not None and acc < thresholds.min_gold_accuracy:
+        if duplicates == "exclude" and rater in dup_report["conflicting"]["raters"]:
+            dropped["conflicting_duplicates"].append(rater)
+        elif rater in bad_code:
+            dropped["code_mismatch"].append(rater)
+        elif pack_has_gold and not gold:
+            dropped["no_gold"].append(rater)  # no evidence of attention: gold items are the only one
+        elif acc is not None and acc < thresholds.min_gold_accuracy:
             dropped["failed_gold"].append(rater)
         elif rts and pystats.median(rts) < thresholds.min_median_rt_ms:
             dropped["too_fast"].append(rater)
@@ -244,11 +286,24 @@ def analyze(key: dict[str, Any], report: ReadReport, thresholds: Thresholds, n_b
         "thresholds": vars(thresholds), "files": report.files,
         "n_raters_total": len(by_rater), "n_raters_kept": len(kept),
         "dropped": {k: {"n": len(v), "raters": v} for k, v in dropped.items()},
-        "rejected_assignments": report.rejected_assignments, "duplicate_answers": duplicates,
+        "rejected_assignments": report.rejected_assignments,
+        "duplicate_answers": dup_report["identical"]["n_answers"] + dup_report["conflicting"]["n_answers"],
+        "duplicates": dup_report, "completion_codes": _codes_report(key, report),
         "gold_accuracy": gold_accuracy, "baselines": baselines, "left_bias": left_bias,
         "repeat_consistency": consistency, "bootstrap_replicates": n_bootstrap,
         "ties": "no tie option (forced choice)",
     }
+
+
+def _codes_report(key: dict[str, Any], report: ReadReport) -> dict[str, Any]:
+    """Every page file's code (verified or not), so that the codes participants entered on the crowd platform can be
+    matched to answers. CSV answers carry no code: they are neither checked nor listed."""
+    checks = report.code_checks
+    return {"checked": bool(key.get("completion_salt")), "n_files": len(checks),
+            "mismatch": [{"rater": c.rater, "file": c.source, "code": c.code, "expected": c.expected}
+                         for c in checks if not c.ok],
+            "verified": [{"rater": c.rater, "file": c.source, "code": c.code.strip().upper()}
+                         for c in checks if c.ok]}
 
 
 def _holm(rows: list[dict[str, Any]]) -> None:

@@ -4,7 +4,9 @@
 OUT/
   pack/                 the only folder raters see: host it anywhere static (or open index.html from disk)
     index.html          the study page (no external requests); answers are downloaded as a JSON file at the end
-    images/<item>-{1,2}.png   the two images of each item, named so that the name does not reveal the method
+    images/<item>-{1,2}.png   the two images of each item, named so that the name does not reveal the method, and
+                        re-encoded as bare PNGs (no text, time, EXIF or colour-profile chunks, which can name the
+                        generator or its settings)
     manifest.json       public: pack id, question, number of items, URL parameters
   items.csv             crowd-platform input (Input.* columns), one row per item
   key.json              PRIVATE: which side is which method, gold answers, runs and seed; never put it in pack/
@@ -12,7 +14,8 @@ OUT/
 The first run is the reference, compared with each of the others (the paper compares its method with each
 baseline). Items, their order and left/right sides are drawn from the seed, so re-exporting with the same seed gives
 a byte-identical pack. Quality control: gold items (the prompt's reference image against a blank grey image, which
-cannot apply any instruction) and one repeated item with swapped sides (consistency).
+cannot apply any instruction) and one repeated item with swapped sides (consistency). The completion code is not
+in the page: the page derives it from the answers when the study ends (see completion.py), and `analyze` checks it.
 """
 
 from __future__ import annotations
@@ -29,10 +32,17 @@ from typing import Any
 
 from partbench.errors import PartbenchError
 from partbench.store.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from partbench.userstudy.completion import CODE_SCHEME, completion_salt
 
 PACK_SCHEMA = 1
 QUESTION = "Which image applies the instruction to the correct part?"
 BLANK_GREY = (153, 153, 153)  # GenEval's #999 fill
+DEFAULT_SUBMIT_TEXT = ("To submit: click \u201cDownload answers\u201d, keep the file, and send it to the researcher as "
+                       "the study description explains (upload link or e-mail). If a completion code is shown below, "
+                       "enter it where the study asks for it (on Prolific, paste it or use the return link).")
+# The only chunks a pack image keeps: what draws the pixels. Everything else (tEXt/zTXt/iTXt, tIME, eXIf, iCCP,
+# pHYs...) is metadata that may name the method, the prompt or the date and so unblind the rater.
+PNG_IMAGE_CHUNKS = frozenset({b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"})
 
 
 @dataclass(frozen=True)
@@ -87,8 +97,9 @@ class ExportOptions:
     raters_per_item: int = 5
     gold: int = 2
     seed: int = 0
-    completion_code: str | None = None
+    completion_code: bool = True  # show a code derived from the answers at the end (see completion.py)
     title: str = "Image comparison study"
+    submit_text: str | None = None  # how to submit, shown on the end page (None: DEFAULT_SUBMIT_TEXT)
 
 
 @dataclass
@@ -147,16 +158,76 @@ def _draw_items(ref: RunImages, others: list[RunImages], opts: ExportOptions, rn
 def _blank_png(size: tuple[int, int]) -> bytes:
     from PIL import Image
 
+    return _bare_png(Image.new("RGB", size, BLANK_GREY))
+
+
+def _bare_png(im) -> bytes:
+    """PNG bytes of `im`'s pixels only. The pixels are copied into a new image so that nothing of the source's
+    `info` (text, EXIF, ICC profile, dpi, which Pillow's writer would carry over) reaches the file."""
+    from PIL import Image
+
+    clean = Image.frombytes(im.mode, im.size, im.tobytes())
     buf = io.BytesIO()
-    Image.new("RGB", size, BLANK_GREY).save(buf, format="PNG")
-    return buf.getvalue()
+    clean.save(buf, format="PNG", optimize=False)
+    return _image_chunks_only(buf.getvalue())
+
+
+def _image_chunks_only(png: bytes) -> bytes:
+    """`png` without any chunk outside PNG_IMAGE_CHUNKS: whatever a Pillow version decides to write by default
+    (sRGB, gAMA, pHYs...), the pack's files stay bare."""
+    import struct
+
+    out, pos = [png[:8]], 8
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos:pos + 4])
+        end = pos + 12 + length  # length, type, data, CRC
+        if png[pos + 4:pos + 8] in PNG_IMAGE_CHUNKS:
+            out.append(png[pos:end])
+        pos = end
+    return b"".join(out)
+
+
+def _pack_png(path: Path) -> bytes:
+    """A run image as a bare PNG (whatever its format): pixels converted to sRGB when the source carries a colour
+    profile (so that dropping the profile does not change the colours), then written without metadata."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            icc = im.info.get("icc_profile")
+            im = ImageOps.exif_transpose(im)  # an EXIF rotation is dropped with the EXIF: apply it to the pixels
+            if icc:
+                im = _to_srgb(im, icc)
+            if im.mode not in ("RGB", "RGBA", "L", "LA"):
+                has_alpha = "A" in im.getbands() or "transparency" in im.info
+                im = im.convert("RGBA" if has_alpha else "RGB")
+            return _bare_png(im)
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise PartbenchError(f"{path}: not a readable image ({e}).") from None
+
+
+def _to_srgb(im, icc: bytes):
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        rgb = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+        return ImageCms.profileToProfile(rgb, source, ImageCms.createProfile("sRGB"), outputMode=rgb.mode)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return im  # an unreadable profile: keep the pixels as they are (most such images are sRGB anyway)
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as im:
-        return im.size
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            # EXIF orientations 5-8 turn the image by 90 degrees; the pack image is stored upright (see _pack_png)
+            return (h, w) if im.getexif().get(0x0112) in (5, 6, 7, 8) else (w, h)
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise PartbenchError(f"{path}: not a readable image ({e}).") from None
 
 
 def export_pack(opts: ExportOptions) -> dict[str, Any]:
@@ -167,6 +238,9 @@ def export_pack(opts: ExportOptions) -> dict[str, Any]:
         raise PartbenchError(f"--items must be at least 1, got {opts.items}.")
     if opts.gold < 0 or opts.raters_per_item < 1:
         raise PartbenchError("--gold must be >= 0 and --raters-per-item >= 1.")
+    if not isinstance(opts.completion_code, bool):  # the old API took a fixed code, which the page would reveal
+        raise PartbenchError("completion_code is a flag now (True/False): the page derives each participant's code "
+                             "from their answers, since a fixed code can be read in the page source.")
     runs = [RunImages.read(p) for p in opts.runs]
     labels = [r.label for r in runs]
     if len(set(labels)) != len(labels):
@@ -186,7 +260,7 @@ def export_pack(opts: ExportOptions) -> dict[str, Any]:
             name = f"{item.item_id}-{n}.png"
             wanted.add(name)
             source = item.files.get(side)
-            data = source.read_bytes() if source else _blank_png(_image_size(item.files[_other(side)]))
+            data = _pack_png(source) if source else _blank_png(_image_size(item.files[_other(side)]))
             atomic_write_bytes(images_dir / name, data)
     for stale in images_dir.iterdir():
         if stale.name not in wanted:
@@ -195,7 +269,9 @@ def export_pack(opts: ExportOptions) -> dict[str, Any]:
     identity = {"seed": opts.seed, "runs": [{"label": r.label, "method": r.method} for r in runs],
                 "items": [(i.item_id, i.kind, i.prompt_id, i.left, i.right) for i in items],
                 "suite": ref.suite, "suite_version": ref.suite_version}
-    pack_id = "pb-" + hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    identity_bytes = json.dumps(identity, sort_keys=True).encode()
+    pack_id = "pb-" + hashlib.sha256(identity_bytes).hexdigest()[:12]
+    salt = completion_salt(identity_bytes) if opts.completion_code else None
     public_items = [{"item_id": i.item_id, "prompt": i.prompt, "left": f"images/{i.item_id}-1.png",
                      "right": f"images/{i.item_id}-2.png"} for i in items]
     manifest = {"schema_version": PACK_SCHEMA, "pack_id": pack_id, "title": opts.title, "question": QUESTION,
@@ -203,7 +279,10 @@ def export_pack(opts: ExportOptions) -> dict[str, Any]:
                 "answers_format": "JSON file downloaded at the end of index.html"}
     from partbench.userstudy.page import render_page
 
-    atomic_write_text(pack_dir / "index.html", render_page(manifest, public_items, opts.completion_code))
+    submit_text = DEFAULT_SUBMIT_TEXT if opts.submit_text is None else opts.submit_text.strip()
+    if not submit_text:
+        raise PartbenchError("--submit-text is empty; the end page must tell participants how to submit.")
+    atomic_write_text(pack_dir / "index.html", render_page(manifest, public_items, salt, submit_text))
     atomic_write_json(pack_dir / "manifest.json", manifest)
     atomic_write_text(opts.out / "items.csv", _items_csv(items, pack_id))
 
@@ -215,7 +294,8 @@ def export_pack(opts: ExportOptions) -> dict[str, Any]:
         "question": QUESTION, "seed": opts.seed, "suite": ref.suite, "suite_version": ref.suite_version,
         "reference": ref.label, "baselines": [o.label for o in others],
         "runs": {r.label: {"path": str(r.path), "method": r.method} for r in runs},
-        "raters_per_item": opts.raters_per_item, "completion_code": opts.completion_code,
+        "raters_per_item": opts.raters_per_item, "completion_salt": salt, "completion_scheme": CODE_SCHEME,
+        "submit_text": submit_text,
         "partbench": partbench.__version__,
         "items": [{"item_id": i.item_id, "kind": i.kind, "prompt_id": i.prompt_id, "prompt": i.prompt,
                    "left": i.left, "right": i.right, "baseline": i.baseline, "gold_answer": i.gold_answer,

@@ -321,12 +321,60 @@ def test_flux2_defaults_are_the_flux2_ports_recipe():
 
 
 def test_flux1_defaults_are_unchanged():
+    # schnell weights (the default) keep the unshifted sigma at any resolution
     for args in ({}, {"model": "flux1"}, {"model": "flux1", "resolution": "2048"}, {"preset": "tiny"}):
         opts = _options(args)
         assert (opts.layers, opts.order, opts.temperature, opts.sigmas) == (
             "last4", "softmax_then_mean", 1.0, "0.5"), args
         assert opts.sigma_values() == [0.5]
     assert _options({}).layer_indices(19) == [15, 16, 17, 18]
+
+
+def test_flux1_dev_weights_get_the_shifted_schedule_and_latents_are_sampled():
+    """Reference (flux/sampling.py get_schedule(4, 4096, shift=True)[2], restated): mu = 0.5 + (1.15 - 0.5) / (4096 -
+    256) * (4096 - 256) = 1.15 at 1024², t = 0.5, sigma = e^1.15 / (e^1.15 + 1); schnell keeps 0.5."""
+    import math
+
+    dev = _options({"weights": "black-forest-labs/FLUX.1-dev"})
+    assert float(dev.sigmas) == pytest.approx(math.exp(1.15) / (math.exp(1.15) + 1), abs=1e-6)
+    mu_512 = 0.5 + 0.65 / 3840 * (1024 - 256)
+    at_512 = _options({"weights": "/models/FLUX.1-dev", "resolution": "512"})
+    assert float(at_512.sigmas) == pytest.approx(math.exp(mu_512) / (math.exp(mu_512) + 1), abs=1e-6)
+    assert _options({"weights": "/models/flux.1-SCHNELL"}).sigmas == "0.5"
+    assert (_options({}).latent, _options({"model": "flux2"}).latent) == ("sample", "mode")
+    with pytest.raises(PartbenchError, match="latent"):
+        _options({"latent": "mean"})
+
+
+def test_sampled_latents_are_seeded_and_differ_from_the_mode(demo_root, tmp_path):
+    from partbench.data.images import read_label_png
+
+    req = dict(method="conceptattention", suite="demo", data_root=demo_root, bootstrap=0, workers=0, limit=3)
+
+    def predictions(args, out, seed=0):
+        outcome = run(RunRequest(method_args={"preset": "tiny", "sigmas": "0.05", **args}, output_root=tmp_path / out,
+                                 seed=seed, **req))
+        return outcome, {p.name: read_label_png(p) for p in (outcome.run_dir / "predictions").glob("*.png")}
+
+    sampled, a = predictions({}, "a")
+    _, again = predictions({}, "b")
+    _, mode = predictions({"latent": "mode"}, "c")
+    assert a.keys() == again.keys() == mode.keys()
+    assert all(np.array_equal(a[k], again[k]) for k in a)
+    assert sampled.results["method_config"]["options"]["latent"] == "sample"
+    # the scores move with the posterior draw (a label map may not, on three tiny samples): compare the scores
+    from partbench.adapters.conceptattention.method import ConceptAttention
+
+    suite = load_suite("demo")
+    sample = suite.make_reader(demo_root).load(suite.make_reader(demo_root).index("val").refs[0])
+    concepts = ["head", "torso", "background"]
+    scores = {}
+    for latent in ("sample", "mode"):
+        method = ConceptAttention(suite, demo_root, {"preset": "tiny", "sigmas": "0.05", "latent": latent})
+        scores[latent] = method.scores(sample.image, concepts, "")
+    assert not np.allclose(scores["sample"].numpy(), scores["mode"].numpy())
+    seeded = ConceptAttention(suite, demo_root, {"preset": "tiny", "sigmas": "0.05"}).scores(sample.image, concepts, "")
+    np.testing.assert_array_equal(seeded.numpy(), scores["sample"].numpy())
 
 
 def test_explicit_args_override_the_model_defaults():

@@ -72,6 +72,9 @@ CASES = [
     ("segmentation", "clipseg", {"preset": "tiny"}),
     ("segmentation", "conceptattention", {"preset": "tiny"}),
     ("segmentation", "conceptattention", {"preset": "tiny", "model": "flux2"}),
+    ("segmentation", "seg4diff", {"preset": "tiny"}),
+    ("segmentation", "seg4diff", {"preset": "tiny", "model": "sd35", "prompt": "gt-present"}),
+    ("segmentation", "seg4diff", {"preset": "tiny", "model": "flux"}),
     ("segmentation", "partcatseg", _saved_maps),
     ("segmentation", "partcatseg", _stand_in_checkout),
     ("segmentation", "langhops", _saved_maps),
@@ -81,8 +84,10 @@ CASES = [
     ("generation", "flux1-dev", {"preset": "tiny"}),
     ("generation", "flux2-klein", {"preset": "tiny"}),
     ("generation", "partconcepts", _tiny_partconcepts),
+    ("part-reasoning", "oracle", {}),
+    ("part-reasoning", "whole-image", {}),
 ]
-SUITES = {"segmentation": "demo", "generation": "demo-t2i"}
+SUITES = {"segmentation": "demo", "generation": "demo-t2i", "part-reasoning": "demo-partonomy"}
 
 
 def _case_id(case) -> str:
@@ -101,6 +106,9 @@ def data_root(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("contract-data")
     generate_demo(root / "PartbenchDemo", seed=0, n_train=6, n_val=3)
+    from partbench.data.demo_partonomy import generate_demo_partonomy
+
+    generate_demo_partonomy(root, seed=0, n_images=2)  # the part-reasoning suite, from those val images
     return root
 
 
@@ -121,7 +129,9 @@ def test_method_contract(case, data_root, tmp_path):
     try:
         assert method.fingerprint() == fingerprint == info.fingerprint(**kwargs)[1]
         assert isinstance(fingerprint, str) and fingerprint
-        if kind == "segmentation":
+        if kind == "part-reasoning":
+            _check_part_reasoning(method, suite, data_root)
+        elif kind == "segmentation":
             _check_segmentation(method, suite, data_root)
         else:
             _check_generation(method, suite)
@@ -150,3 +160,12 @@ def _check_generation(method, suite) -> None:
     prompts = load_prompts(suite)[:2]
     images = method.generate(prompts, [image_seed(0, p.id, 0) for p in prompts])  # seeds a run would use
     assert len(images) == 2 and all(isinstance(im, Image) for im in images)
+
+
+def _check_part_reasoning(method, suite, data_root: Path) -> None:
+    reader = suite.make_reader(data_root)
+    samples = [reader.load(ref) for ref in reader.index("val").refs[:2]]
+    outputs = method.segment_parts(samples)
+    assert len(outputs) == len(samples)
+    for sample, out in zip(samples, outputs):
+        assert np.asarray(out).shape == (len(sample.record.gt_parts), *sample.size)

@@ -119,6 +119,25 @@ def test_pascal_part_116_gets_obj_label_counts(tmp_path):
     assert (src / "images/val/._2008_000001.jpg").exists()
 
 
+def test_verify_catches_part_ids_of_another_object(tmp_path):
+    """A class list in another order than the PNGs were written with: the bus's pixels read as another object's parts
+    (ids shifted by 100), named per instance; the correct fixture verifies clean."""
+    suite = load_suite("ade20k-part-234")
+    build_ade(tmp_path, suite)
+    assert invoke("data", "verify", "ade20k-part-234", "--data-root", tmp_path).exit_code == 0
+    path = tmp_path / "ADE20KPart234/annotations_detectron2_part/validation/ADE_val_00000001.png"
+    part = np.asarray(Image.open(path)).astype(np.int64)
+    bus = set(suite.part_ids_of("bus"))
+    shifted = np.where(np.isin(part, list(bus)), (part + 100) % suite.num_classes, part)
+    assert not set(np.unique(shifted).tolist()) & bus
+    save_png(path, shifted, bits=16)
+    result = invoke("data", "verify", "ade20k-part-234", "--data-root", tmp_path)
+    assert result.exit_code == 1
+    assert "ADE_val_00000001__12: 100% of its labelled pixels carry part ids of other objects than 'bus'" in \
+        result.output
+    assert "ADE_val_00000001__11" not in result.output  # the person is untouched
+
+
 def test_verify_lists_what_is_wrong(tmp_path):
     build_ade(tmp_path, load_suite("ade20k-part-234"))
     # An image whose size disagrees with its annotation, and a part label beyond the 234 classes.

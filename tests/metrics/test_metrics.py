@@ -68,7 +68,28 @@ def test_undefined_subsets_are_nan_and_h_iou_guards():
     tp = pos_gt = pos_pred = np.zeros(3)
     assert np.isnan(cv.subset_miou("ovparts", tp, pos_gt, pos_pred, np.array([0, 1])))
     assert np.isnan(cv.harmonic_mean(np.float64(np.nan), np.float64(0.4)))
-    assert cv.harmonic_mean(np.float64(0.0), np.float64(0.0)) == 0.0
+    # Both 0: OV-PARTS computes 0/0 and PartCATSeg returns np.nan (partcatseg_evaluation.py L311): undefined.
+    assert np.isnan(cv.harmonic_mean(np.float64(0.0), np.float64(0.0)))
+    assert cv.harmonic_mean(np.float64(0.0), np.float64(0.5)) == 0.0
+
+
+def test_partcatseg_all_class_miou_is_the_plain_nanmean():
+    """part-catseg partcatseg_evaluation.py: mIoU = np.nanmean(iou) over classes with ground truth or prediction
+    (zeros kept, L209-216); only the base/unbase subsets drop IoU = 0 classes (L263-285). Counts worked by hand:
+    classes 0, 1 hit (IoU 1/3, 1/2), class 2 missed (IoU 0), class 3 absent."""
+    from partbench.metrics.partseg import ClassSpace, PartSegScorer
+
+    space = ClassSpace(classes=("a's x", "a's y", "b's x", "b's y"), unseen=(False, False, True, True),
+                       ignore_label=255)
+    scorer = PartSegScorer(space)
+    gt = np.array([[0, 0, 1, 1, 1, 2]])
+    pred = np.array([[0, 1, 1, 1, 255, 0]])
+    scorer.update(0, "s", pred, gt, where="test", object_class="a")
+    out = scorer.compute("partcatseg", n_replicates=0)["metrics"]
+    iou = [1 / 3, 1 / 2, 0.0]  # class 0: tp 1 / (gt 2 + pred 2 - 1); class 1: 2 / (3 + 3 - 2); class 2: 0 / 1
+    assert out["miou"] == pytest.approx(100 * sum(iou) / 3)
+    assert out["seen_miou"] == pytest.approx(100 * (iou[0] + iou[1]) / 2)
+    assert out["unseen_miou"] is None and out["h_iou"] is None  # the unseen class has IoU 0: filtered away
 
 
 def test_unknown_convention_suggests():

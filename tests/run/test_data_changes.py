@@ -157,3 +157,34 @@ def test_expected_counts_need_their_source(tmp_path):
     good = tmp_path / "good.yaml"
     good.write_text(text + "expected_counts:\n  source: the demo's manifest\n  val: {images: 10}\n")
     assert parse_suite(good).expected_counts == {"val": {"images": 10}}
+
+
+def test_a_cached_rerun_reads_no_annotation_and_gives_the_same_results(data, monkeypatch):
+    from partbench.data import ovparts
+
+    first, run_dir = _run(data, "random")
+    assert first.exit_code == 0, first.output
+    before = json.loads((run_dir / "results.json").read_text())
+    rows_before = (run_dir / "samples.jsonl").read_bytes()
+    reads: list[Path] = []
+    real = ovparts.read_label_png
+    monkeypatch.setattr(ovparts, "read_label_png", lambda path: reads.append(Path(path)) or real(path))
+    again, _ = _run(data, "random")
+    assert again.exit_code == 0, again.output
+    # Samples whose ground truth is empty have no row to reuse: only their images' maps are read again.
+    unscorable = {p.stem for p in reads}
+    assert len(unscorable) <= before["n_skipped"].get("empty_ground_truth", 0)
+    after = json.loads((run_dir / "results.json").read_text())
+    assert after["metrics"] == before["metrics"] and after["ci95"] == before["ci95"]
+    assert (run_dir / "samples.jsonl").read_bytes() == rows_before
+    # One edited annotation: only that image's maps are read again.
+    reads.clear()
+    _edit_part_map(data, "demo_val_0006")
+    assert _run(data, "random")[0].exit_code == 0
+    assert "demo_val_0006" in {p.stem for p in reads} and {p.stem for p in reads} <= unscorable | {"demo_val_0006"}
+    # Another convention aggregates the same rows.
+    reads.clear()
+    other = invoke("run", "-m", "random", "-s", "demo", "--data-root", data, "--bootstrap", "0",
+                   "--convention", "nanmean")
+    assert other.exit_code == 0, other.output
+    assert {p.stem for p in reads} <= unscorable

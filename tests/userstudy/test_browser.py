@@ -1,5 +1,7 @@
 """The study page in a real headless browser (Debian's chromium via Playwright): served over loopback HTTP, every
-item answered, the answers downloaded and fed to `analyze`; a prompt containing markup renders as text."""
+item answered, the answers downloaded and fed to `analyze`; a prompt containing markup renders as text; the
+completion code the page derives equals Python's (crypto.subtle and the page's own SHA-256); arrow keys answer; no
+focus or hover highlight carries over to the next pair."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import pytest
 from helpers.generation import MARKUP_PROMPT, study_runs
 
 from partbench.userstudy.analyze import Thresholds, analyze, load_key, read_answers
-from partbench.userstudy.export import ExportOptions, export_pack
+from partbench.userstudy.completion import completion_code
+from partbench.userstudy.export import DEFAULT_SUBMIT_TEXT, ExportOptions, export_pack
 
 CHROMIUM = os.environ.get("PARTBENCH_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -39,7 +42,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def served_pack(tmp_path, monkeypatch):
     runs = study_runs(tmp_path, monkeypatch)
     out = tmp_path / "study"
-    export_pack(ExportOptions(runs=runs, out=out, items=6, gold=2, seed=3, completion_code="C0MPLETE"))
+    export_pack(ExportOptions(runs=runs, out=out, items=6, gold=2, seed=3))
     handler = functools.partial(_QuietHandler, directory=str(out / "pack"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -71,6 +74,10 @@ def test_answer_every_item_in_a_real_browser_and_analyze(served_pack, tmp_path):
     key = load_key(out)
     items = {i["item_id"]: i for i in key["items"]}
     by_prompt_order = [i["item_id"] for i in key["items"]]
+    sides = {i["item_id"]: i["gold_answer"] if i["kind"] == "gold" else
+             "left" if i["left"] == key["reference"] else "right" for i in key["items"]}  # prefers the reference
+    expected_code = completion_code(key["completion_salt"], key["pack_id"], "rater-1",
+                                    [(i, sides[i]) for i in by_prompt_order])
     outside: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
@@ -79,6 +86,7 @@ def test_answer_every_item_in_a_real_browser_and_analyze(served_pack, tmp_path):
         page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((url, "blob:", "data:")) else None)
         page.goto(url + "?PROLIFIC_PID=rater-1&STUDY_ID=s1&SESSION_ID=x1")
         assert page.locator("#pid-row").is_hidden()  # the participant id came from the URL
+        assert expected_code not in page.content()  # no code to read before the study is done
         page.click("#start")
         markup_seen = False
         for n, item_id in enumerate(by_prompt_order):
@@ -90,15 +98,14 @@ def test_answer_every_item_in_a_real_browser_and_analyze(served_pack, tmp_path):
                 markup_seen = True
                 assert page.locator("#prompt b").count() == 0 and page.locator("#prompt img").count() == 0
             _wait_for_images(page)
-            if item["kind"] == "gold":
-                side = item["gold_answer"]
-            else:
-                side = "left" if item["left"] == key["reference"] else "right"  # this rater prefers the reference
             page.wait_for_timeout(5)
-            page.click(f"#choose-{side}")
+            page.click(f"#choose-{sides[item_id]}")
         assert markup_seen
         assert page.evaluate("window.__pwned === undefined")
-        assert page.inner_text("#completion-code") == "C0MPLETE"
+        page.wait_for_selector("#completion-code", state="visible")
+        assert page.inner_text("#completion-code") == expected_code  # crypto.subtle's SHA-256 = hashlib's
+        assert page.get_attribute("#completion-link", "href").endswith("?cc=" + expected_code)
+        assert " ".join(page.inner_text("#submit-text").split()) == DEFAULT_SUBMIT_TEXT
         with page.expect_download() as download:
             page.click("#download")
         answers = tmp_path / download.value.suggested_filename
@@ -109,6 +116,7 @@ def test_answer_every_item_in_a_real_browser_and_analyze(served_pack, tmp_path):
 
     result = analyze(key, read_answers([answers], key), Thresholds(min_gold_accuracy=1.0, min_median_rt_ms=0))
     assert result["n_raters_kept"] == 1
+    assert result["completion_codes"]["verified"] == [{"rater": "rater-1", "file": str(answers), "code": expected_code}]
     for row in result["baselines"]:
         assert row["preference"] == 1.0 and row["n_votes"] == 6
     assert result["repeat_consistency"] == {"consistent": 1, "n_raters": 1, "rate": 1.0}
@@ -116,4 +124,88 @@ def test_answer_every_item_in_a_real_browser_and_analyze(served_pack, tmp_path):
 
     doc = json.loads(answers.read_text())
     assert doc["study_id"] == "s1" and doc["session_id"] == "x1" and doc["time_on_page_ms"] > 0
+    assert doc["completion_code"] == expected_code
     assert all(a["rt_ms"] >= 0 for a in doc["answers"]) and len(doc["answers"]) == len(items)
+
+
+GREY, BLUE = "rgb(204, 204, 204)", "rgb(21, 101, 192)"  # .pair button borders: resting, highlighted
+BORDERS = "['choose-left', 'choose-right'].map(id => getComputedStyle(document.getElementById(id)).borderTopColor)"
+
+
+def test_arrow_keys_answer_and_no_highlight_carries_to_the_next_pair(served_pack, tmp_path):
+    """Half the pairs answered by click, half by ← →; after each answer the next pair starts with no focused element
+    and neither side highlighted, although the pointer still rests on the side just clicked. crypto.subtle is
+    removed (as on a plain-http page), so the code comes from the page's own SHA-256."""
+    from playwright.sync_api import sync_playwright
+
+    out, url = served_pack
+    key = load_key(out)
+    ids = [i["item_id"] for i in key["items"]]
+    wanted = {item_id: ("left", "right")[n % 3 == 1] for n, item_id in enumerate(ids)}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        context = browser.new_context(accept_downloads=True)
+        context.add_init_script("Object.defineProperty(Crypto.prototype, 'subtle', {get() { return undefined; }})")
+        page = context.new_page()
+        page.goto(url + "?PROLIFIC_PID=keys-1")
+        assert page.evaluate("window.crypto.subtle === undefined")
+        page.keyboard.press("ArrowLeft")  # before the study starts: answers nothing
+        page.click("#start")
+        can_hover = page.evaluate("matchMedia('(hover: hover)').matches")
+        clicked = None  # the side clicked for the previous pair: where the pointer still rests
+        for n, item_id in enumerate(ids):
+            assert page.inner_text("#progress") == f"Pair {n + 1} of {len(ids)}"
+            _wait_for_images(page)
+            if n:  # the pair just shown: nothing focused, nothing highlighted
+                assert page.evaluate("document.activeElement === document.body")
+                assert page.evaluate(BORDERS) == [GREY, GREY]
+            if clicked and can_hover:  # ... and the check can fail: a real pointer movement does highlight
+                box = page.locator(f"#choose-{clicked}").bounding_box()
+                page.mouse.move(box["x"] + box["width"] / 2 + 15, box["y"] + box["height"] / 2 + 15, steps=3)
+                assert page.evaluate(BORDERS)[clicked == "right"] == BLUE
+            side = wanted[item_id]
+            if n % 2 == 0:
+                page.click(f"#choose-{side}")
+                clicked = side
+            else:
+                page.keyboard.press("Shift+ArrowRight")  # a browser shortcut, not an answer
+                key_name = "ArrowLeft" if side == "left" else "ArrowRight"
+                page.keyboard.down(key_name)
+                page.keyboard.down(key_name)  # auto-repeat of a held key: one answer only
+                page.keyboard.up(key_name)
+                clicked = None
+        page.wait_for_selector("#completion-code", state="visible")
+        shown = page.inner_text("#completion-code")
+        with page.expect_download() as download:
+            page.click("#download")
+        answers = tmp_path / download.value.suggested_filename
+        download.value.save_as(answers)
+        browser.close()
+    import json
+
+    doc = json.loads(answers.read_text())
+    assert [(a["item_id"], a["choice"]) for a in doc["answers"]] == list(wanted.items())
+    assert shown == doc["completion_code"] == completion_code(key["completion_salt"], key["pack_id"], "keys-1",
+                                                              wanted.items())
+    result = analyze(key, read_answers([answers], key), Thresholds(min_gold_accuracy=0, min_median_rt_ms=0))
+    assert result["dropped"]["code_mismatch"]["n"] == 0 and len(result["completion_codes"]["verified"]) == 1
+
+
+def test_page_sha256_fallback_matches_hashlib():
+    """The page's own SHA-256 (used where crypto.subtle is missing) on inputs around the padding boundaries."""
+    import hashlib
+    from importlib.resources import files
+
+    from playwright.sync_api import sync_playwright
+
+    template = files("partbench.userstudy").joinpath("templates/study.html.j2").read_text(encoding="utf-8")
+    source = template.split("// sha256-fallback:begin")[1].split("// sha256-fallback:end")[0]
+    inputs = ["", "abc", "é → ☃ 🐄", *("x" * n for n in (55, 56, 57, 63, 64, 65, 119, 120, 1000))]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        page = browser.new_page()
+        page.goto("about:blank")
+        got = page.evaluate("([src, inputs]) => { const f = new Function(src + '\\nreturn sha256Fallback;')();"
+                            " return inputs.map(s => f(new TextEncoder().encode(s))); }", [source, inputs])
+        browser.close()
+    assert got == [hashlib.sha256(s.encode("utf-8")).hexdigest() for s in inputs]

@@ -105,7 +105,8 @@ def test_analysis_matches_hand_computation(tmp_path, runs):
                     prefer = False
                 choice = _answer(item, ref, prefer)
             rows.append((rater, item["item_id"], choice, 100 if rater == "r6" else 2500))
-    rows.append(("r1", key["items"][0]["item_id"], "left", 900))  # a duplicate: counted once (the first)
+    first_answer = next(r for r in rows if r[:2] == ("r1", key["items"][0]["item_id"]))
+    rows.append(("r1", first_answer[1], first_answer[2], 900))  # an identical repeat: counted once, reported
     answers = _write_long_csv(tmp_path / "long.csv", rows)
 
     result = analyze(key, read_answers([answers], key), Thresholds(min_gold_accuracy=1.0, min_median_rt_ms=500),
@@ -113,6 +114,8 @@ def test_analysis_matches_hand_computation(tmp_path, runs):
     assert result["n_raters_total"] == 6 and result["n_raters_kept"] == 4
     assert result["dropped"]["failed_gold"]["raters"] == ["r5"] and result["dropped"]["too_fast"]["raters"] == ["r6"]
     assert result["duplicate_answers"] == 1
+    assert result["duplicates"]["identical"] == {"n_answers": 1, "raters": ["r1"]}
+    assert result["duplicates"]["conflicting"]["raters"] == []
     b1, b2 = result["baselines"]
     # baseline 1: 5 items × 4 raters = 20 votes; r1-r3 each one against, r4 all five against -> k = 12
     assert (b1["k"], b1["n_votes"], b1["n_raters"], b1["n_items"]) == (12, 20, 4, 5)
@@ -176,7 +179,7 @@ def test_cli_export_and_analyze(tmp_path, runs):
 
     out = tmp_path / "study"
     result = CliRunner().invoke(app, ["userstudy", "export", *[a for r in runs for a in ("--run", str(r))],
-                                      "--out", str(out), "--items", "3", "--completion-code", "C0DE"])
+                                      "--out", str(out), "--items", "3"])
     assert result.exit_code == 0, result.output
     key = load_key(out)
     rows = [(w, i["item_id"], "left" if n % 3 else "right", 1500) for n, w in enumerate(["a", "b", "c"])

@@ -169,6 +169,21 @@ def test_partcatseg_builtin_driver_end_to_end(demo_root, demo_samples, saved_pre
     assert not (partcatseg_checkout / "output").exists()
 
 
+def test_partcatseg_partimagenet_mappers_feed_the_image_at_its_own_size(demo_root, demo_samples,
+                                                                       partcatseg_checkout):
+    """part-catseg's PartImageNet mappers compute the test resize but never apply it (`# image = aug_input.image`)."""
+    suite, samples = demo_samples
+    result = _cli_run(demo_root, "partcatseg", f"repo={partcatseg_checkout}", f"python={sys.executable}",
+                      f"checkpoint={partcatseg_checkout / 'weights/partcatseg_demo.pth'}",
+                      "config=configs/zero_shot/partcatseg_partimagenet_demo.yaml", "device=cpu")
+    assert result.exit_code == 0, result.output
+    scored = [s for s in samples if suite.part_ids_of(s.object_class)]
+    calls = _calls(partcatseg_checkout)
+    assert calls and len(calls) == len(scored)
+    for s, call in zip(scored, calls):
+        assert call["image_shape"] == [3, *s.size] and call["instances_size"] == list(s.size)
+
+
 def test_builtin_drivers_say_what_checkout_they_expected_and_what_they_found(run_demo, tmp_path):
     other = tmp_path / "some-other-repo"
     other.mkdir()

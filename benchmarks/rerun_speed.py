@@ -1,0 +1,108 @@
+"""Seconds for `partbench run` on a finished `pascal-part` run (every prediction cached), against the same run's
+first pass and against reading nothing but the index.
+
+    python benchmarks/rerun_speed.py [--images 2000] [--size 375x500]
+
+Writes a Pascal-Part layout in a temporary folder: N VOC-size images, each with a .mat in the official struct layout
+(two objects, a person with four parts and a dog with three), the VOC val list naming them. Then, each command in
+its own process (the CLI, as users run it; `--bootstrap 1000`, the default):
+
+- first run of `random` (predicts and writes everything, builds the index cache),
+- the same command again (everything cached: predictions, rows, index),
+- the same again with `--bootstrap 0`,
+- `--force`-free re-run after one .mat changed (one image re-indexed and re-scored),
+- the floor: `python -c` listing the cached index only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def write_dataset(root: Path, n: int, h: int, w: int) -> None:
+    import scipy.io
+    from PIL import Image
+
+    ann = root / "pascal-part/Annotations_Part"
+    jpg = root / "VOCdevkit/VOC2010/JPEGImages"
+    lists = root / "VOCdevkit/VOC2010/ImageSets/Main"
+    for d in (ann, jpg, lists):
+        d.mkdir(parents=True, exist_ok=True)
+    person, dog = np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
+    person[h // 8: 7 * h // 8, w // 8: w // 2] = 1
+    dog[h // 2: 7 * h // 8, w // 2 + 10: 7 * w // 8] = 1
+    quarter = np.array_split(np.argwhere(person), 4)
+    person_parts = []
+    for name, cells in zip(("head", "torso", "llarm", "rlleg"), quarter):
+        m = np.zeros((h, w), np.uint8)
+        m[cells[:, 0], cells[:, 1]] = 1
+        person_parts.append((name, m))
+    dog_parts = [(name, dog * (np.arange(h)[:, None] % 3 == k).astype(np.uint8))
+                 for k, name in enumerate(("head", "torso", "lfleg"))]
+    objects = np.zeros((1, 2), dtype=[("class", "O"), ("class_ind", "O"), ("mask", "O"), ("parts", "O")])
+    for k, (cls, ind, mask, parts) in enumerate((("person", 15, person, person_parts), ("dog", 12, dog, dog_parts))):
+        p_arr = np.zeros((1, len(parts)), dtype=[("part_name", "O"), ("mask", "O")])
+        for j, part in enumerate(parts):
+            p_arr[0, j] = part
+        objects[0, k] = (cls, np.array([[ind]], np.uint8), mask, p_arr)
+    image = Image.fromarray(np.full((h, w, 3), 127, np.uint8))
+    ids = [f"2008_{i:06d}" for i in range(1, n + 1)]
+    for image_id in ids:
+        anno = np.zeros((1, 1), dtype=[("imname", "O"), ("objects", "O")])
+        anno[0, 0] = (image_id, objects)
+        scipy.io.savemat(str(ann / f"{image_id}.mat"), {"anno": anno})
+        image.save(jpg / f"{image_id}.jpg")
+    (lists / "val.txt").write_text("".join(f"{i}\n" for i in ids))
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{done.stdout}\n{done.stderr}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--size", default="375x500", help="HxW of every image")
+    args = parser.parse_args()
+    h, w = (int(x) for x in args.size.split("x"))
+    partbench = str(Path(sys.executable).with_name("partbench"))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        data = tmp_path / "data"
+        write_dataset(data, args.images, h, w)
+        env = os.environ | {"PARTBENCH_DATA": str(data), "PARTBENCH_CACHE": str(tmp_path / "cache")}
+        run = [partbench, "run", "-m", "random", "-s", "pascal-part", "--output", str(tmp_path / "runs")]
+        rows = [("first run (predicts everything)", timed(run, env, tmp_path)),
+                ("re-run, everything cached", timed(run, env, tmp_path)),
+                ("re-run, everything cached, --bootstrap 0", timed(run + ["--bootstrap", "0"], env, tmp_path))]
+        mat = data / "pascal-part/Annotations_Part/2008_000001.mat"
+        st = mat.stat()
+        os.utime(mat, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        rows.append(("re-run after one .mat changed", timed(run, env, tmp_path)))
+        index_only = [sys.executable, "-c",
+                      "from partbench.suites import load_suite; from partbench.data.index_cache import cached_index;"
+                      f"s = load_suite('pascal-part'); cached_index(s.make_reader({str(data)!r}), {str(data)!r}, "
+                      "'val')"]
+        rows.append(("floor: loading the cached index alone", timed(index_only, env, tmp_path)))
+    floor = rows[-1][1]
+    print(f"pascal-part, {args.images} images of {h}x{w}, `random`; seconds per command (one process each)")
+    print(f"{'command':<45} {'seconds':>8} {'x floor':>8}")
+    for name, seconds in rows:
+        print(f"{name:<45} {seconds:>8.2f} {seconds / floor:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
