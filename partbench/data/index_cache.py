@@ -104,7 +104,7 @@ def _index_units(reader: UnitReader, split: str, keys: list[str]) -> list[tuple[
 def _read(path: Path, identity: dict[str, Any]) -> dict[str, Any]:
     try:
         data = read_json(path)
-    except PartbenchError:
+    except (PartbenchError, OSError):  # absent or unreadable: indexed again
         return {}
     if not isinstance(data, dict) or any(data.get(k) != v for k, v in identity.items()):
         return {}

@@ -61,7 +61,7 @@ class FileHashes:
     def _read_state(self) -> dict[str, list]:
         try:
             state = read_json(self.state_path)
-        except PartbenchError:  # absent or unreadable: every file is hashed again, nothing is trusted
+        except (PartbenchError, OSError):  # absent or unreadable: every file is hashed again, nothing is trusted
             return {}
         if not isinstance(state, dict) or state.get("schema") != STATE_SCHEMA or state.get("root") != str(self.root):
             return {}

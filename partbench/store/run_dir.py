@@ -141,7 +141,7 @@ class RunDir:
         """Sample id -> input fingerprint as the last run saw them (empty when unknown)."""
         try:
             samples = read_json(self.inputs_path).get("samples")
-        except (PartbenchError, AttributeError):
+        except (PartbenchError, OSError, AttributeError):
             return {}
         return samples if isinstance(samples, dict) else {}
 

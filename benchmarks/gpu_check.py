@@ -1,0 +1,195 @@
+"""PartConcepts on a real-shape FLUX.2 Klein on one CUDA GPU, in bfloat16: training step time and peak memory,
+segmentation throughput and generation time, printed as one markdown table.
+
+    python benchmarks/gpu_check.py                       # Klein-4B and Klein-9B, 512 px, training micro-batch 1
+    python benchmarks/gpu_check.py --size 9B --batch 8   # the paper's base model at its micro-batch
+
+The model is built from the published configs (tests/helpers/published_configs.py: transformer, Qwen3 text encoder
+with the stacked hidden states 9, 18, 27, 32-channel VAE) at full depth with random weights, straight on the GPU
+(nothing is downloaded). If full depth does not fit, the Qwen3 encoder is cut to 31 layers (the deepest the
+PartConcept layers 28-30 need) and then the transformer's blocks are halved until it fits; the table says which depth
+ran. Random weights cost the same time and memory as trained ones.
+
+What runs is PartConcepts' own code (`PartConceptsModel`, `generate_images`): a training step is `segment` (text
+encoder + mmDiT forward with attention capture + mask decoder) with Dice + 0.25 * flow loss, backward and an AdamW
+step on the LoRAs and the decoder (the `klein` recipe, no gradient checkpointing), on prompts naming `--parts`
+parts; segmentation is VAE encoding + `segment` without gradients; generation is the 4-step Klein sampler with
+PartConcept tokens. Text is padded to Klein's 512 tokens, as in training. Times are medians over `--repeat` runs after
+one warm-up; peak memory is `torch.cuda.max_memory_allocated` over the timed training steps.
+
+Refuses to run without CUDA (exit status 2). Estimated 1-3 minutes on an H100 (not yet measured: no GPU so far).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTS = ["head", "torso", "left upper arm", "right upper arm", "left lower arm", "right lower arm", "left hand",
+         "right hand", "left leg", "right leg", "left foot", "right foot", "neck", "hair", "mouth", "nose"]
+
+
+def _timed(fn, repeat: int) -> float:
+    import torch
+
+    fn()  # warm-up (kernel selection, allocator)
+    times = []
+    for _ in range(repeat):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _depths(size: str):
+    """(double blocks, single blocks, text layers) to try: published depth first, then cut."""
+    from helpers import published_configs as pc
+
+    t_cfg, q_cfg = pc.klein_configs(size)
+    double, single = t_cfg["num_layers"], t_cfg["num_single_layers"]
+    yield double, single, q_cfg["num_hidden_layers"]
+    text = max(pc.KLEIN_TEXT_LAYERS) + len(pc.KLEIN_TEXT_LAYERS) + 1  # 31: hidden state 30 is not the last one
+    while True:
+        yield double, single, text
+        if double == 1 and single == 1:
+            return
+        double, single = max(1, double // 2), max(1, single // 2)
+
+
+def measure(size: str, depth: tuple[int, int, int], args, device: str = "cuda") -> dict:
+    import torch
+    from helpers import published_configs as pc
+
+    from partbench.methods.partconcepts.generate import generate_images
+    from partbench.methods.partconcepts.losses import dice_loss, flow_loss
+    from partbench.methods.partconcepts.model import PartConceptsModel
+    from partbench.methods.partconcepts.presets import PartConceptsConfig
+    from partbench.methods.partconcepts.prompts import part_prompt
+
+    double, single, text = depth
+    components = pc.klein_components(size, double_blocks=double, single_blocks=single, text_layers=text,
+                                     base_layers=pc.KLEIN_TEXT_LAYERS,
+                                     max_sequence_length=args.text_tokens, device=device)
+    config = PartConceptsConfig.for_preset("klein", base_model=f"real-shape Klein-{size}", dtype="bfloat16",
+                                           resolution=args.resolution)
+    model = PartConceptsModel(config, components=components).to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=1e-4)
+    gen = torch.Generator(device).manual_seed(0)
+    R, C = args.resolution, min(args.parts, len(PARTS))
+    prompt = part_prompt("person", PARTS[:C])
+
+    def batch(n: int):
+        images = torch.rand(n, 3, R, R, device=device, generator=gen) * 2 - 1
+        targets = (torch.rand(n, C, R, R, device=device, generator=gen) > 0.8).float()
+        return images, targets
+
+    images, targets = batch(args.batch)
+    valid = torch.ones(args.batch, R, R, dtype=torch.bool, device=device)
+    latents = model.encode_images(images)  # the frozen VAE: train() encodes every crop once beforehand
+
+    def train_step():
+        sigma = torch.rand(args.batch, device=device, generator=gen) * 0.6 + 0.2
+        noise = torch.randn(latents.shape, device=device, generator=gen, dtype=latents.dtype)
+        res = model.segment(latents, images, [prompt] * args.batch, sigma, noise)
+        loss = (dice_loss(res.mask_logits.float(), targets, valid, res.concept_mask)
+                + config.flow_weight * flow_loss(res.velocity, noise, latents))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    model.train()
+    train_step()  # warm-up outside the peak-memory window (optimizer state allocated)
+    torch.cuda.reset_peak_memory_stats()
+    step_s = _timed(train_step, args.repeat)
+    peak_gib = torch.cuda.max_memory_allocated() / 2 ** 30
+    optimizer.zero_grad(set_to_none=True)
+    model.eval()
+
+    seg_images, _ = batch(args.seg_batch)
+
+    def segment():
+        with torch.no_grad():
+            x0 = model.encode_images(seg_images)
+            sigma = torch.full((args.seg_batch,), config.noise, device=device)
+            noise = torch.randn(x0.shape, device=device, generator=gen, dtype=x0.dtype)
+            torch.sigmoid(model.segment(x0, seg_images, [prompt] * args.seg_batch, sigma, noise).mask_logits.float())
+
+    seg_s = _timed(segment, args.repeat)
+    gen_prompt = "a photo of a person with [left hand] painted green and a [head]"
+    gen_s = _timed(lambda: generate_images(model, [gen_prompt], [0], steps=args.gen_steps, resolution=R),
+                   args.repeat)
+    return {"size": size, "depth": f"{double}+{single} blocks, {text} text layers", "full": None,
+            "step_s": step_s, "peak_gib": peak_gib, "seg_per_s": args.seg_batch / seg_s, "gen_s": gen_s,
+            "params_b": sum(p.numel() for p in model.parameters()) / 1e9,
+            "trainable_m": sum(p.numel() for p in trainable) / 1e6}
+
+
+def run_size(size: str, args) -> dict:
+    import torch
+
+    first = True
+    for depth in _depths(size):
+        try:
+            row = measure(size, depth, args)
+            row["full"] = first
+            return row
+        except torch.cuda.OutOfMemoryError as e:
+            print(f"Klein-{size} at depth {depth}: out of memory ({str(e).splitlines()[0]}); cutting depth",
+                  file=sys.stderr)
+        finally:
+            gc.collect()
+            torch.cuda.empty_cache()
+        first = False
+    raise SystemExit(f"Klein-{size} does not fit on this GPU even at 1+1 blocks.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", default="4B,9B", help="Klein sizes, comma-separated (4B, 9B)")
+    ap.add_argument("--resolution", type=int, default=512, help="square image size (PartConcepts' klein: 512)")
+    ap.add_argument("--batch", type=int, default=1, help="training micro-batch (the paper's recipe: 8 x 2)")
+    ap.add_argument("--seg-batch", type=int, default=8, help="segmentation batch (the method's default 8)")
+    ap.add_argument("--parts", type=int, default=12, help="PartConcepts per prompt (a Pascal person has 10-24)")
+    ap.add_argument("--text-tokens", type=int, default=512, help="padded text length (Klein: 512)")
+    ap.add_argument("--gen-steps", type=int, default=4, help="sampler steps (distilled Klein: 4)")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    if not torch.cuda.is_available():
+        print("gpu_check: no CUDA device. This check builds FLUX.2 Klein at full size (16-34 GB of bf16 weights) and "
+              "times it on a GPU; run it on a CUDA machine (nothing is downloaded).", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(ROOT / "tests"))  # helpers.published_configs, as pytest's pythonpath has it
+    rows = [run_size(size.strip(), args) for size in args.size.split(",") if size.strip()]
+
+    import diffusers
+    import transformers
+
+    card = torch.cuda.get_device_name()
+    print(f"\n{card}, torch {torch.__version__}, diffusers {diffusers.__version__}, transformers "
+          f"{transformers.__version__}; bf16, {args.resolution}x{args.resolution}, {args.text_tokens} text tokens, "
+          f"{args.parts} PartConcepts per prompt, median of {args.repeat}\n")
+    print(f"| card | model | depth | params (B) | trainable (M) | train step, micro-batch {args.batch} (s) "
+          f"| peak memory (GiB) | segmentation, batch {args.seg_batch} (samples/s) "
+          f"| generation, {args.gen_steps} steps (s/image) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        depth = r["depth"] + ("" if r["full"] else " (cut: full depth did not fit)")
+        print(f"| {card} | Klein-{r['size']} | {depth} | {r['params_b']:.2f} | {r['trainable_m']:.1f} "
+              f"| {r['step_s']:.3f} | {r['peak_gib']:.1f} | {r['seg_per_s']:.2f} | {r['gen_s']:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
