@@ -11,7 +11,9 @@ its own process (the CLI, as users run it; `--bootstrap 1000`, the default):
 - the same command again (everything cached: predictions, rows, index),
 - the same again with `--bootstrap 0`,
 - `--force`-free re-run after one .mat changed (one image re-indexed and re-scored),
-- the floor: `python -c` listing the cached index only.
+- the floor: `python -c` listing the cached index only;
+- with `--baseline-rev REV` (e.g. `cf244a4`, before rows were reused and the index cached): that revision's first
+  run and cached re-run on the same data, from a temporary `git worktree` put first on PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -72,10 +74,30 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
     return seconds
 
 
+def baseline_rows(rev: str, partbench: str, env: dict[str, str], tmp_path: Path) -> list[tuple[str, float]]:
+    repo = Path(__file__).resolve().parents[1]
+    tree = tmp_path / "baseline"
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), rev], check=True,
+                   capture_output=True)
+    # The installed package maps partbench.adapters, .methods and .leaderboards to top-level folders of *this*
+    # checkout (pyproject's package-dir); the worktree's own folders are linked into place so they win.
+    for sub in ("adapters", "methods", "leaderboards"):
+        if (tree / sub).is_dir() and not (tree / "partbench" / sub).exists():
+            (tree / "partbench" / sub).symlink_to(tree / sub)
+    try:
+        old_env = env | {"PYTHONPATH": str(tree), "PARTBENCH_CACHE": str(tmp_path / "cache-baseline")}
+        run = [partbench, "run", "-m", "random", "-s", "pascal-part", "--output", str(tmp_path / "runs-baseline")]
+        return [(f"{rev}: first run", timed(run, old_env, tmp_path)),
+                (f"{rev}: re-run, everything cached", timed(run, old_env, tmp_path))]
+    finally:
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--size", default="375x500", help="HxW of every image")
+    parser.add_argument("--baseline-rev", help="also time this git revision's first run and cached re-run")
     args = parser.parse_args()
     h, w = (int(x) for x in args.size.split("x"))
     partbench = str(Path(sys.executable).with_name("partbench"))
@@ -96,6 +118,8 @@ def main() -> None:
                       "from partbench.suites import load_suite; from partbench.data.index_cache import cached_index;"
                       f"s = load_suite('pascal-part'); cached_index(s.make_reader({str(data)!r}), {str(data)!r}, "
                       "'val')"]
+        if args.baseline_rev:
+            rows += baseline_rows(args.baseline_rev, partbench, env, tmp_path)
         rows.append(("floor: loading the cached index alone", timed(index_only, env, tmp_path)))
     floor = rows[-1][1]
     print(f"pascal-part, {args.images} images of {h}x{w}, `random`; seconds per command (one process each)")
