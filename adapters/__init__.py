@@ -104,3 +104,23 @@ register_method(MethodInfo(
     name="whole-image", factory="partbench.adapters.reasoning_baselines:WholeImage", kinds=("part-reasoning",),
     params=(), summary="Every part of the answer is the whole image: the floor a part segmenter must clear.",
 ))
+
+# Part editing (PartEdit-Bench, demo-edit): weight-free reference points and edits made elsewhere.
+register_method(MethodInfo(
+    name="identity", factory="partbench.adapters.edit_baselines:Identity", kinds=("part-editing",), params=(),
+    summary="Returns the source unchanged: the ceiling of the background metrics, the floor of the part metrics.",
+))
+register_method(MethodInfo(
+    name="oracle", factory="partbench.adapters.edit_baselines:EditOracle", kinds=("part-editing",), params=(),
+    summary="Returns the intended edit (demo-edit only): a pipeline check, not a result.", meaningful=False,
+))
+register_method(MethodInfo(
+    name="partedit-outputs", factory="partbench.adapters.edit_baselines:PartEditOutputs", kinds=("part-editing",),
+    params=(), summary="PartEdit's own edits as PartEdit-Bench ships them (partedit-synth, partedit-real): PartEdit "
+                       "scored without running it.",
+))
+register_method(MethodInfo(
+    name="image-folder", factory="partbench.adapters.edit_folder:EditFolder", kinds=("part-editing",),
+    summary="Edits made elsewhere: path=DIR holding <sample id>/0.png at the source's size, as `partbench suites "
+            "SUITE --samples` lists the samples.",
+))

@@ -73,7 +73,8 @@ class _FluxT2I:
 
     @classmethod
     def describe_for(cls, *, args: dict[str, str], **_: Any) -> dict[str, Any]:
-        return cls._options(args)
+        opts = cls._options(args)
+        return opts | {"image_size": [opts["width"], opts["height"]]}  # compared across runs (tables, user studies)
 
     @classmethod
     def meaningful_for(cls, args: dict[str, str]) -> bool:

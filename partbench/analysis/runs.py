@@ -127,10 +127,12 @@ def check_same_samples(runs: list[RunData], allow_other_data: bool = False) -> l
     first = runs[0]
     for run in runs[1:]:
         for what, a, b in (("suite", first.suite, run.suite), ("split", first.split, run.split),
-                           ("suite version", first.suite_version, run.suite_version)):
+                           ("suite version", first.suite_version, run.suite_version),
+                           ("--gt-resize", first.results.get("gt_resize"), run.results.get("gt_resize"))):
             if a != b:
                 raise PartbenchError(f"{run.results_path}: {what} {b!r}, but {first.results_path} has {a!r}; "
-                                     "only runs of the same suite, split and version can be compared.")
+                                     "only runs of the same suite, split, version and ground truth (native or the "
+                                     "same --gt-resize) can be compared.")
     ids = first.sample_ids()
     for run in runs[1:]:
         other = run.sample_ids()

@@ -17,6 +17,10 @@ def suites_command(
     data_root: DataRoot = None,
     prompts: Annotated[bool, typer.Option(
         "--prompts", help="Generation suites: print the prompts, with the file names `image-folder` expects.")] = False,
+    samples: Annotated[bool, typer.Option(
+        "--samples", help="Part-editing suites: print the samples (id, image, mask, prompts).")] = False,
+    split: Annotated[Optional[str], typer.Option(help="With --samples: this split (default: the suite's).",
+                                                 show_default=False)] = None,
 ) -> None:
     """Every registered suite: task, class counts (seen/unseen), and whether its data is under the data root.
 
@@ -28,6 +32,13 @@ def suites_command(
     from partbench.suites import load_suite, suite_names
 
     root = resolve_data_root(data_root)
+    if samples:
+        if name is None:
+            raise PartbenchError("--samples needs a suite name: `partbench suites SUITE --samples`.")
+        from partbench.cli.catalog_samples import print_samples
+
+        print_samples(name, root, data_root is not None, split, as_json)
+        return
     if prompts:
         if name is None:
             raise PartbenchError("--prompts needs a suite name: `partbench suites SUITE --prompts`.")

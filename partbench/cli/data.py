@@ -13,12 +13,12 @@ from partbench.cli.options import DataRoot
 data_app = typer.Typer(cls=PartbenchGroup, help="Generate, download, prepare and verify datasets.",
                        no_args_is_help=True)
 
-GENERATED = ("demo", "demo-partonomy")
+GENERATED = ("demo", "demo-partonomy", "demo-edit")
 
 
 @data_app.command("generate")
 def generate_command(
-    name: Annotated[str, typer.Argument(help="A generated suite: demo, demo-partonomy.")],
+    name: Annotated[str, typer.Argument(help="A generated suite: demo, demo-partonomy, demo-edit.")],
     data_root: DataRoot = None,
     seed: Annotated[int, typer.Option(help="Generator seed (the same seed gives byte-identical files).")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Regenerate even if complete.")] = False,
@@ -34,6 +34,9 @@ def generate_command(
         raise UnknownNameError("generated suite", name, GENERATED)
     if name == "demo-partonomy":
         _generate_demo_partonomy(resolve_data_root(data_root), seed, force)
+        return
+    if name == "demo-edit":
+        _generate_demo_edit(resolve_data_root(data_root), seed, force)
         return
     suite = load_suite(name)
     out = suite.dataset_path(resolve_data_root(data_root))
@@ -64,6 +67,24 @@ def _generate_demo_partonomy(root: Path, seed: int, force: bool) -> None:
     counts = generate_demo_partonomy(root, seed=seed)["splits"]["val"]
     console.print(f"demo-partonomy: generated at {out} (seed {seed}; {counts['samples']} records over "
                   f"{counts['images']} demo val images)", highlight=False, soft_wrap=True)
+
+
+def _generate_demo_edit(root: Path, seed: int, force: bool) -> None:
+    """Part edits over the demo's val images; the demo is generated first when it is not there."""
+    from partbench.console import console
+    from partbench.data.demo import demo_is_complete, generate_demo
+    from partbench.data.demo_edit import demo_edit_is_complete, generate_demo_edit
+    from partbench.suites import load_suite
+
+    out = load_suite("demo-edit").dataset_path(root)
+    if demo_edit_is_complete(root, seed) and not force:
+        console.print(f"demo-edit: already generated at {out} (seed {seed}); --force regenerates.", highlight=False)
+        return
+    demo_dir = load_suite("demo").dataset_path(root)
+    if not demo_is_complete(demo_dir):
+        generate_demo(demo_dir, seed=seed, progress=True)
+    n = generate_demo_edit(root, seed=seed)["splits"]["val"]["samples"]
+    console.print(f"demo-edit: generated at {out} (seed {seed}; {n} edits)", highlight=False, soft_wrap=True)
 
 
 @data_app.command("download")

@@ -45,10 +45,16 @@ def score_command(
     suite_obj = load_suite(suite)
     label = name or _default_label(predictions)
     # `imported-` keeps a re-score from ever overwriting the results of a `partbench run` directory.
-    target = output or Path("runs") / suite_obj.name / f"imported-{label}" / "results.json"
+    # A ground-truth round trip scores other maps: its import gets its own folder, as `run` gives it its own run.
+    if gt_resize is not None:
+        from partbench.data.gt_resize import GtResize
+
+        gt_resize = str(GtResize.parse(gt_resize))
+    protocol = f"@gt{gt_resize.replace(',', 'x')}" if gt_resize else ""
+    target = output or Path("runs") / suite_obj.name / f"imported-{label}{protocol}" / "results.json"
     samples = target.with_name(target.stem + ".samples.jsonl") if output else target.parent / "samples.jsonl"
     if not force:
-        _refuse_other_source(target, predictions)
+        _refuse_other_source(target, predictions, gt_resize)
     from partbench.console import err_console
     from partbench.data.generated import ensure_generated
 
@@ -76,17 +82,24 @@ def _default_label(predictions: Path) -> str:
     return path.parent.name if path.name == "predictions" else path.name
 
 
-def _refuse_other_source(target: Path, predictions: Path) -> None:
-    """Two different prediction sources never share one import folder: a finished import is replaced only by
-    re-scoring the same source (or with --force)."""
+def _refuse_other_source(target: Path, predictions: Path, gt_resize: str | None) -> None:
+    """Two different prediction sources, or one source under two ground-truth protocols, never share one results
+    file: a finished import is replaced only by re-scoring the same source the same way (or with --force)."""
     import json
 
+    from partbench.data.gt_resize import GtResize
     from partbench.errors import PartbenchError
 
     try:
-        previous = json.loads(target.read_text(encoding="utf-8")).get("predictions")
+        previous_doc = json.loads(target.read_text(encoding="utf-8"))
+        previous = previous_doc.get("predictions")
     except (OSError, ValueError, AttributeError):
         return  # nothing finished there (or unreadable: it is rewritten)
     if previous and Path(previous).resolve() != predictions.resolve():
         raise PartbenchError(f"{target} holds the scores of {previous}; give these predictions their own --name, "
                              f"or replace them with --force.")
+    now = str(GtResize.parse(gt_resize)) if gt_resize else None
+    if previous_doc.get("gt_resize") != now:
+        was = f"--gt-resize {previous_doc['gt_resize']}" if previous_doc.get("gt_resize") else "native ground truth"
+        raise PartbenchError(f"{target} holds these predictions scored with {was}; write this one elsewhere "
+                             f"(--output) or replace it with --force.")

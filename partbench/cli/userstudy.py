@@ -35,6 +35,9 @@ def export_command(
         help="How to submit, shown on the end page (plain text). Default: download the answers file and send it to "
              "the researcher as the study description explains, and enter the completion code.",
         show_default=False)] = None,
+    allow_different_sizes: Annotated[bool, typer.Option(
+        "--allow-different-sizes", help="Pair images of different pixel sizes (refused by default: raters would "
+                                        "judge sharpness, not the instruction).")] = False,
 ) -> None:
     """Build a self-contained A/B study pack (static HTML, no external requests) from generation runs."""
     from partbench.console import console
@@ -42,7 +45,7 @@ def export_command(
 
     key = export_pack(ExportOptions(runs=list(run), out=out, items=items, raters_per_item=raters_per_item,
                                     gold=gold, seed=seed, completion_code=completion_code, title=title,
-                                    submit_text=submit_text))
+                                    submit_text=submit_text, allow_different_sizes=allow_different_sizes))
     kinds = [i["kind"] for i in key["items"]]
     console.print(f"pack {key['pack_id']}: {len(kinds)} items ({kinds.count('real')} comparisons, "
                   f"{kinds.count('gold')} gold, {kinds.count('repeat')} repeated) -> {out / 'pack'}/index.html\n"
@@ -54,8 +57,8 @@ def export_command(
 @userstudy_app.command("analyze")
 def analyze_command(
     pack: Annotated[Path, typer.Option("--pack", help="The folder `userstudy export --out` wrote (holds key.json).")],
-    responses: Annotated[list[Path], typer.Option("--responses", help="Answer files: the page's .json downloads, a "
-                                                  "long CSV or a batch-results CSV. Repeat.")],
+    responses: Annotated[list[Path], typer.Option("--responses", help="Answer files (the page's .json downloads, a "
+                                                  "long CSV or a batch-results CSV), or a folder of them. Repeat.")],
     out: Annotated[Optional[Path], typer.Option(help="Where analysis.json and preferences.png go "
                                                      "(default: PACK/analysis).", show_default=False)] = None,
     min_gold_accuracy: Annotated[float, typer.Option(help="Drop raters whose gold accuracy is below.")] = 1.0,
@@ -76,7 +79,8 @@ def analyze_command(
     from partbench.userstudy.report import print_analysis
 
     key = load_key(pack)
-    result = analyze(key, read_answers(list(responses), key), Thresholds(min_gold_accuracy, min_median_rt_ms),
+    files = [f for p in responses for f in (sorted([*p.glob("*.json"), *p.glob("*.csv")]) if p.is_dir() else [p])]
+    result = analyze(key, read_answers(files, key), Thresholds(min_gold_accuracy, min_median_rt_ms),
                      n_bootstrap=bootstrap, seed=seed, duplicates=duplicates)
     out = out or pack / "analysis"
     atomic_write_json(out / "analysis.json", result)

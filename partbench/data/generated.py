@@ -20,7 +20,8 @@ from pathlib import Path
 
 from partbench.errors import PartbenchError
 
-MANIFEST = "manifest.json"  # what every generator writes last (partbench.data.demo, partbench.data.demo_partonomy)
+MANIFEST = "manifest.json"  # what every generator writes last (partbench.data.demo, partbench.data.demo_partonomy,
+# partbench.data.demo_edit)
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,21 @@ def _generate_demo_partonomy(root: Path) -> object:
     return generate_demo_partonomy(root, seed=0)
 
 
+def _generate_demo_edit(root: Path) -> object:
+    """Part edits over the demo's val images: the demo first, when it is not there."""
+    from partbench.data.demo import demo_is_complete
+    from partbench.data.demo_edit import generate_demo_edit
+    from partbench.suites import load_suite
+
+    if not demo_is_complete(load_suite("demo").dataset_path(root)):
+        ensure_generated("demo", root)
+    return generate_demo_edit(root, seed=0)
+
+
 GENERATED: dict[str, Generated] = {
     "demo": Generated("demo", _generate_demo),
     "demo-partonomy": Generated("demo-partonomy", _generate_demo_partonomy),
+    "demo-edit": Generated("demo-edit", _generate_demo_edit),
 }
 
 

@@ -1,12 +1,19 @@
-"""Reading label maps with errors that name the file."""
+"""Reading label maps with errors that name the file, and sharing each decoded map between the samples that read it."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from partbench.errors import DataNotFoundError, PartbenchError
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 def read_label_png(path: Path) -> np.ndarray:
@@ -32,3 +39,48 @@ def read_label_png(path: Path) -> np.ndarray:
     if arr.ndim != 2:
         raise PartbenchError(f"{path}: expected a single-channel label map, got shape {arr.shape}.")
     return arr
+
+
+def shared(arr: np.ndarray) -> np.ndarray:
+    """`arr`, read-only: several samples hold it, so a consumer writing into it would change its neighbours' input."""
+    arr.flags.writeable = False
+    return arr
+
+
+class _Entry(Generic[V]):
+    __slots__ = ("lock", "value")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.value: V | None = None
+
+
+class RecentDecodes(Generic[K, V]):
+    """The last `keep` values decoded, each decoded once even when loader threads ask for it at the same time.
+
+    Samples of one image are consecutive in every index, and loader threads run at most a few samples ahead, so a
+    handful of entries lets an image's samples share one decode of its annotation maps or of an image-level
+    prediction, while memory stays bounded whatever the split size. A failed decode is not kept: the next sample
+    that asks decodes again and reports the same error for itself.
+    """
+
+    def __init__(self, decode: Callable[[K], V], keep: int = 4):
+        self._decode = decode
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[K, _Entry[V]] = OrderedDict()
+
+    def get(self, key: K) -> V:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = _Entry()
+                while len(self._entries) > self._keep:
+                    self._entries.popitem(last=False)
+            else:
+                self._entries.move_to_end(key)
+        # Per-entry lock: a thread asking for another file is not held up by this decode.
+        with entry.lock:
+            if entry.value is None:
+                entry.value = self._decode(key)
+            return entry.value

@@ -288,6 +288,8 @@ def prepare(name: str, source: Path, data_root: Path, force: bool = False, progr
         for path, text in plan.writes.items():
             atomic_write_text(path, text)
         notes = plan.notes + (plan.finish(building) if plan.finish else [])
+        if plan.writes or plan.finish:  # count what the folder holds: a converter may write every file itself
+            files = sum(1 for _ in walk_files(building))
         if target.exists():
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,8 @@ def row_flags(row: Row) -> list[str]:
         flags.append("(unverified)")
     if row.gt_resize:
         flags.append(f"(gt {row.gt_resize})")
+    if row.other_size:
+        flags.append(f"({row.image_size})")
     return flags
 
 
@@ -117,6 +119,15 @@ def footnotes(table: Table, ci: bool, marker: Callable[[int], str]) -> list[str]
                      + ", ".join(f"{r.label} {(r.data_fingerprint or '')[:8]}" for r in other)
                      + f"; the others {common[:8]}): the data root changed between the runs, or they read another "
                      "split; not comparable, and never counted as best.")
+    sizes = {r.image_size for r in table.measured if r.image_size}
+    if len(sizes) == 1:
+        notes.append(f"Images generated at {sizes.pop()} by every run that records its size.")
+    elif sizes:
+        notes.append("(WxH): generated at another image size than most runs of this table ("
+                     + ", ".join(f"{r.label} {r.image_size}" for r in table.measured if r.image_size)
+                     + "): CLIP scores and A/B items of different sizes are not compared on equal terms; never "
+                     "counted as best. Re-run with the same size (PartConcepts `-a resolution=N`, FLUX baselines "
+                     "`-a height=N -a width=N`).")
     if table.published:
         notes.append(
             "Published rows are quoted from their sources, not re-run here; their evaluator and averaging "

@@ -135,8 +135,20 @@ def row_from_result(data: dict[str, Any], path: Path | None = None) -> Row:
         data_fingerprint=data_fingerprint if isinstance(data_fingerprint, str) else None,
         incomplete=about_data.get("complete") is False,
         gt_resize=str(data["gt_resize"]) if data.get("gt_resize") else None,
+        image_size=image_size_text(data),
         path=path,
     )
+
+
+def image_size_text(data: dict[str, Any]) -> str | None:
+    """"WxH" of a generation run's images as its method recorded them (`method_config.image_size` [w, h]), else None
+    (older runs, methods that do not say)."""
+    config = data.get("method_config")
+    size = config.get("image_size") if isinstance(config, dict) else None
+    if (isinstance(size, (list, tuple)) and len(size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+        return f"{size[0]}x{size[1]}"
+    return None
 
 
 def find_result_files(

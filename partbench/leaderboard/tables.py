@@ -32,6 +32,13 @@ METRIC_LABELS = {
     "giou_macro": "macro gIoU",
     "giou_micro": "micro gIoU",
     "ciou": "cIoU",
+    # part editing (PartEdit-Bench, demo-edit; docs/partedit.md)
+    "alpha_clip_fg": "αCLIP fg",
+    "alpha_clip_bg": "αCLIP bg",
+    "masked_clip_fg": "masked CLIP fg",
+    "psnr_bg": "PSNR bg",
+    "ssim_bg": "SSIM bg",
+    "edit_error_fg": "edit err. fg",
 }
 LOWER_IS_BETTER = frozenset({"lr_confusion"})
 PART_COLUMNS = ("seen_miou", "unseen_miou", "h_iou")
@@ -116,12 +123,14 @@ def _disambiguate(rows: list[Row]) -> None:
 def _mark_other_data(rows: list[Row]) -> None:
     """Runs scored on other data than most runs of the table (an edited or partial data root, another split) are
     not comparable with them: the most common data fingerprint is the table's, the others are marked."""
-    prints = [r.data_fingerprint for r in rows if r.data_fingerprint]
+    # A `--limit` run's fingerprint covers only its own samples: it neither votes nor is marked (it is `(partial)`).
+    full = [r for r in rows if r.data_fingerprint and r.limit is None]
+    prints = [r.data_fingerprint for r in full]
     if len(set(prints)) < 2:
         return
     common = max(dict.fromkeys(prints), key=prints.count)  # ties: the first listed
-    for r in rows:
-        r.other_data = r.data_fingerprint is not None and r.data_fingerprint != common
+    for r in full:
+        r.other_data = r.data_fingerprint != common
 
 
 def _mark_other_ground_truth(rows: list[Row]) -> None:
@@ -133,6 +142,18 @@ def _mark_other_ground_truth(rows: list[Row]) -> None:
     common = max(dict.fromkeys(protocols), key=protocols.count)
     for r in rows:
         r.other_gt = r.gt_resize != common
+
+
+def _mark_other_size(rows: list[Row]) -> None:
+    """Generation runs made at different image sizes (e.g. PartConcepts at its 512 training size, the FLUX baselines
+    at 1024) are not compared on equal terms (CLIP scores see different images): only the table's most common size
+    competes for best."""
+    sizes = [r.image_size for r in rows if r.image_size]
+    if len(set(sizes)) < 2:
+        return
+    common = max(dict.fromkeys(sizes), key=sizes.count)
+    for r in rows:
+        r.other_size = r.image_size is not None and r.image_size != common
 
 
 def build_tables(
@@ -156,6 +177,7 @@ def build_tables(
         _disambiguate(m_rows)
         _mark_other_data(m_rows)
         _mark_other_ground_truth(m_rows)
+        _mark_other_size(m_rows)
         suite_obj = registered_suite(name)
         task = infer_task(suite_obj, m_rows or p_rows)
         rows = m_rows + p_rows

@@ -39,6 +39,8 @@ class Row:
     other_data: bool = False  # scored on other data than most runs of its table
     gt_resize: str | None = None  # "SHORT,MAX": ground truth through the official test-size round trip
     other_gt: bool = False  # its ground truth protocol (native or a round trip) is not the table's most common
+    image_size: str | None = None  # generation: "WxH" the images were generated at (method_config.image_size)
+    other_size: bool = False  # generated at another size than most runs of its table (not comparable)
     citation: str | None = None
     note: str | None = None
     unverified: bool = False  # published: taken from a secondary source, not yet checked against the original
@@ -48,10 +50,10 @@ class Row:
 
     @property
     def competes(self) -> bool:
-        """Whether this row can hold a best cell (smoke, stale, partial, incomplete-data runs and runs on other data
-        than the rest of the table cannot)."""
+        """Whether this row can hold a best cell (smoke, stale, partial, incomplete-data runs, runs on other data
+        than the rest of the table and runs generated at another image size cannot)."""
         return (not self.smoke and self.stale is None and self.limit is None and not self.incomplete
-                and not self.other_data and not self.other_gt)
+                and not self.other_data and not self.other_gt and not self.other_size)
 
     def value(self, metric: str) -> float | None:
         return self.metrics.get(metric)

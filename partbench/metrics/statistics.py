@@ -13,6 +13,9 @@ A replicate must compute the same statistic as the full set, or its interval nee
 - the statistic, which the caller passes: part segmentation scores a replicate over the full set's classes
   (`partbench.metrics.conventions.replicate_miou`).
 
+A stratum of one sample would draw that sample in every replicate and contribute no variability (a `--limit 5` run
+with five objects got zero-width intervals), so strata of one sample are pooled into one stratum (`pool_singletons`).
+
 `method="bca"` gives the bias-corrected and accelerated interval (Efron 1987) of the same replicates instead of the
 percentile one, with the acceleration from a stratified jackknife (Davison & Hinkley 1997, sections 3.7 and 5.3).
 """
@@ -38,6 +41,16 @@ def strata_codes(labels: Sequence[Hashable | None]) -> np.ndarray:
     return np.asarray([code[key] for key in keys], dtype=np.int64)
 
 
+def pool_singletons(strata: np.ndarray) -> np.ndarray:
+    """Strata of a single sample merged into one stratum of their own (a code no other stratum uses)."""
+    strata = np.asarray(strata)
+    codes, counts = np.unique(strata, return_counts=True)
+    single = codes[counts == 1]
+    if single.size < 2:
+        return strata
+    return np.where(np.isin(strata, single), codes.max() + 1, strata)
+
+
 def resample_counts(rng: np.random.Generator, strata: np.ndarray, k: int) -> np.ndarray:
     """(k, N) draw counts of k replicates; within each stratum they sum to the stratum's size.
 
@@ -57,7 +70,7 @@ def bootstrap_sums(per_sample: sp.csr_matrix, n_replicates: int = DEFAULT_REPLIC
     Memory is O(chunk·(N + K)) whatever the number of replicates; `per_sample` stays sparse.
     """
     n = per_sample.shape[0]
-    strata = np.zeros(n, dtype=np.int64) if strata is None else np.asarray(strata)
+    strata = np.zeros(n, dtype=np.int64) if strata is None else pool_singletons(strata)
     if strata.shape != (n,):
         raise ValueError(f"strata must give one stratum per sample: {strata.shape} for {n} samples")
     rng = np.random.default_rng(seed)
@@ -143,7 +156,7 @@ def bootstrap_intervals(per_sample: sp.csr_matrix, statistic: Statistic,
     n = per_sample.shape[0]
     if n == 0:
         return {}
-    strata = np.zeros(n, dtype=np.int64) if strata is None else np.asarray(strata)
+    strata = np.zeros(n, dtype=np.int64) if strata is None else pool_singletons(strata)
     collected: dict[str, list[np.ndarray]] = {}
     for sums in bootstrap_sums(per_sample, n_replicates, seed, strata=strata):
         for name, values in statistic(sums).items():

@@ -10,6 +10,7 @@ old and new numbers. It lives apart from `conventions` so that reading results f
 - 3: h-IoU is undefined (null) when seen and unseen mIoU are both 0, as in OV-PARTS' and PartCATSeg's evaluators;
   under `partcatseg` the all-class mIoU is the plain mean over classes with ground truth or prediction (PartCATSeg
   filters IoU > 0 for the seen and unseen subsets only).
+- 4: object classes with a single sample are pooled into one stratum (a lone sample had no variability).
 """
 
-CONVENTION_VERSION = 3
+CONVENTION_VERSION = 4

@@ -51,6 +51,8 @@ def run(req: RunRequest) -> RunOutcome:
     if req.limit is not None:
         identity["limit"] = req.limit
     identity |= options  # e.g. gt_resize: another ground truth, another object mask, another run
+    if work.completeness is not None and not work.completeness.complete:
+        identity["data"] = "incomplete"  # its own folder: it never replaces the complete run's results
     run_dir = RunDir.open(req.output_root, identity, force=req.force)
     build_kwargs = {"suite": suite, "data_root": req.data_root, "args": work.method_args, "seed": req.seed}
 
@@ -62,6 +64,10 @@ def run(req: RunRequest) -> RunOutcome:
         method_config = info.describe(**build_kwargs)
         meaningful = info.is_meaningful(work.method_args)
         imported = _check_inputs(info, work, build_kwargs)
+        run_dir.create()
+        split_work = group.distributed or shard.count > 1  # rows then go to rank 0 / the shard file
+        if not split_work:  # processes and shards of one run share the folder on purpose; two runs must not
+            stack.enter_context(run_dir.lock())
         if group.is_main:
             _remove_stale_writes(run_dir.path, [run_dir.path / n for n in ("config.json", "samples.jsonl",
                                                                            "results.json", "inputs.json")],
@@ -110,19 +116,19 @@ def run(req: RunRequest) -> RunOutcome:
                   "n_refs": len(items), "extra": extra | work.config}
         loop = _Loop(kind, suite, work, evaluator, group, req.batch_size, req.workers, run_dir.results_path,
                      row_keys=row_keys)
-        split_work = group.distributed or shard.count > 1  # rows then go to rank 0 / the shard file
         rows, counts = loop.go(positions, prepare, predict, run_dir.samples_path, split_work=split_work,
                                description=f"{req.method} on {suite.name}/{split}", reused=reused)
         done = loop.conclude(rows, counts, header, run_dir.samples_path, shard, run_dir.path, req.bootstrap)
         if group.is_main and inputs is not None:
             atomic_write_json(run_dir.inputs_path, data_check.inputs_document(inputs))
+        if done is not None and done[0] is not None:
+            run_dir.write_results(done[0])  # inside the lock: a waiting run sees finished results
     if done is None:  # a rank other than 0
         return RunOutcome(run_dir.path, None, counts["predicted"], counts["cached"])
     results, total = done
     if results is None:
         return RunOutcome(run_dir.path, None, total["predicted"], total["cached"],
                           note=f"shard {shard.index}/{shard.count} done; combine with `partbench merge {run_dir.path}`")
-    run_dir.write_results(results)
     return RunOutcome(run_dir.path, results, total["predicted"], total["cached"])
 
 

@@ -17,6 +17,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +37,9 @@ KEY_CHUNK = "partbench-cache-key"
 IDENTITY_FIELDS = ("method", "method_args", "suite", "suite_version", "split", "seed")
 # A run over the first N samples only (`--limit N`) is another run than the full one (its own folder, marked partial
 # in tables), but its predictions are the same as the full run's: `limit` is in the run's identity, not in cache keys.
-RUN_FIELDS = IDENTITY_FIELDS + ("limit", "gt_resize")
+# A run scored on incomplete data (`--allow-incomplete-data` with files missing) is kept apart from the complete run
+# (`data: "incomplete"`), so it never replaces the complete one's results.
+RUN_FIELDS = IDENTITY_FIELDS + ("limit", "gt_resize", "data")
 # Identity fields present only when set, so that cache keys made without them stay valid: `gt_resize` changes the
 # ground truth and the object mask predictions are cut to (partbench.data.gt_resize).
 OPTIONAL_KEY_FIELDS = ("gt_resize",)
@@ -44,20 +49,22 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def args_hash(method_args: dict[str, str], seed: int, limit: int | None = None, gt_resize: str | None = None) -> str:
+def args_hash(method_args: dict[str, str], seed: int, limit: int | None = None, gt_resize: str | None = None,
+              data: str | None = None) -> str:
     payload: dict[str, Any] = {"args": method_args, "seed": seed} | ({"limit": limit} if limit is not None else {})
-    if gt_resize is not None:
-        payload["gt_resize"] = gt_resize
+    for key, value in (("gt_resize", gt_resize), ("data", data)):
+        if value is not None:
+            payload[key] = value
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:8]
 
 
 def run_name(method: str, method_args: dict[str, str], seed: int, limit: int | None = None,
-             gt_resize: str | None = None) -> str:
-    """`random`, or `random@1a2b3c4d` when method arguments, a non-default seed, `--limit` or `--gt-resize` change
-    its outputs."""
-    if not method_args and seed == 0 and limit is None and gt_resize is None:
+             gt_resize: str | None = None, data: str | None = None) -> str:
+    """`random`, or `random@1a2b3c4d` when method arguments, a non-default seed, `--limit`, `--gt-resize` or
+    incomplete data (`data="incomplete"`, `--allow-incomplete-data`) make it another run than the plain one."""
+    if not method_args and seed == 0 and limit is None and gt_resize is None and data is None:
         return method
-    return f"{method}@{args_hash(method_args, seed, limit, gt_resize)}"
+    return f"{method}@{args_hash(method_args, seed, limit, gt_resize, data)}"
 
 
 def cache_key(identity: dict[str, Any], fingerprint: str, sample_id: str, inputs: str = "") -> str:
@@ -118,7 +125,7 @@ class RunDir:
     def open(cls, output_root: Path, identity: dict[str, Any], force: bool = False) -> RunDir:
         """Create or reopen `output_root/<suite>/<run name>`, refusing one written for different settings."""
         name = run_name(identity["method"], identity["method_args"], identity["seed"], identity.get("limit"),
-                        identity.get("gt_resize"))
+                        identity.get("gt_resize"), identity.get("data"))
         run = cls(Path(output_root) / identity["suite"] / name, identity)
         config_path = run.path / "config.json"
         if config_path.exists() and not force:
@@ -130,8 +137,39 @@ class RunDir:
                     f"{run.path} holds a run with other settings ({what}). Use --force to recompute it there, "
                     f"or --output to write elsewhere."
                 )
-        run.predictions.mkdir(parents=True, exist_ok=True)
         return run
+
+    def create(self) -> None:
+        """Make the folder, once the run is known to start (a refused run leaves nothing behind)."""
+        self.predictions.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder for this process: a second `partbench run` into it is refused instead of both writing the
+        same files. An advisory `flock` on `.lock`, released when the process ends however it ends."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no locking
+            yield
+            return
+        self.create()
+        path = self.path / ".lock"
+        with open(path, "a+", encoding="utf-8") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.seek(0)
+                holder = f.read().strip() or "another process"
+                raise PartbenchError(f"{self.path} is being written by another partbench run (pid {holder}); wait for "
+                                     f"it to finish, or write elsewhere with --output.") from None
+            f.seek(0)
+            f.truncate()
+            f.write(str(os.getpid()))
+            f.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     @property
     def inputs_path(self) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from partbench.data.images import read_label_png
+from partbench.data.images import RecentDecodes, read_label_png, shared
 from partbench.data.types import SampleRef
 from partbench.errors import PartbenchError
 
@@ -31,6 +31,8 @@ class PngDirectory:
         self.root = root
         # One directory listing instead of a stat per sample and lookup.
         self._stems = {p.stem for p in root.glob("*.png") if not p.name.startswith(".")}
+        # An image-level map (`<image id>.png`) is decoded once for all of the image's samples.
+        self._decoded: RecentDecodes[Path, np.ndarray] = RecentDecodes(lambda path: shared(read_label_png(path)))
 
     def path_for(self, ref: SampleRef) -> Path | None:
         for stem in (ref.id, ref.image_id):
@@ -63,7 +65,7 @@ class PngDirectory:
         if path is None:
             raise PartbenchError(
                 f"{self.root}: no prediction for sample {ref.id} ({ref.id}.png or {ref.image_id}.png).")
-        return read_label_png(path)
+        return self._decoded.get(path)
 
     def describe(self, ref: SampleRef) -> str:
         return str(self.path_for(ref) or self.root / f"{ref.id}.png")
@@ -86,7 +88,7 @@ class Detectron2Json:
                 self.by_image[Path(e["file_name"]).stem].append(e)
             except (KeyError, TypeError):
                 raise PartbenchError(f"{path}: entry {i} lacks 'file_name'.") from None
-        self._cache: tuple[str, np.ndarray] | None = None
+        self._decoded: RecentDecodes[str, np.ndarray] = RecentDecodes(lambda image_id: shared(self._decode(image_id)))
 
     def missing(self, refs: list[SampleRef]) -> list[SampleRef]:
         return [r for r in refs if r.image_id not in self.by_image]
@@ -102,9 +104,7 @@ class Detectron2Json:
         return f"{self.path} [{ref.image_id}]"
 
     def load(self, ref: SampleRef) -> np.ndarray:
-        if self._cache is None or self._cache[0] != ref.image_id:
-            self._cache = (ref.image_id, self._decode(ref.image_id))
-        return self._cache[1]
+        return self._decoded.get(ref.image_id)
 
     def _decode(self, image_id: str) -> np.ndarray:
         where = f"{self.path} [{image_id}]"

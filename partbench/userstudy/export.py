@@ -100,6 +100,7 @@ class ExportOptions:
     completion_code: bool = True  # show a code derived from the answers at the end (see completion.py)
     title: str = "Image comparison study"
     submit_text: str | None = None  # how to submit, shown on the end page (None: DEFAULT_SUBMIT_TEXT)
+    allow_different_sizes: bool = False  # pair images of different pixel sizes (refused by default)
 
 
 @dataclass
@@ -250,6 +251,7 @@ def export_pack(opts: ExportOptions) -> dict[str, Any]:
         raise PartbenchError(f"runs come from different suites/versions {sorted(suites)}; compare like with like.")
     ref, others = runs[0], runs[1:]
     items = _draw_items(ref, others, opts, random.Random(opts.seed))
+    sizes = _check_sizes(items, opts.allow_different_sizes)
 
     pack_dir = opts.out / "pack"
     images_dir = pack_dir / "images"
@@ -295,7 +297,7 @@ def export_pack(opts: ExportOptions) -> dict[str, Any]:
         "reference": ref.label, "baselines": [o.label for o in others],
         "runs": {r.label: {"path": str(r.path), "method": r.method} for r in runs},
         "raters_per_item": opts.raters_per_item, "completion_salt": salt, "completion_scheme": CODE_SCHEME,
-        "submit_text": submit_text,
+        "submit_text": submit_text, "image_sizes": sizes, "allow_different_sizes": opts.allow_different_sizes,
         "partbench": partbench.__version__,
         "items": [{"item_id": i.item_id, "kind": i.kind, "prompt_id": i.prompt_id, "prompt": i.prompt,
                    "left": i.left, "right": i.right, "baseline": i.baseline, "gold_answer": i.gold_answer,
@@ -303,6 +305,30 @@ def export_pack(opts: ExportOptions) -> dict[str, Any]:
     }
     atomic_write_json(opts.out / "key.json", key)
     return key
+
+
+def _check_sizes(items: list[PackItem], allow: bool) -> dict[str, list[str]]:
+    """The pixel sizes ("WxH") of each run's compared images. A pair whose two images differ in size is refused
+    unless `allow`: a rater sees the larger, sharper image (e.g. a method at its 512 training size against a
+    baseline at 1024), which decides the choice for a reason the study does not ask about."""
+    sizes: dict[str, set[str]] = {}
+    mismatched = []
+    for item in items:
+        if item.kind != "real":
+            continue
+        pair = {}
+        for side in ("left", "right"):
+            w, h = _image_size(item.files[side])
+            pair[item.files[side]] = f"{w}x{h}"
+            sizes.setdefault(getattr(item, side), set()).add(f"{w}x{h}")
+        if len(set(pair.values())) > 1:
+            mismatched.append(pair)
+    if mismatched and not allow:
+        shown = " vs ".join(f"{path} ({size})" for path, size in mismatched[0].items())
+        raise PartbenchError(f"{len(mismatched)} compared pair(s) have images of different sizes, e.g. {shown}. "
+                             "Generate the runs at one size (PartConcepts `-a resolution=N`, FLUX baselines "
+                             "`-a height=N -a width=N`), or pass --allow-different-sizes to pair them anyway.")
+    return {label: sorted(v) for label, v in sizes.items()}
 
 
 def _other(side: str) -> str:

@@ -5,6 +5,7 @@ task kind's shape, and closes. A new built-in method without a case here fails `
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -64,6 +65,17 @@ def _image_folder(tmp: Path, data_root: Path) -> dict[str, str]:
     return {"path": str(folder)}
 
 
+def _edit_folder(tmp: Path, data_root: Path) -> dict[str, str]:
+    """Edits made elsewhere: each demo-edit source copied to <sample id>/0.png."""
+    import shutil
+
+    reader = load_suite("demo-edit").make_reader(data_root)
+    for ref in reader.index("val").refs:
+        (tmp / "edits" / ref.id).mkdir(parents=True)
+        shutil.copyfile(ref.image_path, tmp / "edits" / ref.id / "0.png")
+    return {"path": str(tmp / "edits")}
+
+
 # (task kind, method, its arguments or a function of (tmp folder, data root) making them); a method may have several.
 CASES = [
     ("segmentation", "oracle", {}),
@@ -86,8 +98,14 @@ CASES = [
     ("generation", "partconcepts", _tiny_partconcepts),
     ("part-reasoning", "oracle", {}),
     ("part-reasoning", "whole-image", {}),
+    ("part-editing", "identity", {}),
+    ("part-editing", "oracle", {}),
+    ("part-editing", "partedit-outputs", {}),
+    ("part-editing", "image-folder", _edit_folder),
 ]
-SUITES = {"segmentation": "demo", "generation": "demo-t2i", "part-reasoning": "demo-partonomy"}
+SUITES = {"segmentation": "demo", "generation": "demo-t2i", "part-reasoning": "demo-partonomy",
+          "part-editing": "demo-edit"}
+SUITE_OF = {("part-editing", "partedit-outputs"): "partedit-synth"}  # a method that only that suite's data serves
 
 
 def _case_id(case) -> str:
@@ -109,6 +127,16 @@ def data_root(tmp_path_factory) -> Path:
     from partbench.data.demo_partonomy import generate_demo_partonomy
 
     generate_demo_partonomy(root, seed=0, n_images=2)  # the part-reasoning suite, from those val images
+    from partbench.data.demo_edit import generate_demo_edit
+
+    generate_demo_edit(root, seed=0, n_images=2)  # the part-editing suite, from those val images
+    if importlib.util.find_spec("pyarrow") is not None:  # PartEdit-Bench, prepared from a release-shaped fixture
+        from helpers.partedit_release import build_release
+
+        from partbench.data.prepare import prepare
+
+        build_release(root / "partedit-download", n_synth=2, n_real=1)
+        prepare("partedit", root / "partedit-download", root, progress=False)
     return root
 
 
@@ -116,7 +144,9 @@ def data_root(tmp_path_factory) -> Path:
 def test_method_contract(case, data_root, tmp_path):
     kind, name, args = case
     info = METHODS.get((kind, name))
-    suite = load_suite(SUITES[kind])
+    suite = load_suite(SUITE_OF.get((kind, name), SUITES[kind]))
+    if suite.name == "partedit-synth":
+        pytest.importorskip("pyarrow")
     args = args(tmp_path, data_root) if callable(args) else dict(args)
     kwargs = {"suite": suite, "data_root": data_root, "args": args, "seed": 0}
 
@@ -131,6 +161,8 @@ def test_method_contract(case, data_root, tmp_path):
         assert isinstance(fingerprint, str) and fingerprint
         if kind == "part-reasoning":
             _check_part_reasoning(method, suite, data_root)
+        elif kind == "part-editing":
+            _check_part_editing(method, suite, data_root)
         elif kind == "segmentation":
             _check_segmentation(method, suite, data_root)
         else:
@@ -169,3 +201,12 @@ def _check_part_reasoning(method, suite, data_root: Path) -> None:
     assert len(outputs) == len(samples)
     for sample, out in zip(samples, outputs):
         assert np.asarray(out).shape == (len(sample.record.gt_parts), *sample.size)
+
+
+def _check_part_editing(method, suite, data_root: Path) -> None:
+    reader = suite.make_reader(data_root)
+    samples = [reader.load(ref) for ref in reader.index(suite.default_split).refs[:2]]
+    outputs = method.edit(samples)
+    assert len(outputs) == len(samples)
+    for sample, out in zip(samples, outputs):
+        assert np.asarray(out).shape == (*sample.size, 3)

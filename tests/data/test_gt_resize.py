@@ -167,5 +167,7 @@ def test_a_round_trip_run_is_another_run(demo_root):
     assert json.loads((Path("runs/demo") / runs[1] / "results.json").read_text())["gt_resize"] == "32,48"
     table = invoke("table", "runs", "--suite", "demo", "--no-published", "--format", "markdown")
     assert "ground truth through the test-size round trip 32,48" in table.output
+    compared = invoke("compare", "runs/demo/random", str(Path("runs/demo") / runs[1]))
+    assert compared.exit_code == 2 and "--gt-resize" in compared.output
     generation = invoke("run", "-m", "flux2-klein", "-s", "demo-t2i", "--gt-resize", "640,768")
     assert generation.exit_code == 2 and "does not apply" in generation.output

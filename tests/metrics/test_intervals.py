@@ -80,7 +80,7 @@ def test_rare_classes_on_30_samples_keep_their_estimate_inside_the_interval():
     assert out["ci_method"].items() >= {"interval": "percentile", "resampling": "within object classes",
                                         "classes": "the full set's", "strata": 2, "replicates": 1000,
                                         "seed": 0}.items()
-    assert out["convention_version"] == CONVENTION_VERSION == 3
+    assert out["convention_version"] == CONVENTION_VERSION == 4
 
     # The fixture does reproduce the bias: the earlier bootstrap's seen interval lies below the estimate.
     lo, hi = scorer.intervals(n_replicates=1000, stratified=False, full_set_classes=False)["seen_miou"]
@@ -200,3 +200,25 @@ def test_results_of_an_earlier_convention_version_are_stale():
     assert old.stale == f"re-run: scored under convention version 1, this partbench's is {CONVENTION_VERSION}"
     assert row_from_result(base | {"ci_method": {}, "convention_version": CONVENTION_VERSION}).stale is None
     assert row_from_result(base).stale is None
+
+
+def test_lone_samples_of_their_object_are_pooled_not_frozen():
+    """Five samples, five objects: resampled within their own object each sample would be drawn every time and the
+    interval would have zero width; pooled, the replicates vary as an unstratified bootstrap's do."""
+    from partbench.metrics.statistics import pool_singletons
+
+    assert pool_singletons(np.array([0, 1, 2, 2, 3])).tolist() == [4, 4, 2, 2, 4]
+    assert pool_singletons(np.array([0, 0, 1, 1])).tolist() == [0, 0, 1, 1]
+    assert pool_singletons(np.array([0, 1, 1])).tolist() == [0, 1, 1]  # one lone sample: nothing to pool with
+
+    from partbench.metrics.partseg import ClassSpace, PartSegScorer
+
+    space = ClassSpace(classes=tuple(f"o{k}'s p" for k in range(5)), unseen=(False,) * 5, ignore_label=255)
+    scorer = PartSegScorer(space)
+    rng = np.random.default_rng(3)
+    for k in range(5):
+        gt = np.full((4, 4), k)
+        pred = np.where(rng.random((4, 4)) < 0.3 + 0.1 * k, k, 255)
+        scorer.update(k, f"s{k}", pred, gt, where="test", object_class=f"o{k}")
+    lo, hi = scorer.compute("ovparts", n_replicates=500)["ci95"]["miou"]
+    assert hi - lo > 1.0

@@ -104,3 +104,49 @@ def test_a_kill_between_rows_and_results_leaves_no_stale_number(demo_root, finis
         score(ScoreRequest(suite="demo", data_root=demo_root, predictions=finished / "predictions", name="x",
                            samples_path=results.with_name("samples.jsonl"), bootstrap=0, results_path=results))
     assert results.with_name("samples.jsonl").is_file() and not results.exists()
+
+
+def test_a_second_run_into_a_folder_being_written_is_refused(demo_root):
+    from partbench.store.run_dir import RunDir
+
+    first = invoke("run", "-m", "random", "-s", "demo", "--data-root", demo_root, "--bootstrap", "0")
+    assert first.exit_code == 0, first.output
+    busy = RunDir(Path("runs/demo/random"), {})
+    with busy.lock():  # another run holds it
+        second = invoke("run", "-m", "random", "-s", "demo", "--data-root", demo_root, "--bootstrap", "0")
+    assert second.exit_code == 2 and "being written by another partbench run" in second.output
+    assert "Traceback" not in second.output
+    assert invoke("run", "-m", "random", "-s", "demo", "--data-root", demo_root, "--bootstrap", "0").exit_code == 0
+
+
+def test_a_refused_run_leaves_no_folder(demo_root, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(Path("hf-empty").resolve()))
+    refused = invoke("run", "-m", "clipseg", "-s", "demo", "--data-root", demo_root, "--limit", "2")
+    assert refused.exit_code == 2, refused.output
+    assert not Path("runs").exists() or not any(Path("runs").rglob("predictions"))
+
+
+def test_score_with_a_ground_truth_round_trip_never_replaces_the_native_import(demo_root, finished):
+    preds = finished / "predictions"
+    native = invoke("score", "-s", "demo", "-p", preds, "--data-root", demo_root, "--bootstrap", "0")
+    resized = invoke("score", "-s", "demo", "-p", preds, "--data-root", demo_root, "--bootstrap", "0",
+                     "--gt-resize", "64, 96")
+    assert native.exit_code == 0 and resized.exit_code == 0, resized.output
+    plain = json.loads(Path("runs/demo/imported-random/results.json").read_text())
+    trip = json.loads(Path("runs/demo/imported-random@gt64x96/results.json").read_text())
+    assert "gt_resize" not in plain and trip["gt_resize"] == "64,96"
+    out = Path("scored.json")
+    assert invoke("score", "-s", "demo", "-p", preds, "--data-root", demo_root, "--bootstrap", "0",
+                  "-o", out).exit_code == 0
+    clash = invoke("score", "-s", "demo", "-p", preds, "--data-root", demo_root, "--bootstrap", "0", "-o", out,
+                   "--gt-resize", "64,96")
+    assert clash.exit_code == 2 and "native ground truth" in clash.output
+
+
+def test_partial_runs_do_not_vote_on_the_tables_data(demo_root):
+    for method, limit in (("random", None), ("oracle", "3"), ("spatial-prior", "3")):
+        args = ["run", "-m", method, "-s", "demo", "--data-root", demo_root, "--bootstrap", "0"]
+        assert invoke(*args, *(["--limit", limit] if limit else [])).exit_code == 0
+    table = invoke("table", "runs", "--suite", "demo", "--no-published", "--format", "markdown")
+    assert table.exit_code == 0 and "(other data)" not in table.output

@@ -191,5 +191,16 @@ def test_cli_export_and_analyze(tmp_path, runs):
     assert "preferred over each baseline" in result.output
     assert (out / "analysis" / "analysis.json").is_file()
     assert (out / "analysis" / "preferences.png").stat().st_size > 1000
+    # A folder of answer files, as the README writes the command, reads the same answers.
+    folder = tmp_path / "answers"
+    folder.mkdir()
+    (folder / "answers.csv").write_bytes(answers.read_bytes())
+    first = json.loads((out / "analysis" / "analysis.json").read_text())
+    again = CliRunner().invoke(app, ["userstudy", "analyze", "--pack", str(out), "--responses", str(folder),
+                                     "--min-gold-accuracy", "0", "--bootstrap", "200"])
+    assert again.exit_code == 0, again.output
+    second = json.loads((out / "analysis" / "analysis.json").read_text())
+    assert second.pop("files") == [str(folder / "answers.csv")] and first.pop("files") == [str(answers)]
+    assert second == first
     missing = CliRunner().invoke(app, ["userstudy", "analyze", "--pack", str(tmp_path), "--responses", str(answers)])
     assert missing.exit_code == 2 and "no key.json" in missing.output
