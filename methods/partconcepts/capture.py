@@ -7,7 +7,9 @@ block's RoPE, computes the maps in query chunks, and drops the query/key referen
 model's outputs are those of the stock forward (tested), whatever attention backend it dispatches to.
 
 Memory: one layer's logits at a time, and at most `chunk` query rows of them. Under autograd the map computation is
-checkpointed, so backward recomputes the logits instead of keeping every layer's.
+checkpointed, so backward recomputes the logits instead of keeping every layer's. With the transformer's own gradient
+checkpointing the hooks stay installed through backward (`keep_for_backward`), so the capture also runs inside each
+recomputed block.
 """
 
 from __future__ import annotations
@@ -72,34 +74,61 @@ class _Stash:
 
 @dataclass
 class Recording:
-    """Maps appended in forward order, one (B, C, N_img) tensor per captured layer and forward pass."""
+    """Maps appended in forward order, one (B, C, N_img) tensor per captured layer and forward pass.
+
+    `closed`: the forward is over; hooks still installed for a checkpointed backward compute the maps again (the
+    recomputed block must save the same tensors as the original forward) without appending them, and count
+    `recomputed`."""
 
     layers: list[str]
     maps: list[torch.Tensor] = field(default_factory=list)
     enabled: bool = True
+    closed: bool = False
+    recomputed: int = 0
 
 
 class AttentionCapture:
-    """Installs read-only hooks on the chosen blocks of a `Flux2Transformer2DModel` while recording."""
+    """Installs read-only hooks on the chosen blocks of a `Flux2Transformer2DModel` while recording.
+
+    With `keep_for_backward` (the transformer uses gradient checkpointing), a recording made under autograd leaves its
+    hooks installed until `release()`: backward re-runs each checkpointed block, and the capture inside it must run
+    again, or the recomputation would save fewer tensors than the forward did (torch refuses that) and the maps'
+    gradients would have nothing to flow through. Call `release()` after backward."""
 
     def __init__(self, transformer, layers: str | Sequence[str] = "all", chunk: int = 1024):
         self.transformer = transformer
         self.layers = resolve_layers(transformer, layers)
         self.chunk = chunk
+        self.keep_for_backward = False
+        self._pending: list = []
+        self.last: Recording | None = None
+
+    def release(self) -> None:
+        """Remove hooks kept for a checkpointed backward."""
+        for h in self._pending:
+            h.remove()
+        self._pending = []
 
     @contextmanager
     def recording(self, concept_positions: torch.Tensor, text_len: int) -> Iterator[Recording]:
+        self.release()
         rec = Recording(list(self.layers))
+        self.last = rec
         handles = []
         wanted = set(self.layers)
+        keep = self.keep_for_backward and torch.is_grad_enabled()
         try:
             for kind, i, block in _blocks(self.transformer):
                 if f"{kind}.{i}" in wanted:
                     handles += self._hook(block.attn, kind, rec, concept_positions, text_len)
             yield rec
         finally:
-            for h in handles:
-                h.remove()
+            rec.closed = True
+            if keep:
+                self._pending = handles
+            else:
+                for h in handles:
+                    h.remove()
 
     def _hook(self, attn, kind: str, rec: Recording, positions: torch.Tensor, text_len: int) -> list:
         stash = _Stash()
@@ -131,6 +160,9 @@ class AttentionCapture:
                 maps = checkpoint(concept_attention_maps, q, k, pos, text_len, self.chunk, use_reentrant=False)
             else:
                 maps = concept_attention_maps(q, k, pos, text_len, self.chunk)
+            if rec.closed:  # a checkpointed block recomputed in backward: same ops, the forward's maps are kept
+                rec.recomputed += 1
+                return
             rec.maps.append(maps)
 
         handles = [attn.norm_q.register_forward_hook(keep("q")), attn.norm_k.register_forward_hook(keep("k")),

@@ -15,7 +15,10 @@ import torch
 from torch.nn import functional as F
 
 from partbench.data.types import Sample
+from partbench.errors import PartbenchError
 from partbench.suites import Suite, mirrored_phrase, part_of
+
+NO_PART = 255  # label-map value of pixels in no part of the object
 
 
 @dataclass
@@ -54,26 +57,54 @@ def crop_image(sample: Sample, resolution: int, margin: float, crop: str) -> Cro
     return Crop(sample.id, sample.object_class or "", _resize(image, resolution, "bilinear"), box)
 
 
-def training_crop(sample: Sample, suite: Suite, resolution: int, margin: float, crop: str) -> Crop:
-    """A crop with one target mask per part of the sample's object (absent parts get empty targets)."""
+def labelled_crop(sample: Sample, suite: Suite, resolution: int, margin: float, crop: str,
+                  flipped: bool = False) -> tuple[Crop, torch.Tensor]:
+    """A training crop and its part label map (R, R) uint8: the index of the pixel's part among the object's parts
+    (`crop.parts`, the suite's order), or NO_PART. Parts never overlap in a label map, so one byte per pixel holds
+    every target; `expand_targets` turns a batch of them into per-part masks on the device. `flipped`: the mirror
+    image, whose left/right parts swap (a mirrored object's own left is the original's right), so mirroring is an
+    augmentation drawn per sample instead of a second copy of the data."""
     out = crop_image(sample, resolution, margin, crop)
     y0, y1, x0, x1 = out.box
     ids = suite.part_ids_of(sample.object_class)
+    if len(ids) >= NO_PART:
+        raise PartbenchError(f"PartConcepts: {sample.object_class!r} has {len(ids)} parts; label maps hold at most "
+                             f"{NO_PART - 1}.")
     labels = torch.from_numpy(sample.part_label_map[y0:y1, x0:x1].astype(np.int64))
     labels = _resize(labels[None].float(), resolution, "nearest")[0].long()
     inside = _resize(torch.from_numpy(sample.object_mask[y0:y1, x0:x1])[None].float(), resolution, "nearest")[0] > 0
-    targets = torch.stack([(labels == i).float() for i in ids])
+    local = torch.full(labels.shape, NO_PART, dtype=torch.uint8)
+    for k, i in enumerate(ids):
+        local[labels == i] = k
     valid = (labels != suite.ignore_label) | ~inside  # unlabelled object pixels (annotation gaps) do not count
-    return replace(out, parts=tuple(part_of(suite.classes[i]) for i in ids), targets=targets, valid=valid)
+    parts = tuple(part_of(suite.classes[i]) for i in ids)
+    out = replace(out, parts=parts, valid=valid)
+    if flipped:
+        swap = torch.arange(256, dtype=torch.uint8)
+        swap[:len(parts)] = torch.tensor(mirror_order(parts), dtype=torch.uint8)
+        out = replace(out, image=out.image.flip(-1), valid=valid.flip(-1), flipped=True)
+        local = swap[local.flip(-1).long()]
+    return out, local
 
 
-def mirrored(crop: Crop) -> Crop:
-    """The horizontally flipped crop, with left/right part targets swapped: a mirrored object's own left is the
-    original's right, so this doubles the data and balances facings without teaching a wrong convention."""
-    index = {p: i for i, p in enumerate(crop.parts)}
-    order = [index.get(mirrored_phrase(p) or p, i) for i, p in enumerate(crop.parts)]
-    return replace(crop, image=crop.image.flip(-1), targets=crop.targets.flip(-1)[order], valid=crop.valid.flip(-1),
-                   flipped=not crop.flipped)
+def mirror_order(parts: Sequence[str]) -> list[int]:
+    """Part k of a mirrored crop is part order[k] of the original ('left hand' <-> 'right hand'; an involution)."""
+    index = {p: i for i, p in enumerate(parts)}
+    return [index.get(mirrored_phrase(p) or p, i) for i, p in enumerate(parts)]
+
+
+def expand_targets(labels: torch.Tensor, select: torch.Tensor) -> torch.Tensor:
+    """(B, R, R) part label maps and (B, C) part indices per prompt concept (-1: padding) -> (B, C, R, R) float {0,1}
+    targets; a padded concept's target is empty."""
+    hit = labels[:, None].long() == select[:, :, None, None]
+    return (hit & (select >= 0)[:, :, None, None]).float()
+
+
+def training_crop(sample: Sample, suite: Suite, resolution: int, margin: float, crop: str) -> Crop:
+    """A crop with one target mask per part of the sample's object (absent parts get empty targets)."""
+    out, labels = labelled_crop(sample, suite, resolution, margin, crop)
+    select = torch.arange(len(out.parts))[None]
+    return replace(out, targets=expand_targets(labels[None], select)[0])
 
 
 def paste_scores(probs: torch.Tensor, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
@@ -83,13 +114,3 @@ def paste_scores(probs: torch.Tensor, box: tuple[int, int, int, int], size: tupl
     resized = F.interpolate(probs[None].float(), size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=False)[0]
     out[:, y0:y1, x0:x1] = resized.cpu().numpy()
     return out
-
-
-def batch_crops(crops: Sequence[Crop]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Stack targets (B, Cmax, R, R) padded with empty masks, valid (B, R, R), images (B, 3, R, R)."""
-    cmax = max(c.targets.shape[0] for c in crops)
-    r = crops[0].image.shape[-1]
-    targets = torch.zeros(len(crops), cmax, r, r)
-    for b, c in enumerate(crops):
-        targets[b, :c.targets.shape[0]] = c.targets
-    return targets, torch.stack([c.valid for c in crops]), torch.stack([c.image for c in crops])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
 
 
 class _Stage(nn.Module):
@@ -45,6 +46,9 @@ class PartMaskDecoder(nn.Module):
     # The stages convolve few channels over many pixels, which oneDNN runs faster in NHWC than in NCHW on CPU
     # (benchmarks/partconcepts_decoder_layout.py); the function is the same either way.
     channels_last: bool = True
+    # Training at 512 px decodes every PartConcept of the batch at full resolution (B x C maps of 512^2 x width):
+    # with `checkpoint_stages` each stage's activations are recomputed in backward instead of kept (same values).
+    checkpoint_stages: bool = False
 
     def __init__(self, num_maps: int, upsample_stages: int, width: int = 32, image_channels: int = 3):
         super().__init__()
@@ -69,7 +73,10 @@ class PartMaskDecoder(nn.Module):
             if s:
                 x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
             image = F.interpolate(images, size=x.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
-            x = stage(x, image, image_index)
+            if self.checkpoint_stages and torch.is_grad_enabled():
+                x = checkpoint(stage, x, image, image_index, use_reentrant=False)
+            else:
+                x = stage(x, image, image_index)
         logits = self.head(x)[:, 0]
         if logits.shape[-2:] != images.shape[-2:]:
             logits = F.interpolate(logits[:, None], size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]

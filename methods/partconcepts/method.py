@@ -20,8 +20,15 @@ from partbench.devices import select_device
 from partbench.errors import PartbenchError
 from partbench.methods.partconcepts import checkpoint as ckpt
 
-KNOWN_ARGS = {"checkpoint": None, "noise": None, "batch_size": "8", "device": "auto", "steps": "4",
-              "resolution": None}
+KNOWN_ARGS = {"checkpoint": None, "noise": None, "batch_size": "8", "device": "auto", "steps": None,
+              "resolution": None, "sampler": None, "guidance": None}
+# Generation samplers by checkpoint kind. distilled (FLUX.2 Klein 4B/9B): 4 steps without guidance; base
+# (FLUX.2 Klein base 4B/9B, not step-distilled): diffusers' documented 50 steps with classifier-free guidance 4.0.
+SAMPLERS = {"distilled": {"steps": 4, "guidance": 1.0}, "base": {"steps": 50, "guidance": 4.0}}
+# Bumped whenever generation changes its images for the same checkpoint, prompt and seed, so that cached images of
+# an older version are not reused: v2 marks the part inside the record's instruction (v1 marked the first substring
+# match: "[pot]ted plant") and generates at `resolution` when asked.
+GENERATION_VERSION = 2
 
 
 def _options(args: dict[str, str]) -> dict[str, Any]:
@@ -34,12 +41,43 @@ def _options(args: dict[str, str]) -> dict[str, Any]:
                                         f"{ckpt.HOW_TO_GET}")
     try:
         opts["batch_size"] = int(opts["batch_size"])
-        opts["steps"] = int(opts["steps"])
-        opts["noise"] = None if opts["noise"] is None else float(opts["noise"])
-        opts["resolution"] = None if opts["resolution"] is None else int(opts["resolution"])
+        for key, kind in (("steps", int), ("noise", float), ("resolution", int), ("guidance", float)):
+            opts[key] = None if opts[key] is None else kind(opts[key])
     except ValueError as e:
         raise PartbenchError(f"Method 'partconcepts': bad --method-arg value ({e}).") from None
+    if opts["sampler"] is not None and opts["sampler"] not in SAMPLERS:
+        raise PartbenchError(f"Method 'partconcepts': unknown sampler {opts['sampler']!r} (known: "
+                             f"{', '.join(SAMPLERS)}).")
+    if opts["resolution"] is not None and opts["resolution"] < 1:
+        raise PartbenchError(f"Method 'partconcepts': resolution must be positive, got {opts['resolution']}.")
     return opts
+
+
+def sampler_of(saved: dict[str, Any], requested: str | None, where: str) -> tuple[str, str]:
+    """(sampler kind, where it came from): `-a sampler=` when given, else the kind the checkpoint's base model
+    records (the base pipeline's `is_distilled`, read when it was loaded for training; the tiny base is distilled by
+    construction), else, for checkpoints that predate the record, the base model's name (BFL names the
+    non-distilled ones `FLUX.2-klein-base-*`). An unknown kind is refused rather than sampled with the wrong
+    schedule."""
+    base = saved.get("base") or {}
+    model = saved.get("model") or {}
+    if requested:
+        kind, source = requested, "argument"
+    elif base.get("sampler"):
+        kind, source = base["sampler"], "checkpoint"
+    elif model.get("preset") == "tiny":
+        kind, source = "distilled", "tiny base"
+    else:
+        name = str(model.get("base_model") or base.get("base_model") or "").lower()
+        kind, source = ("base" if "klein-base" in name else "distilled"), "base model name"
+    if kind not in SAMPLERS:
+        raise PartbenchError(f"PartConcepts checkpoint {where}: unknown sampler kind {kind!r} (known: "
+                             f"{', '.join(SAMPLERS)}); pass -a sampler=distilled or -a sampler=base.")
+    return kind, source
+
+
+def _is_generation(suite) -> bool:
+    return getattr(suite, "task", None) == "generation"
 
 
 def sample_seed(seed: int, key: str) -> int:
@@ -68,7 +106,9 @@ class PartConcepts:
         d = ckpt.checkpoint_dir(opts["checkpoint"])
         digest = hashlib.sha256(file_sha256(d / ckpt.WEIGHTS).encode())
         digest.update((d / ckpt.CONFIG).read_bytes())
-        return "partconcepts-v1-" + digest.hexdigest()[:16]
+        # Segmentation keeps v1 (its outputs did not change); generation has its own version (GENERATION_VERSION).
+        prefix = f"partconcepts-gen-v{GENERATION_VERSION}-" if _is_generation(suite) else "partconcepts-v1-"
+        return prefix + digest.hexdigest()[:16]
 
     @classmethod
     def describe_for(cls, *, suite=None, data_root=None, args: dict[str, str], seed: int = 0) -> dict[str, Any]:
@@ -81,7 +121,19 @@ class PartConcepts:
                 "dtype": model.get("dtype"), "model": model,
                 "noise": opts["noise"] if opts["noise"] is not None else model.get("noise"),
                 "trained_steps": saved.get("step"), "training": saved.get("training"),
-                "deviations": saved.get("deviations", [])}
+                "deviations": saved.get("deviations", [])} | (cls._generation_settings(opts, saved)
+                                                              if _is_generation(suite) else {})
+
+    @staticmethod
+    def _generation_settings(opts: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
+        """What shapes the images: size (`image_size` [width, height], which tables and `userstudy export` compare
+        across runs), sampler, steps and guidance."""
+        sampler, source = sampler_of(saved, opts["sampler"], str(opts["checkpoint"]))
+        size = opts["resolution"] or saved.get("model", {}).get("resolution")
+        return {"image_size": [size, size], "sampler": sampler, "sampler_from": source,
+                "steps": opts["steps"] or SAMPLERS[sampler]["steps"],
+                "guidance": opts["guidance"] if opts["guidance"] is not None else SAMPLERS[sampler]["guidance"],
+                "generation_version": GENERATION_VERSION}
 
     @classmethod
     def meaningful_for(cls, args: dict[str, str]) -> bool:
@@ -136,4 +188,10 @@ class PartConcepts:
     def generate(self, prompts: Sequence, seeds: Sequence[int]) -> list:
         from partbench.methods.partconcepts.generate import generate_images
 
-        return [r.image for r in generate_images(self.model, prompts, seeds, steps=self.opts["steps"])]
+        if self.resolution % self.model.token_stride:
+            raise PartbenchError(f"partconcepts: resolution {self.resolution} is not a multiple of the model's token "
+                                 f"stride {self.model.token_stride}.")
+        g = self._generation_settings(self.opts, ckpt.read_config(self.opts["checkpoint"]))
+        return [r.image for r in generate_images(self.model, prompts, seeds, steps=g["steps"],
+                                                 resolution=self.resolution, guidance=g["guidance"],
+                                                 distilled=g["sampler"] == "distilled")]

@@ -15,7 +15,7 @@ from torch import nn
 
 from partbench.methods.partconcepts.capture import AttentionCapture
 from partbench.methods.partconcepts.decoder import PartMaskDecoder
-from partbench.methods.partconcepts.encoder import PartConceptEncoder, apply_partconcept_lora
+from partbench.methods.partconcepts.encoder import PartConceptEncoder, apply_partconcept_lora, part_layer_indices
 from partbench.methods.partconcepts.presets import PartConceptsConfig, build_components
 
 DIT_LORA_TARGETS = (r".*(transformer_blocks\.\d+\.attn\.(to_q|to_k|to_v|to_out\.0|add_q_proj|add_k_proj|add_v_proj"
@@ -63,6 +63,35 @@ class PartConceptsModel(nn.Module):
             for name, p in module.named_parameters():
                 p.requires_grad_(full or "lora_" in name)
         self.decoder.requires_grad_(True)
+        # Text-encoder layers after the deepest PartConcept layer (and the final norm, applied only to the last
+        # hidden state) never reach the conditioning: they get no gradient. Frozen, so that DistributedDataParallel
+        # does not wait for their gradients (only `full` mode had them trainable; AdamW skipped them anyway).
+        layers = self.text_encoder.model.layers
+        deepest = max(part_layer_indices(self.components.base_layers))
+        for layer in layers[deepest + 1:]:
+            layer.requires_grad_(False)
+        if deepest + 1 < len(layers):
+            self.text_encoder.model.norm.requires_grad_(False)
+
+    def upcast_trainable(self) -> None:
+        """fp32 master weights: trained parameters (LoRAs, decoder; full mode: everything trained) in float32 while the
+        frozen base stays in its dtype (bf16 for Klein). Run under bf16 autocast, matmuls still run in bf16, but
+        AdamW keeps fp32 weights and states, so updates far smaller than a bf16 weight's spacing are not rounded
+        away."""
+        for p in self.parameters():
+            if p.requires_grad and p.is_floating_point() and p.dtype != torch.float32:
+                p.data = p.data.float()
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute each mmDiT block (diffusers' checkpointing, non-reentrant) and each decoder stage in backward
+        instead of keeping their activations; the attention capture keeps its hooks for the recomputation (see
+        `AttentionCapture.keep_for_backward`). Call `release_capture()` after each backward."""
+        self.transformer.enable_gradient_checkpointing()
+        self.capture.keep_for_backward = True
+        self.decoder.checkpoint_stages = True
+
+    def release_capture(self) -> None:
+        self.capture.release()
 
     def checkpoint_state(self) -> dict[str, torch.Tensor]:
         """What a checkpoint stores: everything for the tiny preset (its base is random, so the file is then
@@ -97,18 +126,33 @@ class PartConceptsModel(nn.Module):
         identity (mean 0, variance 1), while its latents have a mean of ~0.3 and a std of ~0.3, so noise of std 1
         would drown the image at every noise level. Measuring them on the training crops restores the intended
         signal-to-noise ratio. Stored with the checkpoint (bn buffers), and used by generation too."""
-        raw = torch.cat([self._patchified_latents(images[i:i + batch]) for i in range(0, len(images), batch)])
+        self.set_latent_statistics(torch.cat([self._patchified_latents(images[i:i + batch])
+                                              for i in range(0, len(images), batch)]))
+
+    @torch.no_grad()
+    def set_latent_statistics(self, raw: torch.Tensor) -> None:
+        """Per-channel mean and variance of raw patchified latents (N, C, h, w) as the VAE's normalisation."""
         self.vae.bn.running_mean.copy_(raw.mean(dim=(0, 2, 3)).to(self.vae.bn.running_mean))
         self.vae.bn.running_var.copy_(raw.var(dim=(0, 2, 3)).to(self.vae.bn.running_var))
 
     @torch.no_grad()
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, R, R) in [-1, 1] -> normalised patchified latents (B, 4*latent_channels, R/s, R/s), as Klein does."""
+        return self.normalise_latents(self._patchified_latents(images))
+
+    @torch.no_grad()
+    def normalise_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Raw patchified latents -> the unit-variance space the transformer works in (the VAE's bn statistics)."""
         vae = self.vae
-        latents = self._patchified_latents(images)
         mean = vae.bn.running_mean.view(1, -1, 1, 1).to(latents)
         std = torch.sqrt(vae.bn.running_var.view(1, -1, 1, 1) + vae.config.batch_norm_eps).to(latents)
         return (latents - mean) / std
+
+    def forward(self, latents: torch.Tensor, images: torch.Tensor, prompts: Sequence[str], sigma: torch.Tensor,
+                noise: torch.Tensor) -> SegmentationOutput:
+        """`segment`, as the module's forward: training calls the (possibly DistributedDataParallel-wrapped) module,
+        so that its gradients are synchronised across processes."""
+        return self.segment(latents, images, prompts, sigma, noise)
 
     def segment(self, latents: torch.Tensor, images: torch.Tensor, prompts: Sequence[str], sigma: torch.Tensor,
                 noise: torch.Tensor) -> SegmentationOutput:

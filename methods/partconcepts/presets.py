@@ -12,7 +12,18 @@ from typing import Any
 from partbench.errors import PartbenchError
 
 PRESETS = ("tiny", "klein")
-DEFAULT_KLEIN = "black-forest-labs/FLUX.2-klein-4B"
+# `--base-model` names for FLUX.2 Klein. The paper trains and generates with Klein 9B; 4B and the non-distilled
+# `klein-base` checkpoints are named options (any local path or cached repo id works too).
+KLEIN_MODELS = {"9B": "black-forest-labs/FLUX.2-klein-9B", "4B": "black-forest-labs/FLUX.2-klein-4B",
+                "base-9B": "black-forest-labs/FLUX.2-klein-base-9B",
+                "base-4B": "black-forest-labs/FLUX.2-klein-base-4B"}
+DEFAULT_KLEIN = KLEIN_MODELS["9B"]
+# Checkpoints written before the default became 9B stored base_model None, meaning 4B: they keep loading 4B.
+LEGACY_KLEIN = KLEIN_MODELS["4B"]
+# lambda of L = Dice + lambda * flow, per task the checkpoint is trained for. The paper gives 0.25 for text-to-image
+# generation and says the best value differs per task without giving the segmentation one: segmentation uses the
+# same 0.25 until tuned (an assumption, listed in docs/partconcepts.md).
+TASK_FLOW_WEIGHT = {"segmentation": 0.25, "generation": 0.25}
 
 
 @dataclass(frozen=True)
@@ -20,7 +31,7 @@ class PartConceptsConfig:
     """Everything that shapes a PartConcepts model and its training; stored in every checkpoint's config.json."""
 
     preset: str = "tiny"
-    base_model: str | None = None  # klein: local path or cached HF repo id (default DEFAULT_KLEIN)
+    base_model: str | None = None  # klein: a KLEIN_MODELS name, local path or cached HF repo id (None: LEGACY_KLEIN)
     tiny_seed: int = 0  # tiny: seed of the random base weights
     dtype: str = "float32"  # klein on GPU: bfloat16
     concept_lora_rank: int = 128  # paper: 128
@@ -58,6 +69,10 @@ class PartConceptsConfig:
         """Defaults per preset. Tiny deviates from the paper (documented in docs/partconcepts.md): full training of a
         random base, small LoRA ranks (hidden size 32), 64-pixel crops."""
         base: dict[str, Any] = {"preset": preset}
+        if preset == "klein":
+            # recorded explicitly, so that a checkpoint names the model it was trained on whatever the default
+            base["base_model"] = KLEIN_MODELS.get(overrides.get("base_model") or "9B", overrides.get("base_model"))
+            overrides = {k: v for k, v in overrides.items() if k != "base_model"}
         if preset == "tiny":
             base |= {"concept_lora_rank": 16, "dit_lora_rank": 4, "trainable": "full", "resolution": 64,
                      "decoder_width": 32, "flow_weight": 0.1, "latent_stats": "calibrate", "noise": 0.3}
@@ -75,10 +90,16 @@ class PartConceptsConfig:
 def build_components(config: PartConceptsConfig):
     """The base model's components (a `partbench.tiny_models.flux2_tiny.Flux2Components`)."""
     if config.preset == "tiny":
+        import torch
+
         from partbench.tiny_models.flux2_tiny import tiny_flux2_components
 
-        return tiny_flux2_components(config.tiny_seed)
-    return load_klein(config.base_model or DEFAULT_KLEIN, config.dtype)
+        comps = tiny_flux2_components(config.tiny_seed)
+        if config.dtype != "float32":  # e.g. bfloat16, to exercise the mixed-precision path on the tiny model
+            for module in (comps.text_encoder, comps.transformer, comps.vae):
+                module.to(getattr(torch, config.dtype))
+        return comps
+    return load_klein(KLEIN_MODELS.get(config.base_model or "", config.base_model or LEGACY_KLEIN), config.dtype)
 
 
 def load_klein(ref: str, dtype: str = "bfloat16"):
@@ -94,7 +115,11 @@ def load_klein(ref: str, dtype: str = "bfloat16"):
         pipe = Flux2KleinPipeline.from_pretrained(path, torch_dtype=getattr(torch, dtype), local_files_only=True)
     except (OSError, ValueError) as e:
         raise PartbenchError(f"PartConcepts: cannot load FLUX.2 Klein from {path} ({e}).") from None
+    # The sampler kind generation uses: BFL's step-distilled Klein checkpoints say `"is_distilled": true` in
+    # model_index.json; the klein-base ones do not (diffusers' default False), and need guidance and ~50 steps.
+    sampler = "distilled" if pipe.config.get("is_distilled", False) else "base"
     return Flux2Components(transformer=pipe.transformer, vae=pipe.vae, text_encoder=pipe.text_encoder,
                            tokenizer=pipe.tokenizer, scheduler=pipe.scheduler, base_layers=(9, 18, 27),
                            max_sequence_length=512, preset="klein",
-                           description={"preset": "klein", "base_model": ref, "path": str(path), "dtype": dtype})
+                           description={"preset": "klein", "base_model": ref, "path": str(path), "dtype": dtype,
+                                        "sampler": sampler})

@@ -1,21 +1,28 @@
 """Training: Dice on decoded PartConcept masks + lambda * flow-matching loss, with accelerate (device, mixed
-precision, gradient accumulation), periodic atomic checkpoints, and resume from the last one.
+precision, gradient accumulation, several processes), periodic atomic checkpoints, and resume from the last one.
 
-Data: a suite's train split, one crop per (image, object class with parts), prompts `a photo of a {object} with
-[part], ... and [part]` over all of the object's parts (in a random order each step, so a concept is identified by
-its phrase, not its position), plus mirrored copies with left/right swapped. By default only *seen* objects train
-(the OV-PARTS zero-shot protocol); `train_objects=all` uses every object. The VAE is frozen, so crop latents are
-computed once. Optional caption augmentation: a JSONL of `{"sample_id": ..., "caption": "... [part] ..."}` lines
-whose marked phrases are parts of that sample's object; with probability `caption_prob` a caption replaces the
-default prompt.
+Data: a suite's train split, one entry per (image, object class with parts) and, with mirroring, its mirror image
+with left/right swapped; prompts `a photo of a {object} with [part], ... and [part]` over all of the object's parts
+(in a random order each step, so a concept is identified by its phrase, not its position). By default only *seen*
+objects train (the OV-PARTS zero-shot protocol); `train_objects=all` uses every object. Optional caption
+augmentation: a JSONL of `{"sample_id": ..., "caption": "... [part] ..."}` lines whose marked phrases are parts of
+that sample's object; with probability `caption_prob` a caption replaces the default prompt.
+
+Streaming (`stream.py`, `plans.py`): what each step trains on is drawn in the main process; DataLoader workers read
+and crop it; targets are uint8 label maps expanded on the device; the frozen VAE's latents are computed once into a
+file (`latent_cache=disk`) or per batch (`none`). Host memory does not grow with the dataset.
+
+Scale: `gradient_checkpointing` recomputes mmDiT blocks and decoder stages in backward (the attention capture runs
+inside the recomputed blocks); `mixed_precision=bf16` trains fp32 master copies of the trained parameters under bf16
+autocast; under `accelerate launch` / `torchrun` each process takes its slice of every global batch, the model is
+called through its DistributedDataParallel wrapper (gradients synchronised), and every loss is normalised over the
+global batch, so N processes with batch B make the updates one process makes with batch N x B.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +32,6 @@ import torch
 
 from partbench.errors import PartbenchError
 from partbench.methods.partconcepts import checkpoint as ckpt
-from partbench.methods.partconcepts.data import Crop, batch_crops, mirrored, training_crop
 from partbench.methods.partconcepts.losses import (
     dice_loss,
     flow_loss,
@@ -34,9 +40,8 @@ from partbench.methods.partconcepts.losses import (
     pair_cross_entropy,
     part_cross_entropy,
 )
+from partbench.methods.partconcepts.plans import load_captions
 from partbench.methods.partconcepts.presets import PartConceptsConfig
-from partbench.methods.partconcepts.prompts import parse_marked_prompt, part_prompt
-from partbench.suites import mirrored_phrase
 
 # Per-preset training recipes. klein: the paper's (batch 16 = 8 x 2 accumulation, the LoRA learning rate, Dice +
 # lambda * flow only). tiny: what trains a random base model on the demo suite within 10 minutes on 2 CPU cores
@@ -46,8 +51,12 @@ from partbench.suites import mirrored_phrase
 PRESET_TRAINING: dict[str, dict[str, Any]] = {
     "tiny": {"steps": 2500, "batch_size": 4, "lr": 2e-3, "lr_schedule": "cosine", "bce_weight": 1.0,
              "ce_weight": 1.0, "pair_weight": 1.0, "noise_range": (0.1, 0.5)},
-    "klein": {"steps": 2000, "batch_size": 8, "grad_accum": 2, "lr": 1e-4},
+    # klein at the paper's batch 16 on one 80 GB GPU: micro-batch 4 x 4 accumulation with checkpointing and bf16
+    # autocast over fp32 master weights (the memory plan in docs/partconcepts.md).
+    "klein": {"steps": 2000, "batch_size": 4, "grad_accum": 4, "lr": 1e-4, "num_workers": 8, "latent_cache": "none",
+              "gradient_checkpointing": True, "mixed_precision": "bf16"},
 }
+LATENT_CACHES = ("disk", "none")
 
 
 @dataclass
@@ -79,10 +88,21 @@ class TrainOptions:
     seed: int = 0
     time_limit_s: float | None = None  # stop early (and save) after this many seconds of training
     limit_samples: int | None = None  # for quick checks
+    num_workers: int = 2  # DataLoader processes reading and cropping samples (0: in the training process)
+    # "disk": the frozen VAE encodes every entry once, into OUTPUT/.latent-cache-<rank>.bin (removed at the end);
+    # "none": each batch is encoded when it is used (no pass over the data first, no disk; the klein default).
+    latent_cache: str = "disk"
+    gradient_checkpointing: bool = False  # recompute mmDiT blocks and decoder stages in backward
+    task: str = "segmentation"  # what the checkpoint is for (recorded; the CLI picks lambda from it)
 
     def __post_init__(self):
         if self.lr_schedule not in ("constant", "cosine"):
             raise PartbenchError(f"PartConcepts: lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}.")
+        if self.latent_cache not in LATENT_CACHES:
+            raise PartbenchError(f"PartConcepts: latent_cache must be one of {LATENT_CACHES}, got "
+                                 f"{self.latent_cache!r}.")
+        if self.num_workers < 0:
+            raise PartbenchError(f"PartConcepts: num_workers must be >= 0, got {self.num_workers}.")
 
     @classmethod
     def for_preset(cls, suite: str, data_root: Path, output: Path, model: PartConceptsConfig,
@@ -106,8 +126,8 @@ class TrainResult:
     losses: list[dict[str, float]] = field(default_factory=list)
 
 
-def load_crops(opts: TrainOptions) -> list[Crop]:
-    from partbench.console import progress_bar
+def _training_refs(opts: TrainOptions):
+    """(suite, reader, references of the samples that may train)."""
     from partbench.suites import load_suite
 
     suite = load_suite(opts.suite)
@@ -118,74 +138,36 @@ def load_crops(opts: TrainOptions) -> list[Crop]:
         raise PartbenchError(f"train_objects must be 'seen' or 'all', got {opts.train_objects!r}.")
     if opts.train_objects == "seen":
         refs = [r for r in refs if r.object_class not in suite.unseen_objects]
-    refs = refs[: opts.limit_samples] if opts.limit_samples else refs
-    crops = []
-    cfg = opts.model
-    with progress_bar(transient=True) as bar:
-        task = bar.add_task(f"partconcepts: loading {suite.name}/{opts.train_split}", total=len(refs), note="")
-        for ref in refs:
-            s = reader.load(ref)
-            if s.has_labels and suite.part_ids_of(s.object_class):
-                crops.append(training_crop(s, suite, cfg.resolution, cfg.crop_margin, cfg.crop))
-            bar.advance(task)
-    if not crops:
-        raise PartbenchError(f"PartConcepts: no labelled training samples in {suite.name}/{opts.train_split}.")
-    return crops + ([mirrored(c) for c in crops] if opts.mirror else [])
+    return suite, reader, (refs[: opts.limit_samples] if opts.limit_samples else refs)
 
 
-def load_captions(path: Path | None) -> dict[str, list[str]]:
-    if path is None:
-        return {}
-    out: dict[str, list[str]] = {}
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise PartbenchError(f"PartConcepts captions {path}: cannot read ({e}).") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            parse_marked_prompt(row["caption"])
-            out.setdefault(row["sample_id"], []).append(row["caption"])
-        except (ValueError, KeyError, TypeError, PartbenchError) as e:
-            raise PartbenchError(f"PartConcepts captions {path}, line {n}: expected "
-                                 f'{{"sample_id": ..., "caption": "... [part] ..."}} ({e}).') from None
-    return out
+class _GlobalCount:
+    """Loss normaliser over the global batch: every process's count summed (a collective: all processes call it in
+    the same order), divided by the number of processes because DistributedDataParallel averages gradients."""
+
+    def __init__(self, accelerator):
+        self.accelerator = accelerator
+
+    def __call__(self, count: torch.Tensor) -> torch.Tensor:
+        total = self.accelerator.reduce(count.detach().float().reshape(1), reduction="sum")[0]
+        return total.clamp_min(1) / self.accelerator.num_processes
 
 
-def _part_subset(parts: tuple[str, ...], rng: random.Random, max_parts: int | None) -> list[int]:
-    """Indices of up to `max_parts` of `parts` in a random order; a part and its mirror ('left hand', 'right hand')
-    are kept or dropped together, so the pair still competes for its pixels."""
-    order = list(range(len(parts)))
-    rng.shuffle(order)
-    if not max_parts or len(parts) <= max_parts:
-        return order
-    index = {p: i for i, p in enumerate(parts)}
-    chosen: list[int] = []
-    for i in order:
-        if i in chosen:
-            continue
-        mirror = index.get(mirrored_phrase(parts[i]) or "")
-        group = [i] if mirror in (None, i) else [i, mirror]
-        if len(chosen) + len(group) <= max_parts:
-            chosen += group
-    rng.shuffle(chosen)
-    return chosen
-
-
-def _prompt_and_targets(crop: Crop, rng: random.Random, captions: dict[str, list[str]], caption_prob: float,
-                        max_parts: int | None = None):
-    """A prompt for `crop` and the matching (C, R, R) targets, parts in a random order (or a caption's phrases)."""
-    index = {p: i for i, p in enumerate(crop.parts)}
-    options = [c for c in captions.get(crop.sample_id, []) if not crop.flipped]
-    if options and rng.random() < caption_prob:
-        caption = rng.choice(options)
-        phrases = parse_marked_prompt(caption).phrases
-        if all(p in index for p in phrases):
-            return caption, crop.targets[[index[p] for p in phrases]]
-    order = _part_subset(crop.parts, rng, max_parts)
-    return part_prompt(crop.object_class, [crop.parts[i] for i in order]), crop.targets[order]
+def objective(res, tgt: torch.Tensor, valid: torch.Tensor, noise: torch.Tensor, x0: torch.Tensor,
+              opts: TrainOptions, norm=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, dice, flow): Dice + lambda * flow, plus the auxiliary terms a recipe turns on."""
+    logits = res.mask_logits.float()
+    l_dice = dice_loss(logits, tgt, valid, res.concept_mask, norm=norm)
+    l_flow = flow_loss(res.velocity, noise, x0)
+    loss = l_dice + opts.model.flow_weight * l_flow
+    if opts.bce_weight:
+        loss = loss + opts.bce_weight * masked_bce(logits, tgt, valid, res.concept_mask, norm=norm)
+    if opts.ce_weight:
+        loss = loss + opts.ce_weight * part_cross_entropy(logits, tgt, valid, res.concept_mask, norm=norm)
+    if opts.pair_weight:
+        loss = loss + opts.pair_weight * pair_cross_entropy(logits, tgt, valid, mirrored_pairs(res.phrases),
+                                                            norm=norm)
+    return loss, l_dice, l_flow
 
 
 def train(opts: TrainOptions, model=None) -> TrainResult:
@@ -193,13 +175,25 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
     from accelerate.utils import set_seed
 
     from partbench.console import progress_bar
+    from partbench.methods.partconcepts.data import expand_targets
     from partbench.methods.partconcepts.model import PartConceptsModel
+    from partbench.methods.partconcepts.plans import PlanBatches
+    from partbench.methods.partconcepts.stream import CropDataset, LatentCache, batch_loader, build_index
 
     # The cores this process may use (taskset, cgroup CPU sets), not all the machine has; Linux only, else all.
     usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
     torch.set_num_threads(max(1, len(usable)))
+    workers = min(opts.num_workers, len(usable))  # more reader processes than cores only compete with training
+    from accelerate.state import AcceleratorState
+
+    # accelerate keeps one process-wide state and refuses another mixed precision than the first Accelerator's: a
+    # second training in the same process (tests, notebooks) with other settings needs it cleared. The process group
+    # state (PartialState) is kept.
+    if AcceleratorState._shared_state.get("_mixed_precision", opts.mixed_precision) != opts.mixed_precision:
+        AcceleratorState._reset_state()
     accelerator = Accelerator(mixed_precision=opts.mixed_precision, gradient_accumulation_steps=opts.grad_accum,
                               cpu=opts.device == "cpu")
+    world, rank, device = accelerator.num_processes, accelerator.process_index, accelerator.device
     set_seed(opts.seed)
     out = Path(opts.output)
     ckpt.recover(out)
@@ -212,10 +206,17 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
         if saved.get("final") and saved.get("step", 0) >= opts.steps:
             # Already trained: rewriting the checkpoint would change its fingerprint and void cached predictions.
             return TrainResult(out / ckpt.SUBDIR, saved["step"], saved.get("seconds", 0.0), [])
-    crops = load_crops(opts)  # before building the model: bad data fails fast
+    suite, reader, refs = _training_refs(opts)  # before building the model: bad data fails fast
+    index = build_index(suite, reader, refs, opts.mirror, workers, opts.seed)
+    if not len(index):
+        raise PartbenchError(f"PartConcepts: no labelled training samples in {suite.name}/{opts.train_split}.")
     captions = load_captions(opts.captions)
     model = model or PartConceptsModel(opts.model)
-    model.to(accelerator.device)
+    model.to(device)
+    if opts.mixed_precision == "bf16":
+        model.upcast_trainable()
+    if opts.gradient_checkpointing:
+        model.enable_gradient_checkpointing()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, opts))
@@ -232,14 +233,14 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
     model, optimizer = accelerator.prepare(model, optimizer)
     core = accelerator.unwrap_model(model)
 
-    if opts.model.latent_stats == "calibrate" and not resume.is_file():  # a resumed model has them in its buffers
-        core.calibrate_latent_statistics(torch.stack([c.image for c in crops]).to(accelerator.device))
-    with torch.no_grad():  # the VAE is frozen: encode every crop once
-        latents = torch.cat([core.encode_images(torch.stack([c.image for c in crops[i:i + 32]]).to(accelerator.device))
-                             for i in range(0, len(crops), 32)])
-    rng = random.Random(opts.seed * 1_000_003 + step)  # resumed runs continue a deterministic stream
+    cfg = opts.model
+    dataset = CropDataset(index, reader, suite, cfg.resolution, cfg.crop_margin, cfg.crop)
+    cache = LatentCache(out / f".latent-cache-{rank}.bin" if opts.latent_cache == "disk" else None)
+    plans = PlanBatches(index, opts.seed, step, opts.steps, opts.grad_accum, opts.batch_size, captions,
+                        opts.caption_prob, opts.max_parts, world, rank)
+    norm = _GlobalCount(accelerator) if world > 1 else None
     lo, hi = opts.noise_range
-    record = {"training": opts.record() | {"n_crops": len(crops)}, "deviations": deviations(opts),
+    record = {"training": opts.record() | {"n_crops": len(index), "processes": world}, "deviations": deviations(opts),
               "base": core.components.description}
 
     def save(final: bool = False):
@@ -252,52 +253,57 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
                                   "step": step, "history": history, "seconds": seconds,
                                   "torch_rng": torch.random.get_rng_state()})
 
-    t0 = time.monotonic()
-    model.train()
-    with progress_bar() as bar:
-        task = bar.add_task("partconcepts: training", total=opts.steps, completed=step, note="")
-        while step < opts.steps:
-            if opts.time_limit_s and elapsed_before + time.monotonic() - t0 > opts.time_limit_s:
-                break
-            for _ in range(opts.grad_accum):
-                with accelerator.accumulate(model):
-                    idx = [rng.randrange(len(crops)) for _ in range(opts.batch_size)]
-                    batch = [crops[i] for i in idx]
-                    prompts, targets = zip(*(_prompt_and_targets(c, rng, captions, opts.caption_prob,
-                                                                         opts.max_parts) for c in batch))
-                    batch = [Crop(c.sample_id, c.object_class, c.image, c.box, c.parts, t, c.valid, c.flipped)
-                             for c, t in zip(batch, targets)]
-                    tgt, valid, images = (t.to(accelerator.device) for t in batch_crops(batch))
-                    x0 = latents[idx]
-                    sigma = torch.empty(len(idx)).uniform_(lo, hi).to(accelerator.device)
-                    noise = torch.randn_like(x0)
-                    with accelerator.autocast():
-                        res = core.segment(x0, images, list(prompts), sigma, noise)
-                        l_dice = dice_loss(res.mask_logits.float(), tgt, valid, res.concept_mask)
-                        l_flow = flow_loss(res.velocity, noise, x0)
-                        loss = l_dice + opts.model.flow_weight * l_flow
-                        if opts.bce_weight:
-                            loss = loss + opts.bce_weight * masked_bce(res.mask_logits.float(), tgt, valid,
-                                                                       res.concept_mask)
-                        if opts.ce_weight:
-                            loss = loss + opts.ce_weight * part_cross_entropy(res.mask_logits.float(), tgt, valid,
-                                                                              res.concept_mask)
-                        if opts.pair_weight:
-                            loss = loss + opts.pair_weight * pair_cross_entropy(
-                                res.mask_logits.float(), tgt, valid, mirrored_pairs(res.phrases))
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients:
-                        accelerator.clip_grad_norm_(params, 1.0)
-                    optimizer.step()
-                    optimizer.zero_grad()
-            schedule.step()
-            step += 1
-            history.append({"step": step, "loss": round(loss.item(), 5), "dice": round(l_dice.item(), 5),
-                            "flow": round(l_flow.item(), 5)})
-            bar.update(task, completed=step, note=f"dice {l_dice.item():.3f} flow {l_flow.item():.3f}")
-            if opts.save_every and step % opts.save_every == 0 and step < opts.steps:
-                save()
-    save(final=True)
+    batches = None
+    try:
+        # A resumed model has its latent statistics in its buffers.
+        raw = cache.build(core, dataset, device, workers, opts.seed,
+                          calibrate=cfg.latent_stats == "calibrate" and not resume.is_file())
+        if raw is not None:
+            core.set_latent_statistics(raw)
+        del raw
+        batches = iter(batch_loader(dataset, plans, workers, opts.seed, pin=device.type == "cuda"))
+        t0 = time.monotonic()
+        model.train()
+        with progress_bar() as bar:
+            task = bar.add_task("partconcepts: training", total=opts.steps, completed=step, note="")
+            while step < opts.steps:
+                if opts.time_limit_s and elapsed_before + time.monotonic() - t0 > opts.time_limit_s:
+                    break
+                for _ in range(opts.grad_accum):
+                    with accelerator.accumulate(model):
+                        batch = next(batches)
+                        b = len(batch.entries)
+                        x0 = (core.normalise_latents(cache.read(batch.entries).to(device)) if cache.path
+                              else core.encode_images(batch.images.to(device)))
+                        tgt = expand_targets(batch.labels.to(device), batch.select.to(device))
+                        valid, images = batch.valid.to(device), batch.images.to(device)
+                        # Drawn for the global batch and sliced, so every process count sees the same draws.
+                        sigma = torch.empty(b * world).uniform_(lo, hi)[rank * b:(rank + 1) * b].to(device)
+                        noise = torch.randn((b * world, *x0.shape[1:]), dtype=x0.dtype,
+                                            device=x0.device)[rank * b:(rank + 1) * b]
+                        with accelerator.autocast():
+                            res = model(x0, images, batch.prompts, sigma, noise)
+                            loss, l_dice, l_flow = objective(res, tgt, valid, noise, x0, opts, norm)
+                        accelerator.backward(loss)
+                        core.release_capture()  # hooks kept for a checkpointed backward
+                        if accelerator.sync_gradients:
+                            accelerator.clip_grad_norm_(params, 1.0)
+                        optimizer.step()
+                        optimizer.zero_grad()
+                schedule.step()
+                step += 1
+                shown = torch.stack([loss.detach(), l_dice.detach(), l_flow.detach()]).float()
+                if world > 1:  # each process holds its share of the global loss
+                    shown = accelerator.reduce(shown, reduction="sum") / world
+                history.append({"step": step, "loss": round(shown[0].item(), 5), "dice": round(shown[1].item(), 5),
+                                "flow": round(shown[2].item(), 5)})
+                bar.update(task, completed=step, note=f"dice {history[-1]['dice']:.3f} flow {history[-1]['flow']:.3f}")
+                if opts.save_every and step % opts.save_every == 0 and step < opts.steps:
+                    save()
+        save(final=True)
+    finally:
+        del batches  # stops the DataLoader workers
+        cache.close()  # and removes the latent file
     return TrainResult(out / ckpt.SUBDIR, step, elapsed_before + time.monotonic() - t0, history)
 
 

@@ -21,7 +21,11 @@ def train_partconcepts(
                                          "OUTPUT/checkpoint (pass OUTPUT to `partbench run --checkpoint`).")],
     preset: Annotated[str, typer.Option(help="tiny (random tiny FLUX.2 Klein, CPU) or klein (real weights).")] = "tiny",
     base_model: Annotated[Optional[str], typer.Option(
-        help="klein: local path or cached HF repo id (default black-forest-labs/FLUX.2-klein-4B).")] = None,
+        help="klein: 9B (default, the paper's), 4B, base-9B or base-4B (FLUX.2-klein-*), or a local path or cached "
+             "HF repo id.")] = None,
+    task: Annotated[str, typer.Option(
+        help="segmentation or generation: the task the checkpoint is for; sets the default --flow-weight "
+             "(paper: 0.25 for generation, no value given for segmentation).")] = "segmentation",
     data_root: DataRoot = None,
     steps: Annotated[Optional[int], typer.Option(help="Optimizer steps (tiny default 2500, klein 2000).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Samples per micro-batch (tiny 4, klein 8).")] = None,
@@ -29,7 +33,7 @@ def train_partconcepts(
         help="Gradient accumulation (klein default 2: the paper's effective batch 16).")] = None,
     lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate (tiny 2e-3, klein 1e-4).")] = None,
     flow_weight: Annotated[Optional[float], typer.Option(
-        help="lambda in dice + lambda*flow (tiny 0.1, else 0.25).")] = None,
+        help="lambda in dice + lambda*flow (tiny 0.1, else per --task: 0.25).")] = None,
     bce_weight: Annotated[Optional[float], typer.Option(
         help="Auxiliary pixel-BCE weight, not in the paper (tiny default 1.0, else 0).")] = None,
     ce_weight: Annotated[Optional[float], typer.Option(
@@ -51,17 +55,31 @@ def train_partconcepts(
     train_objects: Annotated[str, typer.Option(help="seen (zero-shot protocol) or all.")] = "seen",
     captions: Annotated[Optional[Path], typer.Option(help="JSONL of {sample_id, caption} part-level captions.")] = None,
     save_every: Annotated[int, typer.Option(help="Checkpoint every N steps (resume restarts from the last).")] = 100,
-    mixed_precision: Annotated[str, typer.Option(help="no | fp16 | bf16 (accelerate).")] = "no",
+    mixed_precision: Annotated[Optional[str], typer.Option(
+        help="no | fp16 | bf16 (accelerate). bf16: autocast with fp32 master weights of the trained parameters "
+             "(klein default).")] = None,
+    gradient_checkpointing: Annotated[Optional[bool], typer.Option(
+        "--gradient-checkpointing/--no-gradient-checkpointing",
+        help="Recompute mmDiT blocks and decoder stages in backward (klein default: on).")] = None,
+    num_workers: Annotated[Optional[int], typer.Option(
+        help="DataLoader processes reading and cropping samples (tiny 2, klein 8).")] = None,
+    latent_cache: Annotated[Optional[str], typer.Option(
+        help="disk (encode every crop once, before training; tiny default) or none (encode per batch; klein).")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu to force CPU; default: accelerate's choice.")] = None,
     time_limit: Annotated[Optional[float], typer.Option(help="Stop and save after this many seconds.")] = None,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
 ) -> None:
     """Train PartConcepts on SUITE's train split (resumes from OUTPUT/checkpoint when it exists)."""
     from partbench.data.root import resolve_data_root
-    from partbench.methods.partconcepts.presets import PartConceptsConfig
+    from partbench.errors import PartbenchError
+    from partbench.methods.partconcepts.presets import TASK_FLOW_WEIGHT, PartConceptsConfig
     from partbench.methods.partconcepts.train import TrainOptions, train
 
+    if task not in TASK_FLOW_WEIGHT:
+        raise PartbenchError(f"--task must be one of {', '.join(TASK_FLOW_WEIGHT)}, got {task!r}.")
     tiny = preset == "tiny"
+    if flow_weight is None and not tiny:
+        flow_weight = TASK_FLOW_WEIGHT[task]
     config = PartConceptsConfig.for_preset(
         preset, base_model=base_model, flow_weight=flow_weight, trainable=trainable,
         concept_lora_rank=concept_lora_rank, resolution=resolution, crop=crop, noise=noise,
@@ -71,7 +89,8 @@ def train_partconcepts(
         grad_accum=grad_accum, lr=lr, bce_weight=bce_weight, ce_weight=ce_weight, pair_weight=pair_weight,
         noise_range=noise_range, max_parts=max_parts, lr_schedule=lr_schedule, train_objects=train_objects,
         captions=captions, save_every=save_every, mixed_precision=mixed_precision,
-        device=device, time_limit_s=time_limit, seed=seed))
+        gradient_checkpointing=gradient_checkpointing, num_workers=num_workers, latent_cache=latent_cache,
+        device=device, time_limit_s=time_limit, seed=seed, task=task))
     from partbench.console import err_console
 
     last = result.losses[-1] if result.losses else {}

@@ -94,12 +94,13 @@ class Flux2Components:
         """Pixels per latent pixel; a transformer token covers twice this (2x2 patchify)."""
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
 
-    def pipeline(self):
-        """A `Flux2KleinPipeline` over these components (distilled: no classifier-free guidance, as Klein)."""
+    def pipeline(self, distilled: bool = True):
+        """A `Flux2KleinPipeline` over these components. distilled (Klein): no classifier-free guidance; False (the
+        klein-base checkpoints): guidance against the empty prompt."""
         from diffusers import Flux2KleinPipeline
 
         return Flux2KleinPipeline(scheduler=self.scheduler, vae=self.vae, text_encoder=self.text_encoder,
-                                  tokenizer=self.tokenizer, transformer=self.transformer, is_distilled=True)
+                                  tokenizer=self.tokenizer, transformer=self.transformer, is_distilled=distilled)
 
 
 def tiny_tokenizer():

@@ -94,7 +94,7 @@ def test_finished_training_is_left_alone(trained, demo_root):
 
 
 def test_captions_file_errors_name_the_line(tmp_path):
-    from partbench.methods.partconcepts.train import load_captions
+    from partbench.methods.partconcepts.plans import load_captions
 
     good = tmp_path / "c.jsonl"
     good.write_text('{"sample_id": "s1", "caption": "a cow with a red [head]"}\n\n')
@@ -190,7 +190,7 @@ def test_training_recipe_per_preset(tmp_path):
 def test_part_subset_keeps_mirrored_pairs_together():
     import random
 
-    from partbench.methods.partconcepts.train import _part_subset
+    from partbench.methods.partconcepts.plans import _part_subset
 
     parts = ("head", "torso", "left arm", "right arm", "left leg", "right leg", "tail")
     rng = random.Random(1)
