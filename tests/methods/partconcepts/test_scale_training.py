@@ -142,3 +142,26 @@ def test_two_processes_make_the_updates_of_one_with_the_doubled_batch(demo_root,
     weights = torch.cat([one[k].flatten() for k in keys])
     bound = 1e-6 * d1.abs().max() + 4 * torch.finfo(torch.float32).eps * weights.abs()
     assert ((d1 - d2).abs() <= bound).all()
+
+
+def test_klein_defaults_are_the_papers_9b_with_the_memory_plan(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from partbench.cli.main import app
+    from partbench.methods.partconcepts import presets
+    from partbench.methods.partconcepts.train import TrainOptions
+
+    assert PartConceptsConfig.for_preset("klein").base_model == "black-forest-labs/FLUX.2-klein-9B"
+    assert PartConceptsConfig.for_preset("klein", base_model="4B").base_model == "black-forest-labs/FLUX.2-klein-4B"
+    assert PartConceptsConfig.for_preset("klein", base_model="/my/klein").base_model == "/my/klein"
+    loaded = []
+    monkeypatch.setattr(presets, "load_klein", lambda ref, dtype: loaded.append(ref))
+    presets.build_components(PartConceptsConfig(preset="klein"))  # a checkpoint from before the record: 4B
+    presets.build_components(PartConceptsConfig(preset="klein", base_model="base-9B"))
+    assert loaded == [presets.LEGACY_KLEIN, "black-forest-labs/FLUX.2-klein-base-9B"]
+    klein = TrainOptions.for_preset("demo", tmp_path, tmp_path, PartConceptsConfig.for_preset("klein"))
+    assert klein.batch_size * klein.grad_accum == 16 and klein.gradient_checkpointing
+    assert klein.mixed_precision == "bf16" and klein.latent_cache == "none"
+    refused = CliRunner().invoke(app, ["train", "partconcepts", "--suite", "demo", "--preset", "klein", "--output",
+                                       str(tmp_path / "o"), "--task", "editing"])
+    assert refused.exit_code != 0 and "--task must be one of segmentation, generation" in refused.output
