@@ -2,8 +2,10 @@
 pipelines. This catalogue registers each one next to its code; factories are imported only when a method is built."""
 
 from partbench.api.method import MethodInfo, Param
+from partbench.methods.partconcepts.edit_options import PARAMS as PARTCONCEPTS_EDIT_PARAMS
 from partbench.registry import register_method
 
+from .edit_diffusers_options import IP2P_PARAMS, SDXL_INPAINT_PARAMS
 from .seg4diff.options import PARAMS as SEG4DIFF_PARAMS
 
 # Weight-free baselines: a pipeline check, chance level, and the spatial prior every method must beat.
@@ -63,7 +65,7 @@ register_method(MethodInfo(
     summary="PartCATSeg (CVPR 2025), from its saved predictions (predictions=PATH) or run in your own PartCATSeg "
             "environment (repo=, python=, checkpoint=). Inference uses the oracle object class.",
     weights="a PartCATSeg checkout + environment + checkpoint, or its saved predictions",
-    status="partbench.adapters.external:partcatseg_status",
+    status="partbench.adapters.external:partcatseg_status", published_gt_resize="partcatseg",
 ))
 register_method(MethodInfo(
     name="langhops", factory="partbench.adapters.external:LangHOPS",
@@ -123,4 +125,29 @@ register_method(MethodInfo(
     name="image-folder", factory="partbench.adapters.edit_folder:EditFolder", kinds=("part-editing",),
     summary="Edits made elsewhere: path=DIR holding <sample id>/0.png at the source's size, as `partbench suites "
             "SUITE --samples` lists the samples.",
+))
+register_method(MethodInfo(
+    name="partconcepts-edit", factory="partbench.methods.partconcepts.edit_method:PartConceptsEdit",
+    kinds=("part-editing",), params=PARTCONCEPTS_EDIT_PARAMS,
+    summary="PartConcepts finds the part on the source (one segmentation pass; the ground-truth mask is never read), "
+            "FLUX.2 Klein regenerates it from the edit prompt with the latents outside it blended back from the "
+            "source at every step (docs/partconcepts.md). Needs --checkpoint.",
+    gpu="optional", extras=("torch", "diffusers", "transformers", "peft", "safetensors"),
+    weights="a PartConcepts checkpoint (--checkpoint DIR); preset klein also needs FLUX.2 Klein in the HF cache",
+))
+register_method(MethodInfo(
+    name="instruct-pix2pix", factory="partbench.adapters.edit_diffusers:InstructPix2Pix", kinds=("part-editing",),
+    summary="InstructPix2Pix (diffusers) on one of the sample's instruction phrasings (instruction=1|2|3|random); "
+            "never reads the mask. preset=tiny: random tiny pipeline (smoke test).",
+    gpu="optional", extras=("torch", "diffusers", "transformers"),
+    weights="timbrooks/instruct-pix2pix (HF cache or weights=PATH)",
+    status="partbench.adapters.edit_diffusers:ip2p_status", params=IP2P_PARAMS,
+))
+register_method(MethodInfo(
+    name="sdxl-inpaint", factory="partbench.adapters.edit_diffusers:SDXLInpaint", kinds=("part-editing",),
+    summary="SDXL inpainting (diffusers) of the ground-truth part mask with the edit prompt: a mask-given upper "
+            "baseline, tabulated in a block of its own. preset=tiny: random tiny pipeline (smoke test).",
+    gpu="optional", extras=("torch", "diffusers", "transformers"),
+    weights="diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (HF cache or weights=PATH)",
+    status="partbench.adapters.edit_diffusers:sdxl_inpaint_status", params=SDXL_INPAINT_PARAMS, uses_gt_mask=True,
 ))

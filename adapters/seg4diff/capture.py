@@ -8,9 +8,10 @@ block's queries and keys exactly as the stock processor does (projections, QK no
     mean over heads of softmax over ALL keys (image and text) of Q·Kᵀ/√d_head,  rows: image queries,
     columns: the first `n_cols` text tokens
 
-(upstream's vendored `JointAttnProcessor2_0` with SOFTMAX True, SOFTMAX_I2T_ONLY False, KEEP_HEAD False). Logits are
-computed in float32 per head and per chunk of `QUERY_CHUNK` image queries, so one layer holds at most
-chunk x keys logits at a time and keeps only its (B, image tokens, n_cols) result. No diffusers class is subclassed.
+(upstream's vendored `JointAttnProcessor2_0` with SOFTMAX True, SOFTMAX_I2T_ONLY False, KEEP_HEAD False). The
+softmax's row normalisers come from a fused attention kernel over all keys; only the kept columns' logits are formed
+(float32, per chunk of `QUERY_CHUNK` image queries), so no layer holds a queries x keys matrix. No diffusers class is
+subclassed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from partbench.attention_columns import attention_logsumexp, softmax_columns
 
 QUERY_CHUNK = 4096  # image queries per logits chunk: all of SD3's 64x64 tokens at 1024²
 
@@ -85,21 +88,20 @@ def flux_qk(attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: torch
 
 def image_to_text(q: torch.Tensor, k: torch.Tensor, layout: TextLayout, chunk: int = QUERY_CHUNK) -> torch.Tensor:
     """(B, image tokens, n_cols) float32: per head softmax(Q·Kᵀ/√d) over all keys, image rows and text columns kept,
-    averaged over heads; computed per head and per chunk of image queries."""
+    averaged over heads. Each row's normaliser comes from the fused attention kernel
+    (`partbench.attention_columns`), so only the kept columns' logits are formed, per chunk of image queries."""
     b, heads, s, d = q.shape
     if layout.image_first:
         img0, img1, t0 = 0, s - layout.text_len, s - layout.text_len
     else:
         img0, img1, t0 = layout.text_len, s, 0
-    keys = k.float()
+    lse = attention_logsumexp(q[:, :, img0:img1], k)
+    columns = k[:, :, t0:t0 + layout.n_cols]
     out = torch.empty(b, img1 - img0, layout.n_cols, dtype=torch.float32, device=q.device)
-    for start in range(img0, img1, chunk):
-        stop = min(start + chunk, img1)
-        acc = torch.zeros(b, stop - start, layout.n_cols, dtype=torch.float32, device=q.device)
-        for h in range(heads):
-            logits = torch.matmul(q[:, h, start:stop].float(), keys[:, h].transpose(-1, -2)) * d ** -0.5
-            acc += logits.softmax(-1)[..., t0:t0 + layout.n_cols]
-        out[:, start - img0:stop - img0] = acc / heads
+    for start in range(0, img1 - img0, chunk):
+        stop = min(start + chunk, img1 - img0)
+        rows = q[:, :, img0 + start:img0 + stop]
+        out[:, start:stop] = softmax_columns(rows, columns, lse[:, :, start:stop]).mean(dim=1)
     return out
 
 

@@ -43,7 +43,7 @@ from .options import tiny_config as _tiny_config
 from .prompt import class_maps, phrase, plan_prompts
 from .sweep import active_session, sweep_session
 
-ADAPTER_VERSION = "1"  # bump when a change here changes predictions (part of the fingerprint)
+ADAPTER_VERSION = "2"  # bump when a change here changes predictions (part of the fingerprint)
 
 
 def _checked(args: dict[str, str]) -> tuple[Seg4DiffOptions, Path | None]:

@@ -18,6 +18,17 @@ class Generated:
     maps: torch.Tensor | None = None  # (C, L, h, w): mean over the last `map_steps` steps, per captured layer
 
 
+def klein_sampler(model, distilled: bool = True):
+    """(Klein pipeline over the model's components, negative prompt embeddings or None): what generation and part
+    editing sample with."""
+    pipe = model.components.pipeline(distilled=distilled)
+    pipe.set_progress_bar_config(disable=True)
+    # The base sampler's unconditional branch: the empty prompt through the same encoder (the stock pipeline would
+    # re-encode "" with Klein's layer indices, which the tiny text encoder lacks); the base features are the stock ones.
+    negative = None if distilled else model.encoder.encode([""]).embeds.to(model.transformer.dtype)
+    return pipe, negative
+
+
 @torch.no_grad()
 def generate_images(model, prompts: Sequence, seeds: Sequence[int], steps: int = 4, resolution: int | None = None,
                     map_steps: int = 0, guidance: float = 1.0, distilled: bool = True) -> list[Generated]:
@@ -27,12 +38,8 @@ def generate_images(model, prompts: Sequence, seeds: Sequence[int], steps: int =
     sampler: classifier-free guidance with `guidance` against the empty prompt, as diffusers' Klein pipeline does."""
     if len(prompts) != len(seeds):
         raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
-    pipe = model.components.pipeline(distilled=distilled)
-    pipe.set_progress_bar_config(disable=True)
+    pipe, negative = klein_sampler(model, distilled)
     size = resolution or model.config.resolution
-    # The base sampler's unconditional branch: the empty prompt through the same encoder (the stock pipeline would
-    # re-encode "" with Klein's layer indices, which the tiny text encoder lacks); the base features are the stock ones.
-    negative = None if distilled else model.encoder.encode([""]).embeds.to(model.transformer.dtype)
     out = []
     from partbench.console import progress_bar
 

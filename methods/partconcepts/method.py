@@ -29,6 +29,9 @@ SAMPLERS = {"distilled": {"steps": 4, "guidance": 1.0}, "base": {"steps": 50, "g
 # an older version are not reused: v2 marks the part inside the record's instruction (v1 marked the first substring
 # match: "[pot]ted plant") and generates at `resolution` when asked.
 GENERATION_VERSION = 2
+# Bumped whenever segmentation changes its maps for the same checkpoint and image: v2 reads the maps' softmax
+# normaliser from the attention kernel (equal to v1's explicit softmax to float tolerance, not bit for bit).
+SEGMENTATION_VERSION = 2
 
 
 def _options(args: dict[str, str]) -> dict[str, Any]:
@@ -76,6 +79,38 @@ def sampler_of(saved: dict[str, Any], requested: str | None, where: str) -> tupl
     return kind, source
 
 
+def describe_checkpoint(path, saved: dict[str, Any], noise: float | None) -> dict[str, Any]:
+    """What a run's config records about a PartConcepts checkpoint (`saved`: its config.json)."""
+    model = saved.get("model", {})
+    return {"checkpoint": str(ckpt.checkpoint_dir(path)), "preset": model.get("preset"),
+            "base_model": model.get("base_model") or ("tiny random FLUX.2-Klein" if model.get("preset") == "tiny"
+                                                      else None),
+            "dtype": model.get("dtype"), "model": model,
+            "noise": noise if noise is not None else model.get("noise"),
+            "trained_steps": saved.get("step"), "training": saved.get("training"),
+            "deviations": saved.get("deviations", [])}
+
+
+def checkpoint_meaningful(options, args: dict[str, str]) -> bool:
+    """False when the checkpoint `options(args)` names is the tiny preset: a smoke model, whose numbers show that the
+    pipeline runs, not what the method can do. Arguments that do not resolve count as meaningful (the run refuses
+    them later, with its own message)."""
+    try:
+        return ckpt.read_config(options(args)["checkpoint"]).get("model", {}).get("preset") != "tiny"
+    except PartbenchError:
+        return True
+
+
+def weights_digest(path) -> str:
+    """16 hex digits over the checkpoint's weights and config: the part of a fingerprint that names the model."""
+    from partbench.weights import file_sha256
+
+    d = ckpt.checkpoint_dir(path)
+    digest = hashlib.sha256(file_sha256(d / ckpt.WEIGHTS).encode())
+    digest.update((d / ckpt.CONFIG).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _is_generation(suite) -> bool:
     return getattr(suite, "task", None) == "generation"
 
@@ -100,29 +135,17 @@ class PartConcepts:
     # -- contract -----------------------------------------------------------------------------------------------------
     @classmethod
     def fingerprint_for(cls, *, suite=None, data_root=None, args: dict[str, str], seed: int = 0) -> str:
-        from partbench.weights import file_sha256
-
         opts = _options(args)
-        d = ckpt.checkpoint_dir(opts["checkpoint"])
-        digest = hashlib.sha256(file_sha256(d / ckpt.WEIGHTS).encode())
-        digest.update((d / ckpt.CONFIG).read_bytes())
-        # Segmentation keeps v1 (its outputs did not change); generation has its own version (GENERATION_VERSION).
-        prefix = f"partconcepts-gen-v{GENERATION_VERSION}-" if _is_generation(suite) else "partconcepts-v1-"
-        return prefix + digest.hexdigest()[:16]
+        prefix = (f"partconcepts-gen-v{GENERATION_VERSION}-" if _is_generation(suite)
+                  else f"partconcepts-v{SEGMENTATION_VERSION}-")
+        return prefix + weights_digest(opts["checkpoint"])
 
     @classmethod
     def describe_for(cls, *, suite=None, data_root=None, args: dict[str, str], seed: int = 0) -> dict[str, Any]:
         opts = _options(args)
         saved = ckpt.read_config(opts["checkpoint"])
-        model = saved.get("model", {})
-        return {"checkpoint": str(ckpt.checkpoint_dir(opts["checkpoint"])), "preset": model.get("preset"),
-                "base_model": model.get("base_model") or ("tiny random FLUX.2-Klein" if model.get("preset") == "tiny"
-                                                          else None),
-                "dtype": model.get("dtype"), "model": model,
-                "noise": opts["noise"] if opts["noise"] is not None else model.get("noise"),
-                "trained_steps": saved.get("step"), "training": saved.get("training"),
-                "deviations": saved.get("deviations", [])} | (cls._generation_settings(opts, saved)
-                                                              if _is_generation(suite) else {})
+        return describe_checkpoint(opts["checkpoint"], saved, opts["noise"]) | (
+            cls._generation_settings(opts, saved) if _is_generation(suite) else {})
 
     @staticmethod
     def _generation_settings(opts: dict[str, Any], saved: dict[str, Any]) -> dict[str, Any]:
@@ -138,10 +161,7 @@ class PartConcepts:
     @classmethod
     def meaningful_for(cls, args: dict[str, str]) -> bool:
         """Tiny-preset numbers are pipeline results on random-init models, not comparable to the paper."""
-        try:
-            return ckpt.read_config(_options(args)["checkpoint"]).get("model", {}).get("preset") != "tiny"
-        except PartbenchError:
-            return True
+        return checkpoint_meaningful(_options, args)
 
     def fingerprint(self) -> str:
         return self._fingerprint

@@ -31,8 +31,19 @@ class MetricDiff:
     value_b: float | None
     difference: float | None
     ci95: list[float] | None
-    p_value: float | None  # two-sided bootstrap p-value (0 means: no replicate on the other side of 0)
+    # Two-sided bootstrap p-value. With no replicate on the other side of 0 the bootstrap only says p < 1/B: then
+    # `p_value` is that bound (never 0, which would claim certainty) and `p_bound` is True.
+    p_value: float | None
     p_value_holm: float | None = None  # over every test of the comparison, when there is more than one
+    p_bound: bool = False
+    p_holm_bound: bool = False  # the adjusted value is an upper bound (it comes from a bound)
+
+    def p_text(self, holm: bool = False) -> str:
+        """The p-value as `compare` prints it, in its table and in --json: `0.0312`, `< 0.0005`, or `—`."""
+        value, bound = (self.p_value_holm, self.p_holm_bound) if holm else (self.p_value, self.p_bound)
+        if value is None:
+            return "—"
+        return f"< {value:.2g}" if bound else f"{value:.3g}"
 
 
 @dataclass
@@ -43,6 +54,7 @@ class Comparison:
     other: str
     other_path: str
     diffs: list[MetricDiff]
+    base_path: str = ""
 
 
 @dataclass
@@ -58,21 +70,24 @@ class CompareResult:
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        """`{metric: {difference, ci95, p_value[, p_value_holm]}}` for two runs; for more, one such object per
-        compared run, keyed by its name (its path where names repeat)."""
+        """The runs by name and path, the settings, and per compared run and metric: both values, B − A, its 95%
+        interval and p (the number, whether it is a bound, and the text the table prints); one shape for any number
+        of runs."""
         def record(c: Comparison) -> dict[str, Any]:
-            out = {}
+            out: dict[str, Any] = {}
             for d in c.diffs:
-                out[d.metric] = {"difference": d.difference, "ci95": d.ci95, "p_value": d.p_value,
-                                 "value_a": d.value_a, "value_b": d.value_b}
+                out[d.metric] = {"value_a": d.value_a, "value_b": d.value_b, "difference": d.difference,
+                                 "ci95": d.ci95, "p_value": d.p_value, "p_value_bound": d.p_bound, "p": d.p_text()}
                 if self.holm:
-                    out[d.metric]["p_value_holm"] = d.p_value_holm
-            return out
+                    out[d.metric] |= {"p_value_holm": d.p_value_holm, "p_value_holm_bound": d.p_holm_bound,
+                                      "p_holm": d.p_text(holm=True)}
+            return {"b": c.other, "b_path": c.other_path, "metrics": out}
 
-        if len(self.comparisons) == 1:
-            return record(self.comparisons[0])
-        names = [c.other for c in self.comparisons]
-        return {(c.other if names.count(c.other) == 1 else c.other_path): record(c) for c in self.comparisons}
+        first = self.comparisons[0]
+        return {"a": first.base, "a_path": first.base_path, "suite": self.suite, "split": self.split,
+                "convention": self.convention, "n_samples": self.n_samples, "replicates": self.replicates,
+                "seed": self.seed, "holm": self.holm, "comparisons": [record(c) for c in self.comparisons],
+                "warnings": self.warnings}
 
     def describe(self) -> dict[str, Any]:
         """Everything, for `--json --verbose`-style consumers and tests."""
@@ -81,14 +96,28 @@ class CompareResult:
 
 def holm(p_values: list[float | None]) -> list[float | None]:
     """Holm-Bonferroni adjusted p-values (step-down, made monotone); None stays None and is not counted as a test."""
+    return [value for value, _ in _holm_sources(p_values)]
+
+
+def _holm_sources(p_values: list[float | None]) -> list[tuple[float | None, int | None]]:
+    """Each adjusted p-value and the test whose term it is (the step-down maximum), so a bound stays marked one."""
     tests = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
     m = len(tests)
-    out: list[float | None] = [None] * len(p_values)
-    running = 0.0
+    out: list[tuple[float | None, int | None]] = [(None, None)] * len(p_values)
+    running, source = 0.0, None
     for rank, (p, i) in enumerate(tests):
-        running = max(running, min(1.0, (m - rank) * p))
-        out[i] = running
+        term = min(1.0, (m - rank) * p)
+        if source is None or term > running:
+            running, source = term, i
+        out[i] = (running, source)
     return out
+
+
+def resolved_p(p: float | None, replicates: int) -> tuple[float | None, bool]:
+    """(p, whether it is an upper bound): 0, no replicate on the other side of 0, becomes the resolution 1/B."""
+    if p is None or p > 0:
+        return p, False
+    return 1 / replicates, True
 
 
 def scorer_of(run: RunData) -> PartSegScorer:
@@ -144,14 +173,20 @@ def compare_runs(runs: list[RunData], metrics: list[str] | None = None, conventi
         other = scorer_of(run)
         point_b = other.compute(convention, n_replicates=0)["metrics"]
         diff = base.compare(other, convention, n_replicates=n_replicates, seed=seed)
-        diffs = [MetricDiff(m, point_a.get(m), point_b.get(m), diff[m]["difference"], diff[m]["ci95"],
-                            diff[m]["p_value"]) for m in wanted]
-        comparisons.append(Comparison(runs[0].name, run.name, str(run.path), diffs))
+        diffs = []
+        for m in wanted:
+            p, bound = resolved_p(diff[m]["p_value"], n_replicates)
+            diffs.append(MetricDiff(m, point_a.get(m), point_b.get(m), diff[m]["difference"], diff[m]["ci95"], p,
+                                    p_bound=bound))
+        comparisons.append(Comparison(runs[0].name, run.name, str(run.path), diffs, base_path=str(runs[0].path)))
     tests = [d for c in comparisons for d in c.diffs]
     use_holm = sum(d.p_value is not None for d in tests) > 1
     if use_holm:
-        for d, adjusted in zip(tests, holm([d.p_value for d in tests])):
+        # Adjusting bounds gives bounds (Holm's adjustment grows with every p-value); an adjusted value is one where
+        # its step-down maximum comes from a bound below 1.
+        for d, (adjusted, source) in zip(tests, _holm_sources([d.p_value for d in tests])):
             d.p_value_holm = adjusted
+            d.p_holm_bound = source is not None and tests[source].p_bound and adjusted is not None and adjusted < 1
     return CompareResult(suite=runs[0].suite, split=runs[0].split, convention=convention,
                          n_samples=len(base.samples), replicates=n_replicates, seed=seed, comparisons=comparisons,
                          holm=use_holm, warnings=warnings)

@@ -128,6 +128,13 @@ class MethodInfo:
     weights: str = ""  # human description of the weights it needs, if any
     status: str | None = None  # optional "module:callable" -> list of missing items, for weights checks
     meaningful: bool = True  # False for pipeline checks (oracle) whose numbers are not results
+    # Given the ground truth as input (part editing: the part mask, e.g. inpainting it): such a method solves an
+    # easier task, so tables keep its runs in a block of their own.
+    uses_gt_mask: bool = False
+    # The upstream codebase whose evaluator produced the method's published numbers, as a `--gt-resize` preset name
+    # (partbench.data.gt_resize.TEST_SIZES): `--gt-resize published` then scores the ground truth as that evaluator
+    # does. None where the published numbers involve no round trip or its test size is not known.
+    published_gt_resize: str | None = None
     params: tuple[Param, ...] | None = None
     # Arguments that may be fixed in the method's name, `<name>@key=value` (e.g. `seg4diff@layer=9`): that method is
     # this one with the argument set, and its runs get their own folders, labelled with the value in tables.

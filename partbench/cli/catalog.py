@@ -61,10 +61,14 @@ def suites_command(
     rows = []
     for s in suites:
         present = s.data_present(root)
+        # Suites without a part class list (generation, reasoning, editing) have no class counts to show: None, not
+        # 0, and instead the size of what they score, where it is known without reading the data.
+        counts = {"classes": s.num_classes, "seen": len(s.seen_ids), "unseen": len(s.unseen_ids),
+                  "mirrored_pairs": len(s.mirrored_pairs), "objects": len(s.object_classes)}
         rows.append({
-            "name": s.name, "version": s.version, "task": s.task, "title": s.title, "classes": s.num_classes,
-            "seen": len(s.seen_ids), "unseen": len(s.unseen_ids), "mirrored_pairs": len(s.mirrored_pairs),
-            "objects": len(s.object_classes), "setting": s.setting, "data_present": present,
+            "name": s.name, "version": s.version, "task": s.task, "title": s.title,
+            **(counts if s.num_classes else dict.fromkeys(counts)), "size": _size(s),
+            "setting": s.setting, "data_present": present,
             "data_path": str(s.dataset_path(root)), "obtain": None if present else s.obtain,
         } | ({"description": s.description, "convention": s.convention, "splits": list(s.splits),
               } if name else {}))
@@ -129,3 +133,23 @@ def _print_prompts(suite, as_json: bool) -> None:
                f"(--method-arg images_per_prompt=K); image-folder reads <dir>/<prompt id>/<k>.png")
     for item in items:
         typer.echo(f"{item.id}\t{','.join(image_file_name(item.id, i) for i in range(k))}\t{item.prompt}")
+
+
+UNITS = {"generation": "prompts", "part-reasoning": "questions", "part-editing": "edits"}
+
+
+def _size(suite) -> str | None:
+    """What a suite without part classes scores, counted where that needs no data: its shipped prompts, or the
+    counts its dataset documents (`expected_counts`), per split."""
+    unit = UNITS.get(suite.task)
+    if unit is None or suite.num_classes:
+        return None
+    if suite.task == "generation":
+        from partbench.data.prompts import load_prompts
+
+        return f"{len(load_prompts(suite))} {unit}"
+    counts = [(split, n) for split in suite.splits
+              for n in [suite.expected_counts.get(split, {}).get("samples")] if n is not None]
+    if not counts:
+        return f"{unit} (counted when its data is here: `partbench data verify {suite.name}`)"
+    return ", ".join(f"{n} {unit} ({split})" for split, n in counts)

@@ -43,8 +43,8 @@ def _details(title: str, fields: list[tuple[str, str | list[str]]]) -> None:
 
 # -- suites --------------------------------------------------------------------------------------------------------
 def print_suites(rows: list[dict[str, Any]], root: str) -> None:
-    table_rows = [[f"{r['name']} [dim]v{r['version']}[/]", r["task"], str(r["classes"]), str(r["unseen"]),
-                   str(r["mirrored_pairs"]), "[green]yes[/]" if r["data_present"] else "[red]no[/]"] for r in rows]
+    table_rows = [[f"{r['name']} [dim]v{r['version']}[/]", r["task"], _count(r["classes"]), _count(r["unseen"]),
+                   _count(r["mirrored_pairs"]), "[green]yes[/]" if r["data_present"] else "[red]no[/]"] for r in rows]
     _compact_table(f"partbench suites (data root: {root})",
                    [("suite", "left"), ("task", "left"), ("classes", "right"), ("unseen", "right"), ("L/R", "right"),
                     ("data", "left")],
@@ -61,13 +61,20 @@ def print_suites(rows: list[dict[str, Any]], root: str) -> None:
             print_wrapped(console, r["obtain"], indent="  ")
 
 
+def _count(n: int | None) -> str:
+    """A class count; "—" where the suite has no part classes (a generation, reasoning or editing suite)."""
+    return "—" if n is None else str(n)
+
+
 def print_suite_details(r: dict[str, Any]) -> None:
     where = ("present at " if r["data_present"] else "not found; expected at ") + r["data_path"]
+    classes = ("none: " + (r.get("size") or "not a part segmentation suite") if r["classes"] is None else
+               f"{r['classes']} ({r['seen']} seen, {r['unseen']} unseen) over {r['objects']} objects")
     _details(f"{r['name']} v{r['version']}: {r['title']}", [
         ("task", r["task"]),
         ("about", r.get("description") or ""),
-        ("classes", f"{r['classes']} ({r['seen']} seen, {r['unseen']} unseen) over {r['objects']} objects"),
-        ("L/R pairs", str(r["mirrored_pairs"])),
+        ("classes", classes),
+        ("L/R pairs", _count(r["mirrored_pairs"])),
         ("setting", r["setting"] or ""),
         ("convention", r.get("convention") or ""),
         ("splits", ", ".join(r.get("splits") or ())),

@@ -26,8 +26,8 @@ def compare_command(
     allow_other_data: Annotated[bool, typer.Option(
         "--allow-other-data", help="Compare runs whose data fingerprints differ (marked in the output).")] = False,
     as_json: Annotated[bool, typer.Option(
-        "--json", help="{metric: {difference, ci95, p_value, ...}}; with several runs one such object per run.")
-    ] = False,
+        "--json", help="{a, suite, replicates, ..., comparisons: [{b, metrics: {metric: {difference, ci95, "
+                       "p_value, p, ...}}}]}, one entry per run compared with A.")] = False,
 ) -> None:
     """Is run B better than run A on the same samples? A paired bootstrap per metric.
 
@@ -57,14 +57,6 @@ def _fmt(value: float | None, sign: bool = False) -> str:
     return "—" if value is None else (f"{value:+.2f}" if sign else f"{value:.2f}")
 
 
-def _p(value: float | None, replicates: int) -> str:
-    if value is None:
-        return "—"
-    if value == 0:  # no replicate on the other side of 0: all the bootstrap can say is p < 1/replicates
-        return f"< {1 / replicates:.2g}"
-    return f"{value:.3g}"
-
-
 def _print(result, base_name: str) -> None:
     from rich import box
     from rich.table import Table
@@ -80,10 +72,9 @@ def _print(result, base_name: str) -> None:
         rows = []
         for d in c.diffs:
             ci = "—" if d.ci95 is None else f"[{d.ci95[0]:+.2f}, {d.ci95[1]:+.2f}]"
-            row = [d.metric, _fmt(d.value_a), _fmt(d.value_b), _fmt(d.difference, sign=True), ci,
-                   _p(d.p_value, result.replicates)]
+            row = [d.metric, _fmt(d.value_a), _fmt(d.value_b), _fmt(d.difference, sign=True), ci, d.p_text()]
             if result.holm:
-                row.append(_p(d.p_value_holm, result.replicates))
+                row.append(d.p_text(holm=True))
             rows.append([Text(x) for x in row])
         title = f"B = {c.other}"
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)

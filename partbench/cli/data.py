@@ -14,6 +14,7 @@ data_app = typer.Typer(cls=PartbenchGroup, help="Generate, download, prepare and
                        no_args_is_help=True)
 
 GENERATED = ("demo", "demo-partonomy", "demo-edit")
+SR_PANEL = "pascal-part-sr only"
 
 
 @data_app.command("generate")
@@ -118,17 +119,61 @@ def download_command(
 @data_app.command("prepare")
 def prepare_command(
     name: Annotated[str, typer.Argument(help="An entry of a suite YAML's `prepare:` (e.g. pascal-part, voc2010), "
-                                             "or a suite with one.")],
+                                             "or a suite with one; or pascal-part-sr.")],
     source: Annotated[Path, typer.Option("--source", help="The downloaded archive (.zip/.tar/.tar.gz) or folder; "
                                                           "never modified.")],
     data_root: DataRoot = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing prepared folder.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing prepared folder (pascal-part-sr: make "
+                                                        "every image again).")] = False,
+    output: Annotated[Optional[Path], typer.Option(
+        help="Folder to write. Default: <data-root>/pascal-part-sr, where the suite reads it.", show_default=False,
+        rich_help_panel=SR_PANEL)] = None,
+    generator: Annotated[str, typer.Option(
+        help="flux2 (FLUX.2 Klein, weights from the HF cache or a path), resize (Lanczos, no model) or "
+             "module:Class.", rich_help_panel=SR_PANEL)] = "flux2",
+    generator_arg: Annotated[Optional[list[str]], typer.Option(
+        "--generator-arg", "-g", help="Generator setting key=value (repeatable): flux2 weights=9B|4B|PATH, refine, "
+                                      "strength, steps, guidance, preset=tiny; resize fill=edge|mean.",
+        rich_help_panel=SR_PANEL)] = None,
+    scale: Annotated[Optional[float], typer.Option(
+        help="Fixed upsampling factor (>= 1) instead of --short-side.", show_default=False,
+        rich_help_panel=SR_PANEL)] = None,
+    short_side: Annotated[int, typer.Option(help="Short side of the upsampled image, pixels (factor at most 4).",
+                                            rich_help_panel=SR_PANEL)] = 1024,
+    margin: Annotated[str, typer.Option(
+        help="Outpainted margin as a fraction of the upsampled image: one value, 'x,y' or 'left,top,right,bottom'.",
+        rich_help_panel=SR_PANEL)] = "0.125",
+    prompt: Annotated[Optional[str], typer.Option(
+        help="Prompt template with {objects} (the image's classes). Default: 'a high-resolution, detailed photo of "
+             "{objects}'.", show_default=False, rich_help_panel=SR_PANEL)] = None,
+    seed: Annotated[int, typer.Option(help="Base seed (each image's seed is drawn from it and the image id).",
+                                      rich_help_panel=SR_PANEL)] = 0,
+    split: Annotated[Optional[list[str]], typer.Option(help="Only this split (repeatable). Default: train and val.",
+                                                       show_default=False, rich_help_panel=SR_PANEL)] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N images (by id).", show_default=False,
+                                                 rich_help_panel=SR_PANEL)] = None,
+    min_psnr: Annotated[float, typer.Option(
+        help="Fail an image whose upsampled box, scaled back down, is further than this (dB) from the source.",
+        rich_help_panel=SR_PANEL)] = 20.0,
 ) -> None:
-    """Turn a downloaded archive or folder into the layout the suite's reader expects, under the data root."""
+    """Turn a downloaded archive or folder into the layout the suite's reader expects, under the data root.
+    `pascal-part-sr` instead makes Pascal-Part SR from a Pascal-Part data root (--source), resumably."""
     from partbench.console import console
     from partbench.data.prepare import prepare
     from partbench.data.root import resolve_data_root
 
+    if name == "pascal-part-sr":
+        from partbench.cli.data_sr import prepare_sr
+
+        prepare_sr(source, output, resolve_data_root(data_root), generator=generator, generator_args=generator_arg,
+                   scale=scale, short_side=short_side, margin=margin, prompt=prompt, seed=seed, splits=split,
+                   limit=limit, min_psnr=min_psnr, force=force)
+        return
+    if output is not None or generator_arg or scale is not None or limit is not None or split:
+        from partbench.errors import PartbenchError
+
+        raise PartbenchError("--output, --generator-arg, --scale, --split and --limit are options of "
+                             "`partbench data prepare pascal-part-sr` only.")
     done = prepare(name, source, resolve_data_root(data_root), force=force)
     notes = "".join(f"\n  {n}" for n in done.notes)
     console.print(f"{name}: prepared {done.files} files at {done.target}{notes}", highlight=False, soft_wrap=True)

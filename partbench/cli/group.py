@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from typer.core import TyperGroup
 
 
 class PartbenchGroup(TyperGroup):
-    """Turns a `PartbenchError` (bad input, missing data) into one clear line and exit code 2, no traceback."""
+    """Turns a `PartbenchError` (bad input, missing data) into one clear line and exit code 2, no traceback; help
+    of this group and every command under it cuts nothing (`partbench.cli.help_layout`)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from partbench.cli.help_layout import install, wants_help
+
+        if wants_help(args):  # before parsing, which shows the help of this group or of a command under it
+            install()
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
         from partbench.errors import PartbenchError

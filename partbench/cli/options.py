@@ -21,8 +21,9 @@ AllowIncompleteData = Annotated[bool, typer.Option(
 GtResizeOption = Annotated[Optional[str], typer.Option(
     "--gt-resize", metavar="SHORT,MAX",
     help="Score the ground truth as the official OV-PARTS/PartCATSeg/LangHOPS evaluators do: through the method's "
-         "test resize (e.g. 640,768 for CAT-Seg and PartCATSeg) and back (docs/suites.md). Default: native "
-         "annotations.", show_default=False)]
+         "test resize (e.g. 640,768, or a codebase: partcatseg, catseg, ovparts-clipseg, partclipseg; with `run`, "
+         "`published` = the method's own) and back (docs/suites.md). Default: native annotations.",
+    show_default=False)]
 Bootstrap = Annotated[int, typer.Option(help="Bootstrap replicates for the 95% intervals (0 = none).")]
 
 

@@ -24,7 +24,9 @@ def run_command(
     data_root: DataRoot = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Root of the run store.")] = Path("runs"),
     split: Split = None,
-    limit: Annotated[Optional[int], typer.Option(help="Only the first N samples (for quick checks).")] = None,
+    limit: Annotated[Optional[int], typer.Option(
+        help="Only the first N samples (for quick checks; a run of its own, marked partial, unless N covers the "
+             "whole split).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for stochastic methods (part of the cache key).")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Recompute predictions even if cached.")] = False,
     convention: Convention = None,
@@ -89,6 +91,9 @@ def run_command(
             err_console.print(outcome.note, highlight=False)
         return
     err_console.print(f"predicted {outcome.predicted}, reused {outcome.cached} cached predictions", style="dim")
+    if limit is not None and outcome.results.get("limit") is None:
+        err_console.print(f"note: --limit {limit} covers every sample of the split: this is the complete run.",
+                          style="dim", highlight=False)
     print_summary(outcome.results, str(outcome.run_dir / "results.json"))
 
 

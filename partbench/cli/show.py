@@ -29,7 +29,8 @@ def show_command(
 
     loaded = load_run(run)
     target = output or Path(f"{safe_name(sample_id)}.png")
-    write_figure([loaded], [loaded.name], [sample_id], resolve_data_root(data_root), target, width_in=4.5)
+    write_figure([loaded], [loaded.name], [sample_id], resolve_data_root(data_root), target, width_in=4.5,
+                 warn=_warn)
     console.print(f"wrote {target}", highlight=False, soft_wrap=True)
 
 
@@ -54,5 +55,12 @@ def figure_command(
 
     loaded = [load_run(r) for r in runs]
     ids = [s.strip() for item in samples for s in item.split(",") if s.strip()]
-    write_figure(loaded, [r.name for r in loaded], ids, resolve_data_root(data_root), output, width_in=width)
+    write_figure(loaded, [r.name for r in loaded], ids, resolve_data_root(data_root), output, width_in=width,
+                 warn=_warn)
     console.print(f"wrote {output} ({len(ids)} samples x {len(loaded)} runs)", highlight=False, soft_wrap=True)
+
+
+def _warn(line: str) -> None:
+    from partbench.console import err_console
+
+    err_console.print(f"warning: {line}", style="yellow", markup=False, highlight=False, soft_wrap=True)

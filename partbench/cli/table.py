@@ -45,10 +45,11 @@ def table(
     from partbench.console import console, err_console
     from partbench.errors import PartbenchError
     from partbench.leaderboard import render
-    from partbench.leaderboard.published import load_published, published_path
+    from partbench.leaderboard.published import load_preferences, load_published, published_path
     from partbench.leaderboard.results import find_result_files, load_rows
     from partbench.leaderboard.tables import METRIC_LABELS, build_tables
     from partbench.leaderboard.types import Row
+    from partbench.natural_order import runs_in_natural_order
 
     def note(msg: str) -> None:
         err_console.print(msg, markup=False, highlight=False, soft_wrap=True)
@@ -60,7 +61,7 @@ def table(
         raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(_FORMATS)}.", param_hint="--format")
     metric_list = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
 
-    files = find_result_files(paths, runs_root, note)
+    files = runs_in_natural_order(find_result_files(paths, runs_root, note), paths)  # layer=2 before layer=10
     named = {Path(p).resolve() for p in (paths or []) if Path(p).is_file()}
 
     def skip_unreadable(path: Path, error: PartbenchError) -> None:
@@ -71,15 +72,17 @@ def table(
     measured = load_rows(files, skip_unreadable)
 
     published_rows: list[Row] = []
+    preferences = []
     if published is not False:
         try:
             published_rows = load_published()
+            preferences = load_preferences()
         except PartbenchError:
             if published:  # asked for explicitly
                 raise
             note(f"note: no published numbers ({published_path()} not found); showing measured runs only.")
 
-    tables = build_tables(measured, published_rows, suite=suite, metrics=metric_list)
+    tables = build_tables(measured, published_rows, suite=suite, metrics=metric_list, preferences=preferences)
     for m in metric_list or ():
         if not any(r.value(m) is not None for t in tables for r in t.rows):
             note(f"note: no row has a value for metric {m!r} (known names: {', '.join(METRIC_LABELS)}).")
@@ -91,7 +94,7 @@ def table(
         note(f"No results{what} found under {where} (create them with `partbench run` or `partbench score`).{shown}")
     if not tables:
         if suite:
-            known = sorted({r.suite for r in measured} | {r.suite for r in published_rows})
+            known = sorted({r.suite for r in (*measured, *published_rows, *preferences)})
             if known:
                 note(f"Suites with results or published numbers: {', '.join(known)}.")
         raise typer.Exit(1)

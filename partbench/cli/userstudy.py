@@ -8,16 +8,18 @@ from typing import Annotated, Optional
 import typer
 
 from partbench.cli.group import PartbenchGroup
+from partbench.cli.options import DataRoot
 
 userstudy_app = typer.Typer(
     cls=PartbenchGroup, no_args_is_help=True, rich_markup_mode="rich",
-    help="A/B user studies of generation runs: export a static study pack, analyse the raters' answers.")
+    help="A/B user studies of generation or part-editing runs: export a static study pack, analyse the raters' "
+         "answers.")
 
 
 @userstudy_app.command("export")
 def export_command(
-    run: Annotated[list[Path], typer.Option("--run", help="Generation run directory; the first is the reference, "
-                                                          "compared with each of the others. Repeat.")],
+    run: Annotated[list[Path], typer.Option("--run", help="Generation or part-editing run directory; the first is "
+                                                          "the reference, compared with each of the others. Repeat.")],
     out: Annotated[Path, typer.Option(
         "--out", help="Output folder: pack/ (for raters), items.csv, key.json (private).")],
     items: Annotated[Optional[int], typer.Option(help="Prompts compared per baseline (default: all shared).",
@@ -38,14 +40,18 @@ def export_command(
     allow_different_sizes: Annotated[bool, typer.Option(
         "--allow-different-sizes", help="Pair images of different pixel sizes (refused by default: raters would "
                                         "judge sharpness, not the instruction).")] = False,
+    data_root: DataRoot = None,
 ) -> None:
-    """Build a self-contained A/B study pack (static HTML, no external requests) from generation runs."""
+    """Build a self-contained A/B study pack (static HTML, no external requests) from generation runs, or from
+    part-editing runs (each item shows the source from the suite's data under --data-root, the part, the
+    instruction and the two edits)."""
     from partbench.console import console
     from partbench.userstudy.export import ExportOptions, export_pack
 
     key = export_pack(ExportOptions(runs=list(run), out=out, items=items, raters_per_item=raters_per_item,
                                     gold=gold, seed=seed, completion_code=completion_code, title=title,
-                                    submit_text=submit_text, allow_different_sizes=allow_different_sizes))
+                                    submit_text=submit_text, allow_different_sizes=allow_different_sizes,
+                                    data_root=data_root))
     kinds = [i["kind"] for i in key["items"]]
     console.print(f"pack {key['pack_id']}: {len(kinds)} items ({kinds.count('real')} comparisons, "
                   f"{kinds.count('gold')} gold, {kinds.count('repeat')} repeated) -> {out / 'pack'}/index.html\n"

@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from partbench.data.generated_manifest import MANIFEST, generation_is_complete, write_manifest
 from partbench.errors import DataNotFoundError, PartbenchError
-from partbench.store.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from partbench.store.atomic import atomic_write_bytes, atomic_write_text
 
 GENERATOR_VERSION = 1
 SUITE_NAME = "demo-edit"
 SPLIT = "val"
-MANIFEST = "manifest.json"
 MIN_PART_PIXELS = 25  # smaller parts are a few pixels of a head: an edit no one could judge
 EDITED_PART = {"figure": "head", "robot": "head", "cow": "head", "horse": "head", "car": "body", "bus": "body"}
 COLOURS = {"red": (220, 40, 40), "blue": (40, 80, 220), "green": (40, 170, 60), "yellow": (240, 210, 40),
@@ -105,21 +105,14 @@ def generate_demo_edit(data_root: Path, seed: int = 0, n_images: int = 40) -> di
             atomic_write_bytes(out / record["expected"], _png(expected))
             records.append(record)
     atomic_write_text(out / f"{SPLIT}.jsonl", "".join(json.dumps(r) + "\n" for r in records))
-    manifest = {"generator": "partbench.data.demo_edit", "generator_version": GENERATOR_VERSION, "seed": seed,
-                "n_images": n_images, "source": {"suite": demo.name, "suite_version": demo.version},
-                "splits": {SPLIT: {"images": len(records), "samples": len(records)}}}
-    atomic_write_json(out / MANIFEST, manifest)
-    return manifest
+    return write_manifest(out, "partbench.data.demo_edit", GENERATOR_VERSION, seed, n_images,
+                          source={"suite": demo.name, "suite_version": demo.version},
+                          splits={SPLIT: {"images": len(records), "samples": len(records)}})
 
 
 def demo_edit_is_complete(data_root: Path, seed: int = 0, n_images: int | None = None) -> bool:
     """A finished generation by this generator version, for this seed (and number of images, if given)."""
     from partbench.suites import load_suite
 
-    out = load_suite(SUITE_NAME).dataset_path(data_root)
-    try:
-        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (manifest.get("generator_version") == GENERATOR_VERSION and manifest.get("seed") == seed
-            and (n_images is None or manifest.get("n_images") == n_images) and (out / f"{SPLIT}.jsonl").is_file())
+    return generation_is_complete(load_suite(SUITE_NAME).dataset_path(data_root), GENERATOR_VERSION, seed, n_images,
+                                  f"{SPLIT}.jsonl")

@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from partbench.data.generated_manifest import MANIFEST, generation_is_complete, write_manifest
 from partbench.errors import DataNotFoundError, PartbenchError
-from partbench.store.atomic import atomic_write_json, atomic_write_text
+from partbench.store.atomic import atomic_write_text
 
 GENERATOR_VERSION = 1
 SUITE_NAME = "demo-partonomy"
-MANIFEST = "manifest.json"
 N_CHOICES = 5
 
 
@@ -179,23 +179,15 @@ def generate_demo_partonomy(data_root: Path, seed: int = 0, n_images: int = 40) 
         if stale.stem not in used:  # left by an earlier, larger generation
             stale.unlink()
     atomic_write_text(out / "partonomy_qa_pairs.json", json.dumps(records))
-    manifest = {"generator": "partbench.data.demo_partonomy", "generator_version": GENERATOR_VERSION, "seed": seed,
-                "n_images": n_images, "source": {"suite": demo.name, "suite_version": demo.version,
-                                                 "class_list_hash": demo.class_list_hash},
-                "splits": {"val": {"images": len(used), "samples": len(records)}}}
-    atomic_write_json(out / MANIFEST, manifest)
-    return manifest
+    return write_manifest(out, "partbench.data.demo_partonomy", GENERATOR_VERSION, seed, n_images,
+                          source={"suite": demo.name, "suite_version": demo.version,
+                                  "class_list_hash": demo.class_list_hash},
+                          splits={"val": {"images": len(used), "samples": len(records)}})
 
 
 def demo_partonomy_is_complete(data_root: Path, seed: int = 0, n_images: int | None = None) -> bool:
     """A finished generation by this generator version, for this seed (and number of images, if given)."""
     from partbench.suites import load_suite
 
-    out = load_suite(SUITE_NAME).dataset_path(data_root)
-    try:
-        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (manifest.get("generator_version") == GENERATOR_VERSION and manifest.get("seed") == seed
-            and (n_images is None or manifest.get("n_images") == n_images)
-            and (out / "partonomy_qa_pairs.json").is_file())
+    return generation_is_complete(load_suite(SUITE_NAME).dataset_path(data_root), GENERATOR_VERSION, seed, n_images,
+                                  "partonomy_qa_pairs.json")

@@ -18,10 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+# MANIFEST: what every generator writes last (partbench.data.demo writes one of the same name).
+from partbench.data.generated_manifest import MANIFEST
 from partbench.errors import PartbenchError
-
-MANIFEST = "manifest.json"  # what every generator writes last (partbench.data.demo, partbench.data.demo_partonomy,
-# partbench.data.demo_edit)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,15 @@ if TYPE_CHECKING:
     from partbench.data.types import Sample
 
 
+# Each upstream codebase's INPUT.MIN_SIZE_TEST, MAX_SIZE_TEST, from its configs (the table in docs/suites.md).
+TEST_SIZES = {
+    "catseg": "640,768",  # OV-PARTS base_catseg_config.yaml + catseg_voc.yaml
+    "partcatseg": "640,768",  # part-catseg base_partcatseg_config.yaml
+    "ovparts-clipseg": "800,1333",  # OV-PARTS CLIPSeg configs set none: detectron2's defaults
+    "partclipseg": "800,1333",  # the same
+}
+
+
 @dataclass(frozen=True)
 class GtResize:
     short: int
@@ -42,13 +51,16 @@ class GtResize:
 
     @classmethod
     def parse(cls, text: str) -> GtResize:
-        """`640,768` (SHORT,MAX), as the method's INPUT.MIN_SIZE_TEST and INPUT.MAX_SIZE_TEST."""
+        """`640,768` (SHORT,MAX), as the method's INPUT.MIN_SIZE_TEST and INPUT.MAX_SIZE_TEST, or a codebase's name
+        from `TEST_SIZES` (`partcatseg`)."""
+        text = TEST_SIZES.get(str(text).strip().lower(), text)
         parts = [p.strip() for p in str(text).split(",")]
         try:
             short, max_size = (int(p) for p in parts)
         except ValueError:
             raise PartbenchError(f"--gt-resize expects SHORT,MAX (e.g. 640,768: the method's MIN_SIZE_TEST and "
-                                 f"MAX_SIZE_TEST), got {text!r}.") from None
+                                 f"MAX_SIZE_TEST), a codebase ({', '.join(TEST_SIZES)}) or, with `run`, "
+                                 f"`published`; got {text!r}.") from None
         if not 1 <= short <= max_size:
             raise PartbenchError(f"--gt-resize {text}: SHORT must be at least 1 and at most MAX.")
         return cls(short, max_size)

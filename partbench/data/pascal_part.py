@@ -80,9 +80,15 @@ def read_annotation(path: Path) -> tuple[str, list[PascalObject]]:
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"{path}: Pascal-Part annotation not found.")
+    from scipy.io.matlab import MatReadError
+
     try:
         data = scipy.io.loadmat(str(path), simplify_cells=True, variable_names=["anno"])
-    except (OSError, ValueError, TypeError, NotImplementedError) as e:
+    # What scipy raises for a file that is not a readable .mat: MatReadError (empty), OSError (truncated data),
+    # IndexError (a truncated header), ValueError and TypeError (corrupt headers and data elements),
+    # NotImplementedError (v7.3/HDF5). Only around the read: an error in our own handling of what it returns must
+    # surface as itself.
+    except (MatReadError, OSError, IndexError, ValueError, TypeError, NotImplementedError) as e:
         raise PartbenchError(f"{path}: cannot read .mat file ({e}).") from None
     anno = data.get("anno")
     if not isinstance(anno, dict) or "objects" not in anno:

@@ -9,7 +9,9 @@ cells) -> cell text and footnotes (`cells`) -> `render_rich|markdown|latex|csv|j
 live in `types`.
 
 Rules the tables follow (also printed under each table):
-- Measured rows come first, published rows after them in their own block.
+- Measured rows come first, published rows after them in their own block; within each, rows of methods given the
+  ground-truth mask (registry `uses_gt_mask`, part editing) form a block of their own after the others.
+- A suite's published user-study preferences (`published.yaml` `preferences`) follow its table (`preferences`).
 - "Best" (bold) is computed per column separately within each block: among the measured runs, excluding smoke runs
   (`meaningful: false`) and stale runs, and among the published rows. Published numbers come from other evaluators
   and (for the paper rows) an unstated averaging convention, so they never make a measured cell bold or vice versa.

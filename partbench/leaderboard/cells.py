@@ -26,8 +26,13 @@ def cell_text(row: Row, col: str, decimals: int, ci: bool, pm: str = "±") -> st
     return text
 
 
+def starts_block(rows: list[Row], i: int) -> bool:
+    """Whether row `i` begins another block than the row above it (`Table.blocks`: formats draw a rule there)."""
+    return i > 0 and (rows[i].source, rows[i].uses_gt_mask) != (rows[i - 1].source, rows[i - 1].uses_gt_mask)
+
+
 def row_flags(row: Row) -> list[str]:
-    flags = []
+    flags = ["(GT mask)"] if row.uses_gt_mask else []
     if row.smoke:
         flags.append("(smoke)")
     if row.stale:
@@ -109,6 +114,10 @@ def footnotes(table: Table, ci: bool, marker: Callable[[int], str]) -> list[str]
         if r.incomplete:
             notes.append(f"(incomplete data) {r.label}: scored with --allow-incomplete-data on a data root with "
                          "missing files (see data.problems in its results.json); never counted as best.")
+    if any(r.uses_gt_mask for r in table.rows):
+        notes.append("(GT mask): the method is given the ground-truth part mask (e.g. inpaints it), so it solves an "
+                     "easier task than methods that find the part themselves; such rows form a block of their own, "
+                     "with best values computed within it.")
     if any(r.unverified for r in table.rows):
         notes.append("(unverified): a published number taken from a secondary source (see its note), not yet checked "
                      "against the original paper.")

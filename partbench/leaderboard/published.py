@@ -7,9 +7,10 @@ that folder as `partbench.leaderboards`, so editable and wheel installs read the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from partbench.errors import PartbenchError
-from partbench.leaderboard.types import PUBLISHED, Row, metric_number
+from partbench.leaderboard.types import PUBLISHED, PreferenceRow, Row, metric_number
 
 PUBLISHED_PACKAGE = "partbench.leaderboards"
 PUBLISHED_FILE = "published.yaml"
@@ -33,8 +34,7 @@ def published_path() -> Path:
     return Path(str(package.joinpath(PUBLISHED_FILE)))
 
 
-def load_published(path: Path | None = None) -> list[Row]:
-    """Published rows from `published.yaml` (see the schema comment at the top of that file)."""
+def _read(path: Path | None) -> tuple[Path, Any]:
     import yaml
 
     path = Path(path) if path else published_path()
@@ -44,9 +44,14 @@ def load_published(path: Path | None = None) -> list[Row]:
             f"{PUBLISHED_PACKAGE}; reinstall partbench, or pass --no-published)."
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return path, yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise PartbenchError(f"{path}: invalid YAML ({e}).") from None
+
+
+def load_published(path: Path | None = None) -> list[Row]:
+    """Published rows from `published.yaml` (see the schema comment at the top of that file)."""
+    path, raw = _read(path)
     entries = raw.get("entries") if isinstance(raw, dict) else None
     if not isinstance(entries, list):
         raise PartbenchError(f"{path}: expected a top-level 'entries' list.")
@@ -74,8 +79,57 @@ def load_published(path: Path | None = None) -> list[Row]:
                 citation=str(e["citation"]),
                 note=e.get("note"),
                 unverified=e.get("verified", True) is False,
+                uses_gt_mask=_flag(e, "uses_gt_mask", label),
                 decimals=int(e["decimals"]) if e.get("decimals") is not None else None,
                 path=path,
             )
         )
     return rows
+
+
+def _flag(entry: dict[str, Any], key: str, where: str) -> bool:
+    value = entry.get(key, False)
+    if not isinstance(value, bool):
+        raise PartbenchError(f"{where}: {key!r} must be true or false, not {value!r}.")
+    return value
+
+
+def _text(entry: dict[str, Any], key: str, where: str, required: bool = True) -> str | None:
+    value = entry.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise PartbenchError(f"{where}: {key!r} must be a non-empty string, not {value!r}.")
+    return value
+
+
+def load_preferences(path: Path | None = None) -> list[PreferenceRow]:
+    """Published user-study preferences from `published.yaml`'s optional `preferences` list: per entry the suite,
+    `method` (the one preferred `percent` % of the time), `versus`, `percent` in [0, 100], `responses` (a positive
+    integer) and `citation` are required; anything else wrong is an error naming the entry."""
+    path, raw = _read(path)
+    entries = raw.get("preferences", []) if isinstance(raw, dict) else None
+    if not isinstance(entries, list):
+        raise PartbenchError(f"{path}: 'preferences' must be a list.")
+    out = []
+    for i, e in enumerate(entries):
+        where = f"{path}: preferences entry {i + 1}"
+        if not isinstance(e, dict):
+            raise PartbenchError(f"{where} must be a mapping.")
+        where += f" ({e.get('method', '?')} vs {e.get('versus', '?')})"
+        percent = metric_number(e.get("percent"), f"{where}: 'percent'")
+        if percent is None or not 0 <= percent <= 100:
+            raise PartbenchError(f"{where}: 'percent' must be a number in [0, 100], not {e.get('percent')!r}.")
+        responses = e.get("responses")
+        if isinstance(responses, bool) or not isinstance(responses, int) or responses <= 0:
+            raise PartbenchError(f"{where}: 'responses' must be a positive integer, not {responses!r}.")
+        decimals = e.get("decimals")
+        if decimals is not None and (isinstance(decimals, bool) or not isinstance(decimals, int) or decimals < 0):
+            raise PartbenchError(f"{where}: 'decimals' must be a non-negative integer, not {decimals!r}.")
+        out.append(PreferenceRow(
+            suite=_text(e, "suite", where), method=_text(e, "method", where), versus=_text(e, "versus", where),
+            percent=percent, responses=responses, citation=_text(e, "citation", where), decimals=decimals,
+            versus_uses_gt_mask=_flag(e, "versus_uses_gt_mask", where),
+            question=_text(e, "question", where, required=False), note=_text(e, "note", where, required=False),
+            unverified=e.get("verified", True) is False, path=path))  # type: ignore[arg-type]
+    return out

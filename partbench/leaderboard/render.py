@@ -13,7 +13,15 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from partbench.leaderboard.cells import cell_text, footnotes, measured_protocol_note, protocol_text, row_flags
+from partbench.leaderboard import preferences
+from partbench.leaderboard.cells import (
+    cell_text,
+    footnotes,
+    measured_protocol_note,
+    protocol_text,
+    row_flags,
+    starts_block,
+)
 from partbench.leaderboard.tables import metric_label
 from partbench.leaderboard.types import MEASURED, PUBLISHED, Row, Table
 
@@ -38,6 +46,9 @@ def render_rich(tables: Sequence[Table], ci: bool = False, decimals: int = 2, wi
     measure = Console(width=width or 80)
     out = []
     for t in tables:
+        if not t.rows:  # a suite with published user-study preferences only
+            out.append(Group(_rich_title(t), *preferences.rich_block(t)))
+            continue
         for stack, short in ((False, False), (True, False), (True, True)):
             headers, rows = _rich_cells(t, ci, decimals, stack, short)
             rt = _rich_table(t, headers, rows)
@@ -48,7 +59,8 @@ def render_rich(tables: Sequence[Table], ci: bool = False, decimals: int = 2, wi
             headers, rows = _rich_cells(t, ci, decimals, False, False)
         shown = never_cut(rt) if fits else stacked_records(None, headers, [cells for cells, _ in rows])
         notes = footnotes(t, ci, lambda i: f"[{i + 1}]")
-        out.append(Group(_rich_title(t), shown, *(Text(n, style="dim") for n in notes), Text("")))
+        out.append(Group(_rich_title(t), shown, *(Text(n, style="dim") for n in notes), Text(""),
+                         *preferences.rich_block(t)))
     return out
 
 
@@ -103,8 +115,9 @@ def _rich_table(t: Table, headers: list[str], rows: list):
     for h in headers[1:-1]:
         rt.add_column(h, justify="right", no_wrap=True)
     rt.add_column(headers[-1], style="dim")
+    in_order = [r for _, r in rows]
     for i, (cells, r) in enumerate(rows):
-        if r.source == PUBLISHED and i > 0 and rows[i - 1][1].source != PUBLISHED:
+        if starts_block(in_order, i):
             rt.add_section()
         rt.add_row(*cells, style="dim" if r.source == PUBLISHED else None)
     return rt
@@ -118,6 +131,9 @@ def render_markdown(tables: Sequence[Table], ci: bool = False, decimals: int = 2
     blocks = []
     for t in tables:
         lines = [f"### {_md_escape(t.title)}" + (f" (`{t.suite}`)" if t.title != t.suite else ""), ""]
+        if not t.rows:
+            blocks.append("\n".join(lines + preferences.markdown_block(t, _md_escape)))
+            continue
         header = ["Run / method"]
         header += [metric_label(c) + (" ↓" if c in t.lower_is_better else "") for c in t.columns]
         header += ["Conv.", "Source"]
@@ -133,7 +149,7 @@ def render_markdown(tables: Sequence[Table], ci: bool = False, decimals: int = 2
             lines.append("| " + " | ".join([label, *cells, _md_escape(protocol_text(r)), source]) + " |")
         lines.append("")
         lines += [f"- {_md_escape(n)}" for n in footnotes(t, ci, lambda i: f"[{i + 1}]")]
-        blocks.append("\n".join(lines))
+        blocks.append("\n".join(lines + preferences.markdown_block(t, _md_escape)))
     return "\n\n".join(blocks) + "\n"
 
 
@@ -166,9 +182,13 @@ def _latex_marker(i: int) -> str:
 
 
 def render_latex(tables: Sequence[Table], ci: bool = False, decimals: int = 2) -> str:
-    """booktabs tables (needs \\usepackage{booktabs}); numbers right-aligned, published block after a \\midrule."""
+    """booktabs tables (needs \\usepackage{booktabs}); numbers right-aligned, a \\midrule before each block (the
+    published rows; mask-given methods)."""
     blocks = []
     for t in tables:
+        if not t.rows:
+            blocks.append(f"% partbench table: suite {t.suite}\n" + "\n".join(preferences.latex_block(t, latex_escape)))
+            continue
         lines = [
             f"% partbench table: suite {t.suite} (requires \\usepackage{{booktabs}})",
             r"\begin{table}[t]",
@@ -182,7 +202,7 @@ def render_latex(tables: Sequence[Table], ci: bool = False, decimals: int = 2) -
         lines.append(" & ".join(header) + r" \\")
         lines.append(r"\midrule")
         for i, r in enumerate(t.rows):
-            if r.source == PUBLISHED and i > 0 and t.rows[i - 1].source != PUBLISHED:
+            if starts_block(t.rows, i):
                 lines.append(r"\midrule")
             label = latex_escape(r.label)
             if r.source == PUBLISHED:
@@ -210,13 +230,14 @@ def render_latex(tables: Sequence[Table], ci: bool = False, decimals: int = 2) -
                     text = text.replace(f"\x00{i}\x00", r"\textsuperscript{" + _latex_marker(i) + "}")
                 lines.append(text + (r"\\" if j < len(rest) - 1 else ""))
         lines.append(r"\end{table}")
-        blocks.append("\n".join(lines))
+        blocks.append("\n".join(lines + preferences.latex_block(t, latex_escape)))
     return "\n\n".join(blocks) + "\n"
 
 
 def _record(t: Table, r: Row) -> dict[str, Any]:
     """A row as a plain dict with raw numbers (CSV and JSON)."""
     return {
+        "kind": "row",
         "suite": t.suite,
         "suite_title": t.title,
         "source": r.source,
@@ -230,6 +251,7 @@ def _record(t: Table, r: Row) -> dict[str, Any]:
         "convention": r.convention,
         "setting": r.setting,
         "smoke": r.smoke,
+        "uses_gt_mask": r.uses_gt_mask,
         "stale": r.stale is not None,
         "stale_reason": r.stale,
         "suite_version": r.suite_version,
@@ -243,7 +265,9 @@ def _record(t: Table, r: Row) -> dict[str, Any]:
 
 
 def render_json(tables: Sequence[Table]) -> str:
-    return json.dumps([_record(t, r) for t in tables for r in t.rows], indent=2, ensure_ascii=False) + "\n"
+    """Per table its rows (`kind: row`), then its published user-study preferences (`kind: preference`)."""
+    records = [rec for t in tables for rec in [*(_record(t, r) for r in t.rows), *preferences.records(t)]]
+    return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
 
 
 def render_csv(tables: Sequence[Table]) -> str:
@@ -251,7 +275,7 @@ def render_csv(tables: Sequence[Table]) -> str:
     metric_cols = list(dict.fromkeys(c for t in tables for c in t.columns))
     ci_cols = [c for c in metric_cols if any(c in r.ci95 for t in tables for r in t.rows)]
     head = ["suite", "suite_title", "source", "label", "method", "run_name"]
-    tail = ["best", "convention", "setting", "smoke", "stale", "stale_reason", "suite_version",
+    tail = ["best", "convention", "setting", "smoke", "uses_gt_mask", "stale", "stale_reason", "suite_version",
             "current_suite_version", "n_samples", "citation", "note", "path"]  # fmt: skip
     fields = head + metric_cols + [f"{c}_ci95_{e}" for c in ci_cols for e in ("low", "high")] + tail
     buf = io.StringIO()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from partbench.leaderboard.results import registered_suite
-from partbench.leaderboard.types import Row, Table
+from partbench.leaderboard.types import PreferenceRow, Row, Table
 
 if TYPE_CHECKING:
     from partbench.suites import Suite
@@ -49,6 +49,8 @@ DEFAULT_COLUMNS = {
 }
 # Shown when some row has them (lr_confusion: measured left/right confusion, lower is better).
 OPTIONAL_COLUMNS = ("lr_confusion",)
+# Task kinds whose samples hand methods a ground-truth mask a method may be registered as using (`uses_gt_mask`).
+GT_MASK_TASKS = frozenset({"part-editing"})
 # A row whose headline cells would all be "—" brings the first of these it has (e.g. the OV-PARTS cross-dataset
 # number, which is a plain mIoU).
 FALLBACK_COLUMNS = ("miou", "unseen_miou", "seen_miou", "h_iou", "clip_score")
@@ -95,10 +97,11 @@ def choose_columns(rows: Sequence[Row], task: str | None, override: Sequence[str
 
 
 def mark_best(table: Table) -> None:
-    """Set `row.best` per column, separately among competing measured rows and among published rows."""
+    """Set `row.best` per column, separately within each block (`Table.blocks`: measured and published rows, each
+    split into mask-given methods and the others) among its competing rows."""
     for r in table.rows:
         r.best = set()
-    for block in (table.measured, table.published):
+    for block in table.blocks:
         contenders = [r for r in block if r.competes]
         for col in table.columns:
             values = [r.value(col) for r in contenders if r.value(col) is not None]
@@ -109,6 +112,19 @@ def mark_best(table: Table) -> None:
                 v = r.value(col)
                 if v is not None and math.isclose(v, best, rel_tol=0, abs_tol=1e-9):
                     r.best.add(col)
+
+
+def _mark_mask_given(rows: list[Row], task: str | None) -> None:
+    """Runs of methods registered as given the ground-truth mask (`MethodInfo.uses_gt_mask`, e.g. inpainting the
+    part) solve an easier task than those that find the part: they get a block of their own, as in PartEdit's
+    Table 1. A method this installation does not register (an imported run, a removed plugin) counts as not given it."""
+    if task not in GT_MASK_TASKS or not rows:  # other tables never load the method registry (startup time)
+        return
+    from partbench.registry import METHODS
+
+    for r in rows:
+        info = METHODS.find((task, r.method.partition("@")[0]))
+        r.uses_gt_mask = bool(getattr(info, "uses_gt_mask", False))
 
 
 def _disambiguate(rows: list[Row]) -> None:
@@ -161,18 +177,22 @@ def build_tables(
     published: Sequence[Row] = (),
     suite: str | None = None,
     metrics: Sequence[str] | None = None,
+    preferences: Sequence[PreferenceRow] = (),
 ) -> list[Table]:
     """One table per suite that has measured rows (or only `suite`); with no measured rows at all, one per suite
-    that has published rows, so that `partbench table` on a fresh checkout shows the published leaderboard."""
+    that has published rows or preferences, so that `partbench table` on a fresh checkout shows the published
+    leaderboard. A table carries its suite's published user-study `preferences`."""
     if suite is not None:
         suites = [suite]
     else:
-        suites = list(dict.fromkeys(r.suite for r in measured)) or list(dict.fromkeys(r.suite for r in published))
+        suites = list(dict.fromkeys(r.suite for r in measured)) or list(
+            dict.fromkeys([r.suite for r in published] + [p.suite for p in preferences]))
     tables = []
     for name in suites:
         m_rows = [r for r in measured if r.suite == name]
         p_rows = [r for r in published if r.suite == name]
-        if not m_rows and not p_rows:
+        prefs = [p for p in preferences if p.suite == name]
+        if not m_rows and not p_rows and not prefs:
             continue
         _disambiguate(m_rows)
         _mark_other_data(m_rows)
@@ -180,7 +200,9 @@ def build_tables(
         _mark_other_size(m_rows)
         suite_obj = registered_suite(name)
         task = infer_task(suite_obj, m_rows or p_rows)
-        rows = m_rows + p_rows
+        _mark_mask_given(m_rows, task)
+        # Each block together (Table.blocks), mask-given rows after the others, in their given order otherwise.
+        rows = [r for part in (m_rows, p_rows) for given in (False, True) for r in part if r.uses_gt_mask is given]
         # A suite can name its own headline columns (e.g. unseen mIoU only, where h-IoU is undefined).
         cols = choose_columns(rows, task, metrics or getattr(suite_obj, "headline_metrics", None))
         table = Table(
@@ -193,6 +215,7 @@ def build_tables(
             citations=list(dict.fromkeys(r.citation or "" for r in p_rows)),
             current_version=str(suite_obj.version) if suite_obj is not None else None,
             note=getattr(suite_obj, "headline_note", "") or "",
+            preferences=prefs,
         )
         mark_best(table)
         tables.append(table)

@@ -44,6 +44,7 @@ class Row:
     citation: str | None = None
     note: str | None = None
     unverified: bool = False  # published: taken from a secondary source, not yet checked against the original
+    uses_gt_mask: bool = False  # given the ground-truth part mask (registry `MethodInfo.uses_gt_mask`): own block
     decimals: int | None = None  # published rows: as printed in the source; measured: the table's --decimals
     path: Path | None = None
     best: set[str] = field(default_factory=set)
@@ -60,6 +61,25 @@ class Row:
 
 
 @dataclass
+class PreferenceRow:
+    """A published user-study result: `percent` of `responses` two-alternative forced choices preferred `method`'s
+    edit (or image) over `versus`'s (published.yaml `preferences`)."""
+
+    suite: str
+    method: str
+    versus: str
+    percent: float
+    responses: int
+    citation: str
+    decimals: int | None = None  # as printed in the source
+    versus_uses_gt_mask: bool = False  # `versus` was given the ground-truth mask (PartEdit's mask-based baselines)
+    question: str | None = None  # what the raters were asked
+    note: str | None = None
+    unverified: bool = False
+    path: Path | None = None
+
+
+@dataclass
 class Table:
     suite: str
     title: str
@@ -70,6 +90,7 @@ class Table:
     citations: list[str] = field(default_factory=list)  # published sources in order of first appearance
     current_version: str | None = None
     note: str = ""  # the suite's `headline_note`: why its default columns differ (e.g. unseen-only evaluation)
+    preferences: list[PreferenceRow] = field(default_factory=list)  # published user-study results on the suite
 
     @property
     def measured(self) -> list[Row]:
@@ -78,6 +99,14 @@ class Table:
     @property
     def published(self) -> list[Row]:
         return [r for r in self.rows if r.source == PUBLISHED]
+
+    @property
+    def blocks(self) -> list[list[Row]]:
+        """The rows in the blocks that are ranked separately, in table order: measured, then published, each split
+        into methods that find the part themselves and mask-given ones (`uses_gt_mask`); empty blocks left out."""
+        out = [[r for r in part if r.uses_gt_mask is given] for part in (self.measured, self.published)
+               for given in (False, True)]
+        return [b for b in out if b]
 
     def citation_index(self, row: Row) -> int:
         return self.citations.index(row.citation or "")

@@ -60,6 +60,7 @@ def build_report(opts: ReportOptions, note: Callable[[str], None] = lambda msg: 
     from partbench.leaderboard.published import load_published
     from partbench.leaderboard.results import find_result_files, load_rows
     from partbench.leaderboard.tables import build_tables
+    from partbench.natural_order import runs_in_natural_order
     from partbench.report.userstudy import userstudy_sections
 
     notes: list[str] = []
@@ -68,7 +69,7 @@ def build_report(opts: ReportOptions, note: Callable[[str], None] = lambda msg: 
         notes.append(msg)
         note(msg)
 
-    found = find_result_files(opts.paths, opts.runs_root, tell)
+    found = runs_in_natural_order(find_result_files(opts.paths, opts.runs_root, tell), opts.paths)
     named = {Path(p).resolve() for p in (opts.paths or []) if Path(p).is_file()}
 
     def skip(path: Path, error: PartbenchError) -> None:

@@ -9,7 +9,7 @@ give the same bytes.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,8 +49,10 @@ def _runs_of_one_suite(runs: Sequence[RunData]) -> Any:
     return suite
 
 
-def panel_rows(runs: Sequence[RunData], sample_ids: Sequence[str], data_root: Path) -> tuple[Any, list[PanelRow]]:
-    """The tiles of each sample, every run's prediction in the same crop."""
+def panel_rows(runs: Sequence[RunData], sample_ids: Sequence[str], data_root: Path,
+               warn: Callable[[str], None] | None = None) -> tuple[Any, list[PanelRow]]:
+    """The tiles of each sample, every run's prediction in the same crop; `warn` hears of runs made on other data
+    than `data_root` holds (`partbench.report.data_match`)."""
     from partbench.report.overlay import SampleSource, draw, present_classes, read_prediction
     from partbench.report.palette import suite_palette
 
@@ -75,11 +77,16 @@ def panel_rows(runs: Sequence[RunData], sample_ids: Sequence[str], data_root: Pa
             preds.append(pred)
         tiles = [draw(view, None, palette), draw(view, view.truth, palette), *(draw(view, p, palette) for p in preds)]
         rows.append(PanelRow(sample_id, tiles, present_classes([view.truth, *preds], suite.num_classes)))
+    if warn is not None:
+        from partbench.report.data_match import other_data
+
+        for line in other_data(runs, source.reader, source.refs, sample_ids, data_root):
+            warn(line)
     return suite, rows
 
 
 def write_figure(runs: Sequence[RunData], names: Sequence[str], sample_ids: Sequence[str], data_root: Path,
-                 output: Path, width_in: float | None = None) -> Path:
+                 output: Path, width_in: float | None = None, warn: Callable[[str], None] | None = None) -> Path:
     """rows = samples, columns = image | ground truth | each run; a legend of the parts shown under the panel."""
     from partbench.report.palette import suite_palette
     from partbench.report.plots import _pyplot
@@ -89,7 +96,7 @@ def write_figure(runs: Sequence[RunData], names: Sequence[str], sample_ids: Sequ
     _check_output(output)
     if not sample_ids:
         raise PartbenchError("no samples given: --samples ID[,ID...] (ids as in a run's predictions/ folder).")
-    suite, rows = panel_rows(runs, sample_ids, data_root)
+    suite, rows = panel_rows(runs, sample_ids, data_root, warn)
     palette = suite_palette(suite)
     plt = _pyplot()
     plt.rcParams.update({"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none"})

@@ -46,10 +46,13 @@ def run(req: RunRequest) -> RunOutcome:
                      **options)
     info.check_args(work.method_args)
     data_check.check_complete(work, suite.name, req.allow_incomplete_data)
+    # A limit that leaves no item out makes the complete run: the same identity and folder as a run without one, so
+    # it is neither marked partial nor kept beside the full run as another.
+    limit = None if work.limited is False else req.limit
     identity = {"method": req.method, "method_args": work.identity_args, "suite": suite.name,
                 "suite_version": suite.version, "split": split, "seed": req.seed}
-    if req.limit is not None:
-        identity["limit"] = req.limit
+    if limit is not None:
+        identity["limit"] = limit
     identity |= options  # e.g. gt_resize: another ground truth, another object mask, another run
     if work.completeness is not None and not work.completeness.complete:
         identity["data"] = "incomplete"  # its own folder: it never replaces the complete run's results
@@ -107,12 +110,15 @@ def run(req: RunRequest) -> RunOutcome:
                     for p, _, _ in batch]
 
         evaluator = kind.evaluator(suite, work.evaluator_config, run_dir, req.force)
-        extra = {"limit": req.limit, "seed": req.seed, "fingerprint": fingerprint, "method_config": method_config,
+        extra = {"limit": limit, "seed": req.seed, "fingerprint": fingerprint, "method_config": method_config,
                  "data": data_check.data_summary(work, inputs)}
         if imported is not None:
             extra["inputs"] = imported.get("summary")
+        # What listing the split skipped is counted over the whole split, and cannot be told per item: a limited run
+        # reports only what it skipped itself (the kind's unscorable samples, counted while scoring).
+        skipped = dict(work.skipped) if limit is None else {}
         header = {"suite": suite.name, "split": split, "method": req.method, "method_args": work.identity_args,
-                  "run_name": run_dir.path.name, "meaningful": meaningful, "skipped": dict(work.skipped),
+                  "run_name": run_dir.path.name, "meaningful": meaningful, "skipped": skipped,
                   "n_refs": len(items), "extra": extra | work.config}
         loop = _Loop(kind, suite, work, evaluator, group, req.batch_size, req.workers, run_dir.results_path,
                      row_keys=row_keys)

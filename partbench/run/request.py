@@ -28,6 +28,8 @@ class RunRequest:
     gt_resize: str | None = None  # "SHORT,MAX": the official evaluators' ground-truth round trip
 
     def __post_init__(self) -> None:
+        if self.gt_resize is not None and self.gt_resize.strip().lower() == "published":
+            self.gt_resize = _published_gt_resize(self.method, self.suite)
         self.gt_resize = _normalised_gt_resize(self.gt_resize)
 
 
@@ -60,6 +62,24 @@ class RunOutcome:
     predicted: int
     cached: int
     note: str = ""
+
+
+def _published_gt_resize(method: str, suite: str) -> str | None:
+    """The test size of the evaluator behind `method`'s published numbers (`MethodInfo.published_gt_resize`); None
+    (native annotations) on PartImageNet, whose official mapper computes the resize but never applies it."""
+    from partbench.data.gt_resize import TEST_SIZES
+    from partbench.errors import PartbenchError
+    from partbench.registry import get_method
+    from partbench.suites import load_suite
+
+    if load_suite(suite).reader == "partimagenet":
+        return None
+    preset = get_method(method).published_gt_resize
+    if preset is None:
+        raise PartbenchError(f"--gt-resize published: {method!r} declares no upstream test size (its published "
+                             f"numbers involve no ground-truth round trip, or the size is not known). Pass SHORT,MAX "
+                             f"or a codebase ({', '.join(TEST_SIZES)}); docs/suites.md lists the sizes.")
+    return preset
 
 
 def _normalised_gt_resize(text: str | None) -> str | None:

@@ -11,12 +11,11 @@ from partbench.errors import PartbenchError
 EXECUTORS = ("slurm", "local")
 
 
-def _run_shard(request) -> tuple[int, int]:
-    """One array task (module-level so that submitit can pickle it)."""
+def _run_shard(request) -> Path | None:
+    """One array task (module-level so that submitit can pickle it): the run folder it wrote into."""
     from partbench.run import run
 
-    outcome = run(request)
-    return outcome.predicted, outcome.cached
+    return run(request).run_dir
 
 
 def run_array(request, shards: int, executor: str, folder: Path, slurm: dict[str, Any] | None = None) -> dict:
@@ -26,7 +25,6 @@ def run_array(request, shards: int, executor: str, folder: Path, slurm: dict[str
     except ImportError:
         raise PartbenchError("--executor needs submitit: pip install 'partbench[scale]'.") from None
     from partbench.run import merge_run
-    from partbench.store.run_dir import run_name
 
     if executor not in EXECUTORS:
         from partbench.errors import UnknownNameError
@@ -42,16 +40,18 @@ def run_array(request, shards: int, executor: str, folder: Path, slurm: dict[str
         pool.update_parameters(timeout_min=(slurm or {}).get("timeout_min", 60))
     requests = [replace(request, shard=f"{k}/{shards}") for k in range(shards)]
     jobs = pool.map_array(_run_shard, requests)
-    failures = []
+    failures, folders = [], set()
     for k, job in enumerate(jobs):
         try:
-            job.result()
+            folders.add(job.result())
         except Exception as e:  # report every failed shard, not only the first
             reason = str(e).strip().splitlines()[-1] if str(e) else e
             failures.append(f"shard {k}/{shards} (job {job.job_id}): {reason}")
     if failures:
         raise PartbenchError("shards failed; the others are kept, re-run to resume:\n" + "\n".join(failures))
-    args = dict(request.method_args or {})
-    run_path = Path(request.output_root) / request.suite / run_name(request.method, args, request.seed, request.limit,
-                                                                   request.gt_resize)
-    return merge_run(run_path, n_replicates=request.bootstrap, convention=request.convention)
+    # The folder the shards wrote, named by the run loop (`RunDir.open`) from the run's whole identity: computing the
+    # name again here would miss what only the loop knows (incomplete data, a --limit that leaves nothing out).
+    if len(folders) != 1 or None in folders:
+        raise PartbenchError(f"the {shards} shards did not all write into one run folder "
+                             f"({', '.join(sorted(map(str, folders)))}).")
+    return merge_run(folders.pop(), n_replicates=request.bootstrap, convention=request.convention)

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from partbench.errors import PartbenchError
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from partbench.data.completeness import Completeness
     from partbench.store.run_dir import RunDir
     from partbench.suites import Suite
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -38,6 +40,17 @@ class Work:
     # nothing but the suite itself (a prompt list), which the suite version covers.
     input_files: Callable[[Any], Sequence[Path]] | None = None
     completeness: Completeness | None = None  # is the split's data all there (partbench.data.completeness)
+    # Whether `--limit` left items out. A limit at or above the split's size leaves the run complete, so the loop
+    # drops it from the run's identity. None (a kind that does not say) counts as leaving items out: a limited run
+    # taken for a full one could replace the full run's results.
+    limited: bool | None = None
+
+
+def first_items(items: Sequence[T], limit: int | None) -> tuple[list[T], bool]:
+    """The first `limit` items (all of them without a limit), and whether the limit left any out (`Work.limited`)."""
+    if limit is None or limit >= len(items):
+        return list(items), False
+    return list(items[:limit]), True
 
 
 @dataclass
@@ -159,6 +172,30 @@ class SavedPredictions(Protocol):
         """The raw prediction of `sample` (an empty one if it is missing and that was allowed)."""
 
     def describe(self, sample: Any) -> str: ...
+
+
+def check_coverage(path: Path, total: int, missing: Sequence[str], unmatched: Sequence[str], allow_missing: bool,
+                   unit: str, empty: str, hint: str = "") -> None:
+    """What `partbench score` says of saved predictions that do not cover the split one to one: `missing` (ids of
+    items without a prediction) refused unless `allow_missing`, then counted in a warning, and `unmatched`
+    (predictions that match no item, by name) counted in a warning. `unit` names the items (samples, records),
+    `empty` what a missing prediction is scored as."""
+    if missing and not allow_missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise PartbenchError(f"{path}: {len(missing)} of {total} {unit} have no prediction ({shown}). "
+                             f"Use --allow-missing to score them as {empty}.{hint}")
+    warnings = []
+    if missing:
+        warnings.append(f"{len(missing)} of {total} {unit} have no prediction in {path}: each is scored as {empty} "
+                        f"(--allow-missing).")
+    if unmatched:
+        warnings.append(f"{len(unmatched)} predictions in {path} match no {unit.rstrip('s')} of this split and are "
+                        f"not scored (e.g. {unmatched[0]}).")
+    if warnings:
+        from partbench.console import err_console
+
+        for line in warnings:
+            err_console.print(f"warning: {line}", style="yellow", markup=False, highlight=False, soft_wrap=True)
 
 
 def task_kind_for(suite: Suite) -> TaskKind:

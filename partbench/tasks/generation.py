@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from partbench.api.types import PromptItem
 from partbench.errors import PartbenchError
-from partbench.tasks.base import TaskKind, Work
+from partbench.tasks.base import TaskKind, Work, first_items
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -120,7 +120,7 @@ class GenerationTask(TaskKind):
              seed: int, convention: str | None) -> Work:
         from partbench.data.prompts import load_prompts
 
-        prompts = load_prompts(suite)[:limit] if limit else load_prompts(suite)
+        prompts, limited = first_items(load_prompts(suite), limit)
         options = GenerationOptions.parse(suite, args)
         jobs = [ImageJob(p, k, image_seed(seed, p.id, k)) for p in prompts for k in range(options.images_per_prompt)]
         clip_fingerprint = options.clip.fingerprint()
@@ -129,7 +129,7 @@ class GenerationTask(TaskKind):
             evaluator_config={"clip": asdict(options.clip), "clip_fingerprint": clip_fingerprint},
             config={"images_per_prompt": options.images_per_prompt, "seed_schedule": SEED_SCHEDULE,
                     "clip": options.clip.describe() | {"fingerprint": clip_fingerprint}},
-            input_check={"prompts": prompts, "images_per_prompt": options.images_per_prompt},
+            input_check={"prompts": prompts, "images_per_prompt": options.images_per_prompt}, limited=limited,
         )
 
     def cache_id(self, job: ImageJob) -> str:

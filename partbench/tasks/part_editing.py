@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from partbench.errors import PartbenchError
-from partbench.tasks.base import TaskKind, Work
+from partbench.tasks.base import TaskKind, Work, first_items
 
 if TYPE_CHECKING:
     import numpy as np
@@ -89,7 +89,7 @@ class PartEditingTask(TaskKind):
         reader = suite.make_reader(data_root)
         reader.check(split)
         index = reader.index(split)
-        refs = index.refs[:limit] if limit else index.refs
+        refs, limited = first_items(index.refs, limit)
         config: dict[str, Any] = {"metrics_defined_in": "docs/partedit.md"}
         release = reader.release() if hasattr(reader, "release") else None
         if release is not None:  # a prepared PartEdit-Bench: which revision, and whether it has token_cls
@@ -102,7 +102,7 @@ class PartEditingTask(TaskKind):
                     evaluator_config={"convention": convention, "clip": clip}, skipped=dict(index.skipped),
                     config=config,
                     input_files=reader.input_files, completeness=check_completeness(suite, reader, split, index),
-                    input_check={"sample_ids": [r.id for r in refs]})
+                    input_check={"sample_ids": [r.id for r in refs]}, limited=limited)
 
     def list_samples(self, suite: Suite, data_root: Path, split: str) -> list[dict[str, Any]]:
         """`partbench suites S --samples`."""

@@ -145,7 +145,7 @@ class SavedPartMasks:
     """`partbench score`'s source for part-reasoning suites; records without a prediction are empty if allowed."""
 
     def __init__(self, path: Path, work: Work, allow_missing: bool):
-        from partbench.console import err_console
+        from partbench.tasks.base import check_coverage
 
         path = Path(path)
         if path.is_file() and path.suffix == ".json":
@@ -156,20 +156,9 @@ class SavedPartMasks:
             raise PartbenchError(f"{path}: expected Partonomy's predictions JSON or a folder of <record id>/<k>.png "
                                  f"masks.")
         missing = [r.id for r in work.items if not self.source.has(r)]
-        if missing and not allow_missing:
-            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-            raise PartbenchError(f"{path}: {len(missing)} of {len(work.items)} records have no prediction ({shown}). "
-                                 f"Use --allow-missing to score them as predicting no mask.")
-        warnings = []
-        if missing:
-            warnings.append(f"{len(missing)} of {len(work.items)} records have no prediction in {path}: each counts "
-                            f"as predicting no mask (--allow-missing).")
-        unmatched = getattr(self.source, "unmatched", [])
-        if unmatched:
-            warnings.append(f"{len(unmatched)} predictions in {path} match no record of this split and are not "
-                            f"scored (e.g. predictions[{unmatched[0]}]).")
-        for line in warnings:
-            err_console.print(f"warning: {line}", style="yellow", markup=False, highlight=False, soft_wrap=True)
+        unmatched = [f"predictions[{j}]" for j in getattr(self.source, "unmatched", [])]
+        check_coverage(path, len(work.items), missing, unmatched, allow_missing, unit="records",
+                       empty="predicting no mask")
         self.n_missing = len(missing)
         self._missing = set(missing)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from partbench.errors import PartbenchError
-from partbench.tasks.base import Prediction, TaskKind, Work
+from partbench.tasks.base import Prediction, TaskKind, Work, first_items
 from partbench.tasks.part_masks import PartMasks
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ class PartReasoningTask(TaskKind):
         reader = suite.make_reader(data_root)
         reader.check(split)
         index = reader.index(split)
-        refs = index.refs[:limit] if limit else index.refs
+        refs, limited = first_items(index.refs, limit)
 
         def load(ref: Any) -> PartonomySample:
             sample = reader.load(ref)
@@ -133,7 +133,7 @@ class PartReasoningTask(TaskKind):
         return Work(items=refs, load=load, method_args={k: v for k, v in args.items() if k not in PROTOCOL_ARGS},
                     identity_args=args, evaluator_config={"convention": convention}, skipped=dict(index.skipped),
                     config={"teacher_forcing": protocol.describe()}, input_files=reader.input_files,
-                    completeness=check_completeness(suite, reader, split, index))
+                    completeness=check_completeness(suite, reader, split, index), limited=limited)
 
     def warm(self, sample: PartonomySample) -> None:
         sample.image  # noqa: B018 - decoded here, in a loader thread, ahead of inference

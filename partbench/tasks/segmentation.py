@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from partbench.errors import PartbenchError
-from partbench.tasks.base import Prediction, TaskKind, Work
+from partbench.tasks.base import Prediction, TaskKind, Work, check_coverage, first_items
 
 if TYPE_CHECKING:
     import numpy as np
@@ -114,23 +114,9 @@ class SavedMaps:
 
         self.suite, self.path = suite, path
         self.source = open_predictions(path, suite.num_classes, suite.ignore_label)
-        from partbench.console import err_console
-
         missing = self.source.missing(work.items)
-        if missing and not allow_missing:
-            shown = ", ".join(r.id for r in missing[:5]) + (" ..." if len(missing) > 5 else "")
-            raise PartbenchError(f"{path}: {len(missing)} of {len(work.items)} samples have no prediction "
-                                 f"({shown}). Use --allow-missing to score them as empty.{self.source.hint()}")
-        warnings = []
-        if missing:
-            warnings.append(f"{len(missing)} of {len(work.items)} samples have no prediction in {path}: each is "
-                            f"scored as predicting nothing (--allow-missing).")
-        unmatched = self.source.unmatched(work.items)
-        if unmatched:
-            warnings.append(f"{len(unmatched)} predictions in {path} match no sample of this split and are not "
-                            f"scored (e.g. {unmatched[0]}).")
-        for line in warnings:
-            err_console.print(f"warning: {line}", style="yellow", markup=False, highlight=False, soft_wrap=True)
+        check_coverage(path, len(work.items), [r.id for r in missing], self.source.unmatched(work.items),
+                       allow_missing, unit="samples", empty="predicting nothing", hint=self.source.hint())
         self.n_missing = len(missing)
         self._missing_ids = {r.id for r in missing}
 
@@ -162,7 +148,7 @@ class SegmentationTask(TaskKind):
         from partbench.data.index_cache import cached_index
 
         index = cached_index(reader, data_root, split)
-        refs = index.refs[:limit] if limit else index.refs
+        refs, limited = first_items(index.refs, limit)
         load, config = reader.load, {}
         if gt_resize is not None:
             from partbench.data.gt_resize import GtResize, round_trip
@@ -172,7 +158,7 @@ class SegmentationTask(TaskKind):
         return Work(items=refs, load=load, method_args=args, identity_args=args, config=config,
                     evaluator_config={"convention": convention}, skipped=dict(index.skipped),
                     input_files=getattr(reader, "input_files", _image_only),
-                    completeness=check_completeness(suite, reader, split, index))
+                    completeness=check_completeness(suite, reader, split, index), limited=limited)
 
     def scorable(self, sample: Sample) -> bool:
         return sample.has_labels

@@ -1,10 +1,12 @@
-"""`partbench userstudy export`: a self-contained two-alternative (A/B) user-study pack from generation runs.
+"""`partbench userstudy export`: a self-contained two-alternative (A/B) user-study pack from generation runs, or from
+part-editing runs (each item then also shows the source image, the part and the instruction; `edit_runs.py`).
 
 ```
 OUT/
   pack/                 the only folder raters see: host it anywhere static (or open index.html from disk)
     index.html          the study page (no external requests); answers are downloaded as a JSON file at the end
-    images/<item>-{1,2}.png   the two images of each item, named so that the name does not reveal the method, and
+    images/<item>-{1,2}.png   the two images of each item (edit packs: <item>-0.png the source), named so that the
+                        name does not reveal the method, and
                         re-encoded as bare PNGs (no text, time, EXIF or colour-profile chunks, which can name the
                         generator or its settings)
     manifest.json       public: pack id, question, number of items, URL parameters
@@ -33,6 +35,7 @@ from typing import Any
 from partbench.errors import PartbenchError
 from partbench.store.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from partbench.userstudy.completion import CODE_SCHEME, completion_salt
+from partbench.userstudy.edit_runs import EDIT_QUESTION
 
 PACK_SCHEMA = 1
 QUESTION = "Which image applies the instruction to the correct part?"
@@ -47,7 +50,8 @@ PNG_IMAGE_CHUNKS = frozenset({b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"})
 
 @dataclass(frozen=True)
 class RunImages:
-    """A generation run's first image (k = 0) per prompt, with the prompt texts."""
+    """A generation run's first image (k = 0) per prompt, with the prompt texts; or a part-editing run's edit per
+    sample (keyed like prompts), with the instruction as the prompt and the source images."""
 
     label: str
     path: Path
@@ -56,19 +60,28 @@ class RunImages:
     method: str
     images: dict[str, Path]  # prompt id -> image file
     prompts: dict[str, dict[str, Any]]  # prompt id -> {prompt, part, object}
+    task: str = "generation"
+    sources: dict[str, Path] = field(default_factory=dict)  # part-editing: sample id -> source image
 
     @classmethod
-    def read(cls, run_dir: Path) -> RunImages:
+    def read(cls, run_dir: Path, data_root: Path | None = None) -> RunImages:
         from partbench.store.atomic import read_json
+        from partbench.userstudy.edit_runs import TASK as EDITING
+        from partbench.userstudy.edit_runs import read_edit_run
 
         run_dir = Path(run_dir)
         results_path = run_dir / "results.json"
         if not results_path.is_file():
-            raise PartbenchError(f"{run_dir}: no results.json; pass a finished generation run directory "
-                                 "(runs/<suite>/<method>[@args]).")
+            raise PartbenchError(f"{run_dir}: no results.json; pass a finished generation or part-editing run "
+                                 "directory (runs/<suite>/<method>[@args]).")
         results = read_json(results_path)
+        head = {"label": results.get("run_name") or run_dir.name, "path": run_dir, "suite": results["suite"],
+                "suite_version": str(results.get("suite_version")), "method": results["method"]}
+        if results.get("task") == EDITING:
+            return cls(**head, task=EDITING, **read_edit_run(run_dir, results, data_root))
         if results.get("task") != "generation":
-            raise PartbenchError(f"{results_path}: not a generation run (task {results.get('task')!r}).")
+            raise PartbenchError(f"{results_path}: not a generation or part-editing run (task "
+                                 f"{results.get('task')!r}).")
         images, prompts = {}, {}
         samples = run_dir / "samples.jsonl"
         for lineno, line in enumerate(samples.read_text(encoding="utf-8").splitlines(), 1):
@@ -84,9 +97,7 @@ class RunImages:
             images[row["prompt_id"]] = image
             prompts[row["prompt_id"]] = {"prompt": row.get("prompt", ""), "part": row.get("part"),
                                          "object": row.get("object")}
-        return cls(label=results.get("run_name") or run_dir.name, path=run_dir, suite=results["suite"],
-                   suite_version=str(results.get("suite_version")), method=results["method"], images=images,
-                   prompts=prompts)
+        return cls(**head, images=images, prompts=prompts)
 
 
 @dataclass
@@ -101,6 +112,7 @@ class ExportOptions:
     title: str = "Image comparison study"
     submit_text: str | None = None  # how to submit, shown on the end page (None: DEFAULT_SUBMIT_TEXT)
     allow_different_sizes: bool = False  # pair images of different pixel sizes (refused by default)
+    data_root: Path | None = None  # part-editing runs: where the suite's sources are (None: the default data root)
 
 
 @dataclass
@@ -115,6 +127,8 @@ class PackItem:
     gold_answer: str | None = None  # "left" | "right" for gold items
     repeat_of: str | None = None
     files: dict[str, Path] = field(default_factory=dict)  # side -> source image (None for blank)
+    source: Path | None = None  # part-editing: the image both sides edited
+    part: str | None = None  # part-editing: the part the instruction names
 
 
 def _draw_items(ref: RunImages, others: list[RunImages], opts: ExportOptions, rng: random.Random) -> list[PackItem]:
@@ -242,15 +256,22 @@ def export_pack(opts: ExportOptions) -> dict[str, Any]:
     if not isinstance(opts.completion_code, bool):  # the old API took a fixed code, which the page would reveal
         raise PartbenchError("completion_code is a flag now (True/False): the page derives each participant's code "
                              "from their answers, since a fixed code can be read in the page source.")
-    runs = [RunImages.read(p) for p in opts.runs]
+    runs = [RunImages.read(p, opts.data_root) for p in opts.runs]
     labels = [r.label for r in runs]
     if len(set(labels)) != len(labels):
         raise PartbenchError(f"runs must be distinct; got {labels}.")
     suites = {(r.suite, r.suite_version) for r in runs}
     if len(suites) > 1:
         raise PartbenchError(f"runs come from different suites/versions {sorted(suites)}; compare like with like.")
+    tasks = {r.task for r in runs}
+    if len(tasks) > 1:
+        raise PartbenchError(f"runs of different tasks {sorted(tasks)}; pair generation runs or part-editing runs.")
     ref, others = runs[0], runs[1:]
     items = _draw_items(ref, others, opts, random.Random(opts.seed))
+    editing = ref.task != "generation"
+    for item in items:
+        item.source, item.part = ref.sources.get(item.prompt_id), ref.prompts[item.prompt_id].get("part")
+    question = EDIT_QUESTION if editing else QUESTION
     sizes = _check_sizes(items, opts.allow_different_sizes)
 
     pack_dir = opts.out / "pack"
@@ -264,21 +285,27 @@ def export_pack(opts: ExportOptions) -> dict[str, Any]:
             source = item.files.get(side)
             data = _pack_png(source) if source else _blank_png(_image_size(item.files[_other(side)]))
             atomic_write_bytes(images_dir / name, data)
+        if item.source is not None:
+            wanted.add(f"{item.item_id}-0.png")
+            atomic_write_bytes(images_dir / f"{item.item_id}-0.png", _pack_png(item.source))
     for stale in images_dir.iterdir():
         if stale.name not in wanted:
             stale.unlink() if stale.is_file() else shutil.rmtree(stale)
 
     identity = {"seed": opts.seed, "runs": [{"label": r.label, "method": r.method} for r in runs],
                 "items": [(i.item_id, i.kind, i.prompt_id, i.left, i.right) for i in items],
-                "suite": ref.suite, "suite_version": ref.suite_version}
+                "suite": ref.suite, "suite_version": ref.suite_version} | ({"task": ref.task} if editing else {})
     identity_bytes = json.dumps(identity, sort_keys=True).encode()
     pack_id = "pb-" + hashlib.sha256(identity_bytes).hexdigest()[:12]
     salt = completion_salt(identity_bytes) if opts.completion_code else None
     public_items = [{"item_id": i.item_id, "prompt": i.prompt, "left": f"images/{i.item_id}-1.png",
-                     "right": f"images/{i.item_id}-2.png"} for i in items]
-    manifest = {"schema_version": PACK_SCHEMA, "pack_id": pack_id, "title": opts.title, "question": QUESTION,
+                     "right": f"images/{i.item_id}-2.png"} | (
+                        {"source": f"images/{i.item_id}-0.png", "part": i.part} if editing else {}) for i in items]
+    manifest = {"schema_version": PACK_SCHEMA, "pack_id": pack_id, "title": opts.title, "question": question,
                 "n_items": len(items), "url_parameters": ["PROLIFIC_PID", "STUDY_ID", "SESSION_ID"],
                 "answers_format": "JSON file downloaded at the end of index.html"}
+    if editing:
+        manifest["task"] = ref.task
     from partbench.userstudy.page import render_page
 
     submit_text = DEFAULT_SUBMIT_TEXT if opts.submit_text is None else opts.submit_text.strip()
@@ -286,14 +313,15 @@ def export_pack(opts: ExportOptions) -> dict[str, Any]:
         raise PartbenchError("--submit-text is empty; the end page must tell participants how to submit.")
     atomic_write_text(pack_dir / "index.html", render_page(manifest, public_items, salt, submit_text))
     atomic_write_json(pack_dir / "manifest.json", manifest)
-    atomic_write_text(opts.out / "items.csv", _items_csv(items, pack_id))
+    atomic_write_text(opts.out / "items.csv", _items_csv(items, pack_id, question, editing))
 
     import partbench
 
     key = {
         "schema_version": PACK_SCHEMA, "pack_id": pack_id, "private": True,
         "note": "Which side is which method. Keep this file away from raters (it is outside pack/).",
-        "question": QUESTION, "seed": opts.seed, "suite": ref.suite, "suite_version": ref.suite_version,
+        "question": question, "task": ref.task, "seed": opts.seed, "suite": ref.suite,
+        "suite_version": ref.suite_version,
         "reference": ref.label, "baselines": [o.label for o in others],
         "runs": {r.label: {"path": str(r.path), "method": r.method} for r in runs},
         "raters_per_item": opts.raters_per_item, "completion_salt": salt, "completion_scheme": CODE_SCHEME,
@@ -335,13 +363,15 @@ def _other(side: str) -> str:
     return "right" if side == "left" else "left"
 
 
-def _items_csv(items: list[PackItem], pack_id: str) -> str:
-    """One row per item in the crowd-platform input form: `Input.*` columns (image paths relative to pack/)."""
+def _items_csv(items: list[PackItem], pack_id: str, question: str, editing: bool) -> str:
+    """One row per item in the crowd-platform input form: `Input.*` columns (image paths relative to pack/); edit
+    packs add the part and the source image."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
+    extra = ["Input.part", "Input.image_source_url"] if editing else []
     writer.writerow(["Input.pack_id", "Input.item_id", "Input.prompt", "Input.question", "Input.image_left_url",
-                     "Input.image_right_url"])
+                     "Input.image_right_url", *extra])
     for i in items:
-        writer.writerow([pack_id, i.item_id, i.prompt, QUESTION, f"images/{i.item_id}-1.png",
-                         f"images/{i.item_id}-2.png"])
+        writer.writerow([pack_id, i.item_id, i.prompt, question, f"images/{i.item_id}-1.png",
+                         f"images/{i.item_id}-2.png", *([i.part, f"images/{i.item_id}-0.png"] if editing else [])])
     return buf.getvalue()

@@ -21,8 +21,10 @@ def render_page(manifest: dict[str, Any], items: list[dict[str, Any]], code_salt
     env = Environment(loader=PackageLoader("partbench.userstudy", "templates"),
                       autoescape=select_autoescape(["html", "j2"], default_for_string=True, default=True),
                       keep_trailing_newline=True)
+    editing = manifest.get("task") == "part-editing"  # each item also shows its source image and part
     data = {"pack_id": manifest["pack_id"], "question": manifest["question"], "items": items,
-            "code_salt": code_salt, "code_scheme": CODE_SCHEME, "code_length": CODE_LENGTH}
+            "code_salt": code_salt, "code_scheme": CODE_SCHEME, "code_length": CODE_LENGTH} | (
+        {"editing": True} if editing else {})
     return env.get_template("study.html.j2").render(title=manifest["title"], question=manifest["question"],
                                                       n_items=len(items), data=data, submit_text=submit_text,
-                                                      with_code=code_salt is not None)
+                                                      with_code=code_salt is not None, editing=editing)

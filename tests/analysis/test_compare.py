@@ -155,16 +155,36 @@ def test_cli_json_and_holm_over_runs_and_metrics(three_runs):
                  "--replicates", "500")
     assert two.exit_code == 0, two.output
     doc = json.loads(two.output)
-    assert set(doc) == {"h_iou", "lr_confusion"}
-    assert set(doc["h_iou"]) >= {"difference", "ci95", "p_value", "p_value_holm"}
+    assert (doc["a"], doc["a_path"], doc["replicates"]) == ("a", str(three_runs[0]), 500)
+    (only,) = doc["comparisons"]
+    assert only["b"] == "b" and only["b_path"] == str(three_runs[1]) and set(only["metrics"]) == {"h_iou",
+                                                                                                   "lr_confusion"}
+    assert set(only["metrics"]["h_iou"]) >= {"difference", "ci95", "p_value", "p", "p_value_holm", "p_holm"}
     three = invoke("compare", *three_runs, "--json", "--replicates", "500")
     assert three.exit_code == 0, three.output
     doc = json.loads(three.output)
-    assert set(doc) == {"b", "c"} and set(doc["b"]) == {"h_iou", "seen_miou", "unseen_miou", "lr_confusion"}
-    raw = [doc[r][m]["p_value"] for r in ("b", "c") for m in doc[r]]
-    assert [doc[r][m]["p_value_holm"] for r in ("b", "c") for m in doc[r]] == pytest.approx(holm(raw))
+    by_run = {c["b"]: c["metrics"] for c in doc["comparisons"]}
+    assert set(by_run) == {"b", "c"} and set(by_run["b"]) == {"h_iou", "seen_miou", "unseen_miou", "lr_confusion"}
+    raw = [by_run[r][m]["p_value"] for r in ("b", "c") for m in by_run[r]]
+    assert [by_run[r][m]["p_value_holm"] for r in ("b", "c") for m in by_run[r]] == pytest.approx(holm(raw))
     text = invoke("compare", *three_runs, "--replicates", "500")
     assert text.exit_code == 0 and "B = b" in text.output and "p (Holm)" in text.output
+
+
+def test_a_p_value_beyond_the_bootstrap_resolution_is_a_bound_in_json_and_text(three_runs, tmp_path):
+    far = _write_run(tmp_path / "far", "far", {"figure": 0.95, "robot": 0.95}, seed=5)  # better on every sample
+    args = ("compare", three_runs[0], far, "--metric", "h_iou", "--replicates", "200")
+    doc = json.loads(invoke(*args, "--json").output)
+    h = doc["comparisons"][0]["metrics"]["h_iou"]
+    assert doc["a"] == "a" and doc["comparisons"][0]["b"] == "far"
+    assert h["difference"] > 20 and h["p_value"] == 1 / 200 and h["p_value_bound"] is True and h["p"] == "< 0.005"
+    text = invoke(*args)
+    assert text.exit_code == 0 and "< 0.005" in text.output, text.output
+    # Holm over several tests: a bound adjusted stays a bound, never 0.
+    many = json.loads(invoke("compare", three_runs[0], far, "--replicates", "200", "--json").output)
+    adjusted = many["comparisons"][0]["metrics"]["h_iou"]
+    assert adjusted["p_value_holm"] > 0 and adjusted["p_value_holm_bound"] is True
+    assert adjusted["p_holm"] == f"< {adjusted['p_value_holm']:.2g}"
 
 
 def test_runs_over_other_samples_or_data_are_refused(three_runs, tmp_path):

@@ -102,6 +102,9 @@ CASES = [
     ("part-editing", "oracle", {}),
     ("part-editing", "partedit-outputs", {}),
     ("part-editing", "image-folder", _edit_folder),
+    ("part-editing", "instruct-pix2pix", {"preset": "tiny", "instruction": "random"}),
+    ("part-editing", "sdxl-inpaint", {"preset": "tiny", "keep_background": "true"}),
+    ("part-editing", "partconcepts-edit", _tiny_partconcepts),
 ]
 SUITES = {"segmentation": "demo", "generation": "demo-t2i", "part-reasoning": "demo-partonomy",
           "part-editing": "demo-edit"}

@@ -4,6 +4,8 @@ a command away."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -149,3 +151,62 @@ def test_new_commands_start_light(command):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def _command_paths() -> list[list[str]]:
+    """Every command and group of the CLI, as the words that name it (`[]` is `partbench` itself)."""
+    import typer
+
+    from partbench.cli.main import app
+
+    def walk(command, path: list[str]):
+        yield path, command
+        for name, sub in (getattr(command, "commands", None) or {}).items():
+            yield from walk(sub, [*path, name])
+
+    return list(walk(typer.main.get_command(app), []))
+
+
+def test_every_help_at_80_columns_cuts_nothing():
+    from typer.testing import CliRunner
+
+    from partbench.cli.main import app
+
+    found = _command_paths()
+    assert len(found) >= 20 and ["userstudy", "export"] in [p for p, _ in found]
+    for path, command in found:
+        result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "80"})
+        where = " ".join(["partbench", *path, "--help"])
+        assert result.exit_code == 0, (where, result.output)
+        assert "…" not in result.output, (where, result.output)
+        assert max(len(line) for line in result.output.splitlines()) <= 80, where
+        for param in getattr(command, "params", []):
+            for name in [*param.opts, *param.secondary_opts]:
+                assert _whole_on_a_line(result.output, name), (where, name)
+
+
+def test_layer_sweep_runs_are_listed_in_natural_order(tmp_path):
+    for layer in (10, 2, 1):
+        _results(tmp_path / f"runs/demo/seg4diff@layer={layer}", f"seg4diff@layer={layer}")
+    _results(tmp_path / "runs/demo/random", "random")
+    expected = ["random", "seg4diff@layer=1", "seg4diff@layer=2", "seg4diff@layer=10"]
+    for args in (("--runs-root", tmp_path / "runs"), (tmp_path / "runs",)):
+        out = invoke("table", *args, "--no-published", "--format", "csv").output
+        assert [r["run_name"] for r in csv.DictReader(io.StringIO(out))] == expected, out
+    # Paths named one by one keep the order they were given in.
+    named = [tmp_path / "runs/demo" / n for n in ("seg4diff@layer=10", "random")]
+    out = invoke("table", *named, "--no-published", "--format", "csv").output
+    assert out.index("seg4diff@layer=10") < out.index("random"), out
+
+
+def test_suites_without_part_classes_show_no_class_counts():
+    rows = {r["name"]: r for r in json.loads(invoke("suites", "--json").output)}
+    for name in ("demo-t2i", "demo-partonomy", "partedit-real"):
+        assert rows[name]["classes"] is None and rows[name]["mirrored_pairs"] is None, rows[name]
+    assert rows["demo"]["classes"] == load_suite("demo").num_classes and rows["demo"]["size"] is None
+    assert rows["demo-t2i"]["size"] == "8 prompts" and rows["partedit-real"]["size"] == "13 edits (real)"
+    listing = invoke("suites").output
+    line = next(line for line in listing.splitlines() if line.startswith("demo-t2i "))
+    assert line.split()[3:6] == ["—", "—", "—"], line  # not "0 0 0"
+    details = " ".join(invoke("suites", "partedit-real").output.split())
+    assert "classes none: 13 edits (real)" in details

@@ -171,3 +171,22 @@ def test_a_round_trip_run_is_another_run(demo_root):
     assert compared.exit_code == 2 and "--gt-resize" in compared.output
     generation = invoke("run", "-m", "flux2-klein", "-s", "demo-t2i", "--gt-resize", "640,768")
     assert generation.exit_code == 2 and "does not apply" in generation.output
+
+
+def test_codebase_names_and_the_methods_published_test_size():
+    from partbench.data.gt_resize import GtResize
+    from partbench.errors import PartbenchError
+    from partbench.run.request import RunRequest
+
+    # The upstream configs' MIN_SIZE_TEST / MAX_SIZE_TEST: part-catseg 640/768; OV-PARTS CLIPSeg sets none (800/1333).
+    assert GtResize.parse("PartCATSeg") == GtResize(640, 768)
+    assert GtResize.parse("ovparts-clipseg") == GtResize(800, 1333)
+    req = RunRequest(method="partcatseg", suite="pascal-part-116", data_root=Path("."), gt_resize="published")
+    assert req.gt_resize == "640,768"
+    # PartImageNet's official mapper never applies its resize: the published protocol is the native one.
+    assert RunRequest(method="partcatseg", suite="partimagenet", data_root=Path("."), gt_resize="published").gt_resize \
+        is None
+    with pytest.raises(PartbenchError, match="declares no upstream test size"):
+        RunRequest(method="random", suite="pascal-part-116", data_root=Path("."), gt_resize="published")
+    with pytest.raises(PartbenchError, match="a codebase"):
+        GtResize.parse("detectron")

@@ -66,3 +66,23 @@ def test_a_split_list_change_rebuilds_everything(tmp_path, monkeypatch):
     index = cached_index(SUITE.make_reader(tmp_path), tmp_path, "val")
     assert sorted(reads) == ["2008_000001", "2008_000002"]
     assert {r.image_id for r in index.refs} == {"2008_000001", "2008_000002"}
+
+
+def test_a_parallel_build_equals_the_serial_one_and_reports_a_bad_file(tmp_path, monkeypatch):
+    import pytest
+
+    from partbench.errors import PartbenchError
+
+    build_pascal_part(tmp_path, SUITE)
+    serial = SUITE.make_reader(tmp_path).index("val")
+    monkeypatch.setenv("PARTBENCH_INDEX_WORKERS", "2")  # forked workers even for three images
+    parallel = cached_index(SUITE.make_reader(tmp_path), tmp_path, "val")
+    assert _refs(parallel) == _refs(serial) and parallel.skipped == serial.skipped
+
+    monkeypatch.setenv("PARTBENCH_CACHE", str(tmp_path / "other-cache"))
+    (tmp_path / "pascal-part/Annotations_Part/2008_000002.mat").write_bytes(b"not a mat file")
+    with pytest.raises(PartbenchError, match="2008_000002.mat"):
+        cached_index(SUITE.make_reader(tmp_path), tmp_path, "val")
+    monkeypatch.setenv("PARTBENCH_INDEX_WORKERS", "two")
+    with pytest.raises(PartbenchError, match="PARTBENCH_INDEX_WORKERS"):
+        cached_index(SUITE.make_reader(tmp_path), tmp_path, "val")

@@ -116,3 +116,23 @@ def test_unknown_part_name_names_the_file(pascal):
     ref = next(r for r in reader.index("val").refs if r.image_id == "2008_000002")
     with pytest.raises(PartbenchError, match="2008_000002.mat: object 1 \\(car\\) has part 'lfleg'"):
         reader.load(ref)
+
+
+@pytest.mark.parametrize("content", [b"", b"MATLAB 5.0 MAT-file" + b"\0" * 40, b"not a mat file at all " * 20])
+def test_an_unreadable_mat_file_is_a_clear_error_naming_it(tmp_path, content):
+    path = tmp_path / "2008_000002.mat"
+    path.write_bytes(content)
+    with pytest.raises(PartbenchError, match=r"2008_000002.mat: cannot read .mat file"):
+        read_annotation(path)
+
+
+def test_a_bug_past_the_read_is_not_reported_as_a_bad_file(tmp_path, monkeypatch):
+    path = tmp_path / "2008_000002.mat"
+    save_mat(path, "2008_000002", [])
+
+    def broken(*args, **kwargs):
+        raise AttributeError("a bug, not a bad file")
+
+    monkeypatch.setattr(scipy.io, "loadmat", broken)
+    with pytest.raises(AttributeError, match="a bug"):
+        read_annotation(path)

@@ -133,6 +133,30 @@ def test_show_and_figure(demo_runs, demo_root, tmp_path):
     assert bad.exit_code == 2 and "must end in .png, .pdf, .svg" in bad.output
 
 
+def test_show_and_figure_warn_of_a_run_made_on_other_data(demo_runs, demo_root, tmp_path):
+    run = tmp_path / "random"
+    shutil.copytree(demo_runs / "demo" / "random", run)
+    sample = sorted(p.stem for p in run.glob("predictions/*.png"))[0]
+    same = tmp_path / "same-data"
+    shutil.copytree(demo_root, same)
+    for root in (demo_root, same):  # the run's own data, and a copy of it elsewhere: the same content
+        quiet = invoke("show", run, sample, "--data-root", root, "-o", tmp_path / "quiet.png")
+        assert quiet.exit_code == 0 and "warning" not in quiet.output, quiet.output
+    edited = tmp_path / "edited-data"
+    shutil.copytree(demo_root, edited)
+    image = edited / "PartbenchDemo/images/val" / f"{sample.split('__')[0]}.jpg"
+    image.write_bytes(image.read_bytes() + b"\0")  # other bytes, the same picture
+    shown = invoke("show", run, sample, "--data-root", edited, "-o", tmp_path / "one.png")
+    assert shown.exit_code == 0, shown.output
+    said = " ".join(shown.output.split())
+    assert "warning: random was made on other data" in said and sample in said
+    (run / "inputs.json").unlink()  # a run that kept only its data fingerprint: compared over the whole split
+    made = invoke("figure", run, "--samples", sample, "--data-root", edited, "-o", tmp_path / "fig.png")
+    assert made.exit_code == 0 and "random was made on other data" in " ".join(made.output.split()), made.output
+    quiet = invoke("figure", run, "--samples", sample, "--data-root", demo_root, "-o", tmp_path / "fig.png")
+    assert quiet.exit_code == 0 and "warning" not in quiet.output, quiet.output
+
+
 def test_a_generation_suite_shows_images_per_prompt_and_the_user_study(tmp_path, monkeypatch):
     from helpers.generation import study_runs
 

@@ -10,26 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.cli import invoke
+from helpers.generated_suites import demo_derived_root, run_results
 from PIL import Image
 
 
 @pytest.fixture(scope="module")
 def edit_root(tmp_path_factory) -> Path:
-    from partbench.data.demo import generate_demo
     from partbench.data.demo_edit import generate_demo_edit
 
-    root = tmp_path_factory.mktemp("edit-data")
-    generate_demo(root / "PartbenchDemo", seed=0, n_train=2, n_val=6)
-    generate_demo_edit(root, seed=0, n_images=6)
-    return root
+    return demo_derived_root(tmp_path_factory.mktemp("edit-data"), generate_demo_edit, n_images=6)
 
 
 def _run(root: Path, method: str, *args) -> dict:
-    r = invoke("run", "-m", method, "-s", "demo-edit", "--data-root", root, "--output", "runs", "--bootstrap", "50",
-               *args)
-    assert r.exit_code == 0, r.output
-    name = method if not args else f"{method}@"
-    return json.loads(next(Path("runs/demo-edit").glob(f"{name}*/results.json")).read_text())
+    return run_results(root, "demo-edit", method, *args, bootstrap=50)
 
 
 def _samples(root: Path) -> list[dict]:

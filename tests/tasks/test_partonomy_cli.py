@@ -10,26 +10,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.cli import invoke
+from helpers.generated_suites import demo_derived_root, run_results
 
 from partbench.errors import PartbenchError
 
 
 @pytest.fixture(scope="module")
 def reasoning_root(tmp_path_factory) -> Path:
-    from partbench.data.demo import generate_demo
     from partbench.data.demo_partonomy import generate_demo_partonomy
 
-    root = tmp_path_factory.mktemp("reasoning-data")
-    generate_demo(root / "PartbenchDemo", seed=0, n_train=2, n_val=4)
-    generate_demo_partonomy(root, seed=0, n_images=4)
-    return root
+    return demo_derived_root(tmp_path_factory.mktemp("reasoning-data"), generate_demo_partonomy, n_images=4)
 
 
 def _run(root: Path, method: str, *args) -> dict:
-    r = invoke("run", "-m", method, "-s", "demo-partonomy", "--data-root", root, "--output", "runs",
-               "--bootstrap", "20", *args)
-    assert r.exit_code == 0, r.output
-    return json.loads(next(Path("runs/demo-partonomy").glob(f"{method}*/results.json")).read_text())
+    return run_results(root, "demo-partonomy", method, *args, bootstrap=20)
 
 
 def test_generated_suite_is_partonomy_shaped_and_verifies(reasoning_root):

@@ -5,6 +5,7 @@ focus or hover highlight carries over to the next pair."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
@@ -38,11 +39,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         return super().do_GET()
 
 
-@pytest.fixture
-def served_pack(tmp_path, monkeypatch):
-    runs = study_runs(tmp_path, monkeypatch)
-    out = tmp_path / "study"
-    export_pack(ExportOptions(runs=runs, out=out, items=6, gold=2, seed=3))
+@contextlib.contextmanager
+def _served(out: Path):
+    """`out/pack` over loopback HTTP; yields (out, url)."""
     handler = functools.partial(_QuietHandler, directory=str(out / "pack"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -54,12 +53,20 @@ def served_pack(tmp_path, monkeypatch):
         server.server_close()
 
 
-def _wait_for_images(page, timeout_s: float = 10.0) -> None:
-    """Both images of the current item loaded (polled with evaluate: the page's CSP forbids wait_for_function's
-    eval)."""
+@pytest.fixture
+def served_pack(tmp_path, monkeypatch):
+    runs = study_runs(tmp_path, monkeypatch)
+    out = tmp_path / "study"
+    export_pack(ExportOptions(runs=runs, out=out, items=6, gold=2, seed=3))
+    with _served(out) as served:
+        yield served
+
+
+def _wait_for_images(page, timeout_s: float = 10.0, ids: tuple[str, ...] = ("img-left", "img-right")) -> None:
+    """The current item's images loaded (polled with evaluate: the page's CSP forbids wait_for_function's eval)."""
     import time
 
-    check = "['img-left', 'img-right'].every(id => document.getElementById(id).complete && " \
+    check = f"{list(ids)}.every(id => document.getElementById(id).complete && " \
             "document.getElementById(id).naturalWidth > 0)"
     deadline = time.monotonic() + timeout_s
     while not page.evaluate(check):
@@ -209,3 +216,73 @@ def test_page_sha256_fallback_matches_hashlib():
                             " return inputs.map(s => f(new TextEncoder().encode(s))); }", [source, inputs])
         browser.close()
     assert got == [hashlib.sha256(s.encode("utf-8")).hexdigest() for s in inputs]
+
+
+@pytest.fixture
+def served_edit_pack(tmp_path):
+    """An A/B pack of two part-editing runs on a small demo-edit: oracle (the reference) against identity."""
+    from partbench.data.demo import generate_demo
+    from partbench.data.demo_edit import generate_demo_edit
+    from partbench.run import RunRequest, run
+
+    root = tmp_path / "data"
+    generate_demo(root / "PartbenchDemo", seed=0, n_train=2, n_val=3)
+    generate_demo_edit(root, seed=0, n_images=3)
+    runs = [run(RunRequest(method=m, suite="demo-edit", data_root=root, output_root=tmp_path / "runs",
+                           bootstrap=0)).run_dir for m in ("oracle", "identity")]
+    out = tmp_path / "edit-study"
+    export_pack(ExportOptions(runs=runs, out=out, gold=1, seed=1, data_root=root))
+    with _served(out) as served:
+        yield served + (root,)
+
+
+def test_edit_pack_shows_source_part_and_instruction_in_a_real_browser(served_edit_pack, tmp_path):
+    """Every item shows the source both edits were made from (the pack's copy of the suite's source, pixel for
+    pixel), the part and the instruction, under PartEdit's question; the answers analyse as for generation."""
+    import numpy as np
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from partbench.suites import load_suite
+    from partbench.userstudy.edit_runs import EDIT_QUESTION
+
+    out, url, root = served_edit_pack
+    key = load_key(out)
+    assert key["task"] == "part-editing" and key["question"] == EDIT_QUESTION
+    reader = load_suite("demo-edit").make_reader(root)
+    records = {r.sample_id: r for r in reader.records("val")}
+    ids = [i["item_id"] for i in key["items"]]
+    sides = {i["item_id"]: i["gold_answer"] if i["kind"] == "gold" else
+             "left" if i["left"] == key["reference"] else "right" for i in key["items"]}
+    for item in key["items"]:  # the pack's source image is the sample's source
+        record = records[item["prompt_id"]]
+        shown = np.asarray(Image.open(out / "pack" / "images" / f"{item['item_id']}-0.png").convert("RGB"))
+        assert np.array_equal(shown, np.asarray(Image.open(reader.root / record.files["image"]).convert("RGB")))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        context = browser.new_context(accept_downloads=True)
+        page = context.new_page()
+        page.goto(url + "?PROLIFIC_PID=editor-1")
+        assert "pairs of edits" in page.inner_text("#intro")
+        page.click("#start")
+        assert page.inner_text("#question") == EDIT_QUESTION
+        for n, item_id in enumerate(ids):
+            item = next(i for i in key["items"] if i["item_id"] == item_id)
+            record = records[item["prompt_id"]]
+            assert page.inner_text("#progress") == f"Pair {n + 1} of {len(ids)}"
+            assert page.inner_text("#prompt") == record.instructions[0] == item["prompt"]
+            assert page.inner_text("#part") == record.part
+            _wait_for_images(page, ids=("img-source", "img-left", "img-right"))
+            assert page.get_attribute("#img-source", "src") == f"images/{item_id}-0.png"
+            page.click(f"#choose-{sides[item_id]}")
+        page.wait_for_selector("#completion-code", state="visible")
+        with page.expect_download() as download:
+            page.click("#download")
+        answers = tmp_path / download.value.suggested_filename
+        download.value.save_as(answers)
+        browser.close()
+    result = analyze(key, read_answers([answers], key), Thresholds(min_gold_accuracy=1.0, min_median_rt_ms=0))
+    assert result["n_raters_kept"] == 1 and len(result["completion_codes"]["verified"]) == 1
+    (row,) = result["baselines"]
+    assert row["baseline"] == "identity" and row["preference"] == 1.0
+    assert row["n_votes"] == sum(i["kind"] == "real" for i in key["items"])

@@ -77,12 +77,13 @@ def _suite(name: str):
 
 
 def test_generation_fingerprint_is_versioned_apart_from_segmentation(checkpoint):
-    from partbench.methods.partconcepts.method import GENERATION_VERSION, PartConcepts
+    from partbench.methods.partconcepts.method import GENERATION_VERSION, SEGMENTATION_VERSION, PartConcepts
 
     args = {"checkpoint": str(checkpoint)}
     seg = PartConcepts.fingerprint_for(suite=_suite("demo"), args=args)
     gen = PartConcepts.fingerprint_for(suite=_suite("demo-t2i"), args=args)
-    assert seg.startswith("partconcepts-v1-") and gen.startswith(f"partconcepts-gen-v{GENERATION_VERSION}-")
+    assert seg.startswith(f"partconcepts-v{SEGMENTATION_VERSION}-")
+    assert gen.startswith(f"partconcepts-gen-v{GENERATION_VERSION}-")
     assert GENERATION_VERSION >= 2 and seg.split("-")[-1] == gen.split("-")[-1]  # same checkpoint digest
 
 

@@ -182,6 +182,40 @@ def test_capture_matches_naive_full_attention_and_leaves_outputs_unchanged():
         assert torch.allclose(got.double(), want, atol=1e-5), name
 
 
+def test_kernel_normaliser_path_equals_the_explicit_softmax_path_and_training_keeps_gradients(monkeypatch):
+    """Inference maps come from the kernel's log-sum-exp (the explicit softmax is never called); the math backend and
+    gradient-enabled forwards take the explicit softmax. All three agree to float tolerance, outputs stay stock."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from partbench.methods.partconcepts import capture as capture_module
+
+    tr = _fresh().transformer
+    args = _transformer_inputs(seed=1)
+    positions = torch.tensor([[2, 5, 9], [0, 3, 3]])
+    cap = AttentionCapture(tr, "all")
+    explicit = capture_module.concept_attention_maps
+    calls = []
+    monkeypatch.setattr(capture_module, "concept_attention_maps", lambda *a, **k: calls.append(1) or explicit(*a, **k))
+    with torch.no_grad():
+        stock = tr(**args)[0]
+        with cap.recording(positions, 10) as fused:
+            assert torch.equal(tr(**args)[0], stock)
+        assert calls == []
+        with sdpa_kernel(SDPBackend.MATH), cap.recording(positions, 10) as math:
+            math_out = tr(**args)[0]
+        assert len(calls) == 4 and torch.allclose(math_out, stock, atol=1e-6)
+    args["hidden_states"] = args["hidden_states"].clone().requires_grad_(True)
+    with cap.recording(positions, 10) as trained:
+        out = tr(**args)[0]
+    assert torch.allclose(out, stock, atol=1e-6)
+    for a, b, c in zip(fused.maps, math.maps, trained.maps):
+        assert torch.allclose(a, b, atol=1e-6) and torch.allclose(a, c.detach(), atol=1e-6)
+    torch.stack(trained.maps).sum().backward()
+    assert args["hidden_states"].grad is not None and args["hidden_states"].grad.abs().sum() > 0
+    assert capture_module.importlib.import_module(capture_module._FLUX2_MODULE).dispatch_attention_fn \
+        is capture_module._ROUTING.original  # the routing is removed when the recordings end
+
+
 def test_capture_layer_selection_and_gradients():
     tr = _fresh().transformer
     cap = AttentionCapture(tr, "last:2")
