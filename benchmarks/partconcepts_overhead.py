@@ -5,17 +5,15 @@ tiny preset, the whole segmentation call (PartConcept encoder + forward with cap
     python benchmarks/partconcepts_overhead.py [--resolution 64] [--concepts 12] [--batch 1] [--repeat 20]
     python benchmarks/partconcepts_overhead.py --model real-4b --repeat 5   # 1 double + 1 single Klein-4B block
 
-Each configuration runs in its own process (peak RSS from VmHWM, so one configuration's allocations do not hide
-another's); times are the median of `--repeat` runs after 3 warm-up runs. The capture must leave the output
-bit-identical to the stock forward; the script checks it.
+The configurations alternate, round after round, in one process (so the ratios are measured in the same run);
+times are the median and minimum of `--repeat` rounds after 3 warm-up rounds. Both capture paths must leave the
+output bit-identical to the stock forward and agree on the maps; the script checks and prints both.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -79,13 +77,14 @@ def _real_block_setup(resolution: int, concepts: int, batch: int):
     return transformer, AttentionCapture(transformer, "all"), args, positions, None
 
 
-def worker(kind: str, model: str, resolution: int, concepts: int, batch: int, repeat: int) -> dict:
+def measure(model: str, resolution: int, concepts: int, batch: int, repeat: int) -> dict:
+    """Every configuration timed in turn, round after round, in this one process: a machine that slows down or
+    speeds up mid-run shifts all of them alike, so their ratios hold."""
     import torch
 
     from partbench.methods.partconcepts import capture as capture_module
 
-    if kind == "capture-explicit":  # the explicit float32 softmax over all keys: the path training takes
-        capture_module._native_unmasked = lambda args, kwargs: False
+    kernel_path = capture_module._native_unmasked
     setup = _tiny_setup if model == "tiny" else _real_block_setup
     with torch.no_grad():
         transformer, capture_, args, positions, segment = setup(resolution, concepts, batch)
@@ -94,24 +93,34 @@ def worker(kind: str, model: str, resolution: int, concepts: int, batch: int, re
         def stock():
             return transformer(**args)[0]
 
-        def capture():
-            with capture_.recording(positions, text_len):
-                return transformer(**args)[0]
+        def capture(explicit: bool = False):
+            # explicit: the float32 softmax over all keys beside the stock attention call (the path training takes)
+            capture_module._native_unmasked = (lambda a, k: False) if explicit else kernel_path
+            try:
+                with capture_.recording(positions, text_len) as rec:
+                    return transformer(**args)[0], rec.maps
+            finally:
+                capture_module._native_unmasked = kernel_path
 
-        fn = {"stock": stock, "capture": capture, "capture-explicit": capture, "segment": segment}[kind]
-        identical = bool(torch.equal(stock(), capture())) if kind.startswith("capture") else None
-        base_rss = peak_rss_mib()
-        for _ in range(min(3, repeat)):
-            fn()
-        times = []
+        fns = {"stock": stock, "capture": capture, "capture-explicit": lambda: capture(explicit=True)}
+        if segment is not None:
+            fns["segment"] = segment
+        reference = stock()
+        (out_k, maps_k), (out_e, maps_e) = capture(), capture(explicit=True)
+        checks = {"identical_output": bool(torch.equal(out_k, reference) and torch.equal(out_e, reference)),
+                  "max_map_difference": max(float((a - b).abs().max()) for a, b in zip(maps_k, maps_e))}
+        for _ in range(3):
+            for fn in fns.values():
+                fn()
+        times: dict[str, list[float]] = {k: [] for k in fns}
         for _ in range(repeat):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-    return {"kind": kind, "median_ms": 1000 * statistics.median(times), "min_ms": 1000 * min(times),
-            "peak_rss_mib": peak_rss_mib(), "rss_before_runs_mib": base_rss, "identical_output": identical,
+            for kind, fn in fns.items():
+                t = time.perf_counter()
+                fn()
+                times[kind].append(time.perf_counter() - t)
+    return {"times_ms": {k: [1000 * t for t in v] for k, v in times.items()}, "peak_rss_mib": peak_rss_mib(),
             "threads": torch.get_num_threads(), "image_tokens": args["hidden_states"].shape[1],
-            "text_tokens": text_len, "layers": len(capture_.layers)}
+            "text_tokens": text_len, "layers": len(capture_.layers)} | checks
 
 
 def main() -> None:
@@ -121,36 +130,23 @@ def main() -> None:
     ap.add_argument("--concepts", type=int, default=12)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=20)
-    ap.add_argument("--worker", default=None)
     a = ap.parse_args()
     a.resolution = a.resolution or (64 if a.model == "tiny" else 512)
-    if a.worker:
-        print(json.dumps(worker(a.worker, a.model, a.resolution, a.concepts, a.batch, a.repeat)))
-        return
-    rows = {}
-    kinds = ("stock", "capture", "capture-explicit") + (("segment",) if a.model == "tiny" else ())
-    for kind in kinds:
-        out = subprocess.run([sys.executable, __file__, "--worker", kind, "--model", a.model,
-                              "--resolution", str(a.resolution),
-                              "--concepts", str(a.concepts), "--batch", str(a.batch), "--repeat", str(a.repeat)],
-                             check=True, capture_output=True, text=True).stdout
-        rows[kind] = json.loads(out.strip().splitlines()[-1])
-    r = rows["stock"]
+    r = measure(a.model, a.resolution, a.concepts, a.batch, a.repeat)
     print(f"{a.model}, {a.resolution}px, batch {a.batch}, {a.concepts} PartConcepts, {r['image_tokens']} image + "
-          f"{r['text_tokens']} text tokens, {rows['capture']['layers']} captured layers, {r['threads']} threads")
-    print(f"{'forward':<28}{'median ms':>10}{'min ms':>9}{'peak RSS MiB':>14}")
-    for kind, label in (("stock", "stock mmDiT forward"), ("capture", "forward + capture (kernel lse)"),
-                        ("capture-explicit", "forward + capture (explicit)"),
-                        ("segment", "segment (enc+capture+dec)")):
-        if kind not in rows:
-            continue
-        x = rows[kind]
-        print(f"{label:<28}{x['median_ms']:>10.2f}{x['min_ms']:>9.2f}{x['peak_rss_mib']:>14.1f}")
+          f"{r['text_tokens']} text tokens, {r['layers']} captured layers, {r['threads']} threads, "
+          f"{a.repeat} interleaved rounds; peak RSS {r['peak_rss_mib']:.0f} MiB")
+    print(f"{'forward':<38}{'median ms':>10}{'min ms':>9}")
+    labels = {"stock": "stock mmDiT forward", "capture": "forward + capture (kernel lse)",
+              "capture-explicit": "forward + capture (explicit softmax)", "segment": "segment (enc+capture+dec)"}
+    stats = {k: (statistics.median(v), min(v)) for k, v in r["times_ms"].items()}
+    for kind, (median, low) in stats.items():
+        print(f"{labels[kind]:<38}{median:>10.2f}{low:>9.2f}")
     for kind in ("capture", "capture-explicit"):
-        x = rows[kind]
-        print(f"{kind} overhead ratio: median {x['median_ms'] / r['median_ms']:.2f}x, "
-              f"min {x['min_ms'] / r['min_ms']:.2f}x (min is the robust one on a shared machine); "
-              f"output identical to stock: {x['identical_output']}")
+        print(f"{kind} / stock: median {stats[kind][0] / stats['stock'][0]:.2f}x, "
+              f"min {stats[kind][1] / stats['stock'][1]:.2f}x")
+    print(f"outputs identical to stock: {r['identical_output']}; largest map difference between the two capture "
+          f"paths: {r['max_map_difference']:.2e}")
 
 
 if __name__ == "__main__":

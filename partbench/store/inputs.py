@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from partbench.errors import PartbenchError
@@ -52,6 +52,7 @@ class FileHashes:
 
     def __init__(self, data_root: Path, rehash: bool = False):
         self.given_root = Path(data_root).absolute()
+        self._prefix = str(self.given_root).rstrip(os.sep) + os.sep
         self.root = Path(data_root).resolve()
         key = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
         self.state_path = cache_dir() / "file-hashes" / f"{key}.json"
@@ -70,7 +71,12 @@ class FileHashes:
 
     def name(self, path: Path) -> str:
         """The path as fingerprints record it: relative to the data root, so a moved data root keeps its hashes."""
-        try:  # the common case, without a system call per path
+        text = str(path)
+        # The common case, by string: a Path's text is normalised (no '.', no '//'), so an absolute one under the
+        # given root is relative_to's answer without building two more Path objects per file of every sample.
+        if isinstance(path, PurePath) and text.startswith(self._prefix):
+            return text[len(self._prefix):].replace(os.sep, "/")
+        try:  # relative paths, without a system call per path
             return Path(path).absolute().relative_to(self.given_root).as_posix()
         except ValueError:
             pass
@@ -84,7 +90,7 @@ class FileHashes:
         """name -> content hash for each path (a missing file is an error naming it)."""
         todo: list[tuple[str, Path, int, int]] = []
         out: dict[str, str] = {}
-        for path in dict.fromkeys(map(Path, paths)):
+        for path in dict.fromkeys(p if isinstance(p, Path) else Path(p) for p in paths):
             name = self.name(path)
             try:
                 st = path.stat()
@@ -127,7 +133,7 @@ def fingerprint_inputs(data_root: Path, items: Sequence[Any], input_files: Calla
     hashes.save()
     per_sample = {}
     for item_id, paths in files.items():
-        named = sorted((hashes.name(p), digests[hashes.name(p)]) for p in paths)
+        named = sorted((n, digests[n]) for n in map(hashes.name, paths))
         per_sample[item_id] = _hash_lines(f"{n}\t{d}" for n, d in named)
     overall = _hash_lines(f"{i}\t{fp}" for i, fp in per_sample.items())
     return DataFingerprint(per_sample, overall, len(digests))
