@@ -17,6 +17,9 @@ parts; segmentation is VAE encoding + `segment` without gradients; generation is
 PartConcept tokens. Text is padded to Klein's 512 tokens, as in training. Times are medians over `--repeat` runs after
 one warm-up; peak memory is `torch.cuda.max_memory_allocated` over the timed training steps.
 
+First it checks `partbench.attention_columns.fused_attention` on the card (output bit-identical to SDPA's, log-sum-exp
+equal to the explicit one, for each SDPA backend in bf16 and fp32): the capture's CUDA branches run nowhere else.
+
 Refuses to run without CUDA (exit status 2). Estimated 1-3 minutes on an H100 (not yet measured: no GPU so far).
 """
 
@@ -152,6 +155,40 @@ def run_size(size: str, args) -> dict:
     raise SystemExit(f"Klein-{size} does not fit on this GPU even at 1+1 blocks.")
 
 
+def kernel_normaliser_check(device: str = "cuda") -> list[str]:
+    """`partbench.attention_columns.fused_attention` on this GPU: for Klein's attention shape (24 heads x 128, 1024
+    image + 512 text tokens) in bf16 and fp32, under each SDPA backend this GPU enables, its output must equal
+    `F.scaled_dot_product_attention`'s bit for bit and its log-sum-exp the explicit one (the CUDA branches are
+    untested on CPU machines). One line per case."""
+    from contextlib import nullcontext
+
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.functional import scaled_dot_product_attention as sdpa
+
+    from partbench.attention_columns import fused_attention
+
+    lines = []
+    g = torch.Generator(device=device).manual_seed(0)
+    for dtype in (torch.bfloat16, torch.float32):
+        q, k, v = (torch.randn(1, 1536, 24, 128, device=device, generator=g).to(dtype).transpose(1, 2)
+                   for _ in range(3))
+        want_lse = (q.float() @ k.float().transpose(-1, -2) * 128 ** -0.5).logsumexp(-1)
+        for backend in (None, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                        SDPBackend.CUDNN_ATTENTION):
+            name = "auto" if backend is None else backend.name
+            try:
+                with sdpa_kernel(backend) if backend is not None else nullcontext():
+                    out, lse = fused_attention(q, k, v)
+                    same = bool(torch.equal(out, sdpa(q, k, v)))
+            except RuntimeError as e:  # a backend this card or dtype does not offer
+                lines.append(f"{dtype} {name}: not available ({str(e).splitlines()[0][:80]})")
+                continue
+            err = "no kernel normaliser" if lse is None else f"lse max error {float((lse - want_lse).abs().max()):.2e}"
+            lines.append(f"{dtype} {name}: output identical to SDPA: {same}; {err}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="4B,9B", help="Klein sizes, comma-separated (4B, 9B)")
@@ -171,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
               "times it on a GPU; run it on a CUDA machine (nothing is downloaded).", file=sys.stderr)
         return 2
     sys.path.insert(0, str(ROOT / "tests"))  # helpers.published_configs, as pytest's pythonpath has it
+    print("attention kernel normaliser (partbench.attention_columns):")
+    for line in kernel_normaliser_check():
+        print(f"  {line}")
     rows = [run_size(size.strip(), args) for size in args.size.split(",") if size.strip()]
 
     import diffusers

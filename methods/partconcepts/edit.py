@@ -8,9 +8,8 @@ multiple of the token stride):
    sample's seeded noise, one mmDiT forward (`PartConceptsModel.segment`); the part's map is the decoder's
    probability (`map=decoder`) or the PartConcept token's attention, mean over the captured layers and min-max
    normalised (`map=attention`, PartEdit's kind of map).
-2. **Mask at token resolution**: threshold the map (a probability, or `otsu`), mark a token when any of its pixels is
-   above, dilate by `dilate` tokens, then give the `feather` tokens around it a linear ramp (edit weight between 0
-   and 1).
+2. **Mask at token resolution**: average the map over each token's pixels, threshold it (a probability, or `otsu`),
+   dilate by `dilate` tokens, then give the `feather` tokens around it a linear ramp (edit weight between 0 and 1).
 3. **Blended sampling**: the pipeline starts from the same seeded noise; after every step the latents become
    m * edited + (1 - m) * (sigma' * noise + (1 - sigma') * source), sigma' being the sigma the step reached, so
    the last step leaves the source's own latents outside the part.
