@@ -63,6 +63,21 @@ def pick_instruction(sample: EditSample, choice: str, seed: int) -> str:
     return phrasings[k - 1]
 
 
+def _quiet_fp32_cast_warning() -> None:
+    """SDXL's pipelines cast their VAE to float32 and back on every call, and diffusers warns about each cast (once
+    per image, hundreds of lines per run); that warning, and only it, is dropped from diffusers' model logger."""
+    import logging
+
+    logger = logging.getLogger("diffusers.models.modeling_utils")
+    if not any(isinstance(f, _Fp32CastFilter) for f in logger.filters):
+        logger.addFilter(_Fp32CastFilter())
+
+
+class _Fp32CastFilter:
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith("There are modules in")
+
+
 class _DiffusersEditor:
     name: ClassVar[str]
     version: ClassVar[str] = "v1"  # bump when the same weights and args give other edits
@@ -133,6 +148,7 @@ class _DiffusersEditor:
             pipe = self._pipeline_class().from_pretrained(path, torch_dtype=dtype, local_files_only=True,
                                                           **self._load_kwargs()).to(device)
         pipe.set_progress_bar_config(disable=True)
+        _quiet_fp32_cast_warning()
         self.device = device
         return pipe
 

@@ -63,6 +63,13 @@ class PartConceptsConfig:
             raise PartbenchError(f"PartConcepts: latent_stats must be 'vae' or 'calibrate', got {self.latent_stats!r}.")
         if not 0.0 <= self.noise <= 1.0:
             raise PartbenchError(f"PartConcepts: noise (sigma) must be in [0, 1], got {self.noise}.")
+        for option, value in (("--resolution", self.resolution), ("--concept-lora-rank", self.concept_lora_rank),
+                              ("dit_lora_rank", self.dit_lora_rank), ("decoder_width", self.decoder_width)):
+            if value < 1:
+                raise PartbenchError(f"PartConcepts: {option} must be a positive integer, got {value}.")
+        for option, value in (("--flow-weight", self.flow_weight), ("crop_margin", self.crop_margin)):
+            if not value >= 0:
+                raise PartbenchError(f"PartConcepts: {option} must be >= 0, got {value}.")
 
     @classmethod
     def for_preset(cls, preset: str, **overrides: Any) -> PartConceptsConfig:

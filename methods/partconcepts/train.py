@@ -103,6 +103,33 @@ class TrainOptions:
                                  f"{self.latent_cache!r}.")
         if self.num_workers < 0:
             raise PartbenchError(f"PartConcepts: num_workers must be >= 0, got {self.num_workers}.")
+        self._check_numbers()
+
+    def _check_numbers(self) -> None:
+        """Refuse numbers no training can use (0 steps would write an untrained checkpoint), naming the option."""
+        def bad(option: str, value: Any, rule: str) -> PartbenchError:
+            return PartbenchError(f"PartConcepts: {option} must be {rule}, got {value}.")
+
+        for option, value in (("--steps", self.steps), ("--batch-size", self.batch_size),
+                              ("--grad-accum", self.grad_accum),
+                              ("--max-parts", self.max_parts), ("limit_samples", self.limit_samples)):
+            if value is not None and value < 1:
+                raise bad(option, value, "a positive integer")
+        if not self.lr > 0 or self.lr == float("inf"):  # also NaN
+            raise bad("--lr", self.lr, "a positive number")
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            raise bad("--time-limit", self.time_limit_s, "a positive number of seconds")
+        for option, value in (("--save-every", self.save_every), ("warmup", self.warmup),
+                              ("weight_decay", self.weight_decay),
+                              ("--bce-weight", self.bce_weight), ("--ce-weight", self.ce_weight),
+                              ("--pair-weight", self.pair_weight)):
+            if not value >= 0:
+                raise bad(option, value, ">= 0")
+        if not 0.0 <= self.caption_prob <= 1.0:
+            raise bad("caption_prob", self.caption_prob, "in [0, 1]")
+        lo, hi = self.noise_range
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise bad("--noise-range", f"{lo} {hi}", "LO HI with 0 <= LO <= HI <= 1")
 
     @classmethod
     def for_preset(cls, suite: str, data_root: Path, output: Path, model: PartConceptsConfig,
@@ -126,11 +153,31 @@ class TrainResult:
     losses: list[dict[str, float]] = field(default_factory=list)
 
 
+def check_trainable_suite(name: str):
+    """The suite `name`, refused unless its task kind is segmentation (PartConcepts learns part masks)."""
+    from partbench.suites import load_suite
+    from partbench.tasks.base import task_kind_for
+
+    suite = load_suite(name)
+    kind = task_kind_for(suite)
+    if kind.name != "segmentation":
+        raise PartbenchError(
+            f"PartConcepts trains on segmentation suites (task {' or '.join(kind_tasks('segmentation'))}); suite "
+            f"{suite.name!r} is a {kind.name} suite (task {suite.task!r}), which has no part masks to learn from. "
+            f"Pick a segmentation suite, e.g. demo or pascal-part (`partbench suites` lists every suite and its "
+            f"task).")
+    return suite
+
+
+def kind_tasks(kind_name: str) -> tuple[str, ...]:
+    from partbench.registry import TASK_KINDS
+
+    return next((k.suite_tasks for n, k in TASK_KINDS.items() if n == kind_name), (kind_name,))
+
+
 def _training_refs(opts: TrainOptions):
     """(suite, reader, references of the samples that may train)."""
-    from partbench.suites import load_suite
-
-    suite = load_suite(opts.suite)
+    suite = check_trainable_suite(opts.suite)
     reader = suite.make_reader(opts.data_root)
     reader.check(opts.train_split)
     refs = reader.index(opts.train_split).refs

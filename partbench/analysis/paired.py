@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 DEFAULT_METRICS = ("h_iou", "seen_miou", "unseen_miou", "lr_confusion")
 DEFAULT_REPLICATES = 2000
+# The tasks whose runs record per-sample confusion entries, the only ones `compare` has a scorer for.
+SEGMENTATION_TASKS = ("part-semantic", "part-instance")
 
 
 @dataclass
@@ -158,6 +160,10 @@ def compare_runs(runs: list[RunData], metrics: list[str] | None = None, conventi
         raise PartbenchError(f"--replicates must be at least 100 for a p-value and a 95% interval, not {n_replicates}.")
     from partbench.metrics.conventions import check_convention
 
+    for run in runs:  # before anything reads conventions or samples: other tasks score otherwise (e.g. "region")
+        if run.task is not None and run.task not in SEGMENTATION_TASKS:
+            raise PartbenchError(f"compare supports segmentation runs ({', '.join(SEGMENTATION_TASKS)}); "
+                                 f"{run.name} ({run.results_path}) is a {run.task} run.")
     warnings = check_same_samples(runs, allow_other_data)
     convention = check_convention(convention or runs[0].convention)
     base = scorer_of(runs[0])

@@ -1,4 +1,5 @@
-"""The click group every partbench command runs in: user errors become one line and exit code 2."""
+"""The click group every partbench command runs in: user errors become one line and exit code 2, an interrupt one
+line and exit code 130."""
 
 from __future__ import annotations
 
@@ -31,3 +32,10 @@ class PartbenchGroup(TyperGroup):
 
             err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from e
+        except KeyboardInterrupt:
+            from partbench.console import err_console
+
+            # Writes are atomic and finished predictions are cached: nothing done so far is lost.
+            err_console.print("interrupted: what was finished is kept; run the same command again to resume.",
+                              style="yellow", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=130) from None

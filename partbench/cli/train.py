@@ -54,7 +54,8 @@ def train_partconcepts(
         help="Sigma used at segmentation inference (tiny 0.3, else 0.5).")] = None,
     train_objects: Annotated[str, typer.Option(help="seen (zero-shot protocol) or all.")] = "seen",
     captions: Annotated[Optional[Path], typer.Option(help="JSONL of {sample_id, caption} part-level captions.")] = None,
-    save_every: Annotated[int, typer.Option(help="Checkpoint every N steps (resume restarts from the last).")] = 100,
+    save_every: Annotated[int, typer.Option(
+        help="Checkpoint every N steps (resume restarts from the last; 0: only at the end).")] = 100,
     mixed_precision: Annotated[Optional[str], typer.Option(
         help="no | fp16 | bf16 (accelerate). bf16: autocast with fp32 master weights of the trained parameters "
              "(klein default).")] = None,
@@ -73,8 +74,9 @@ def train_partconcepts(
     from partbench.data.root import resolve_data_root
     from partbench.errors import PartbenchError
     from partbench.methods.partconcepts.presets import TASK_FLOW_WEIGHT, PartConceptsConfig
-    from partbench.methods.partconcepts.train import TrainOptions, train
+    from partbench.methods.partconcepts.train import TrainOptions, check_trainable_suite, train
 
+    check_trainable_suite(suite)  # before anything is written: a part-editing suite has no masks to learn
     if task not in TASK_FLOW_WEIGHT:
         raise PartbenchError(f"--task must be one of {', '.join(TASK_FLOW_WEIGHT)}, got {task!r}.")
     tiny = preset == "tiny"

@@ -67,8 +67,10 @@ def analyze_command(
                                                   "long CSV or a batch-results CSV), or a folder of them. Repeat.")],
     out: Annotated[Optional[Path], typer.Option(help="Where analysis.json and preferences.png go "
                                                      "(default: PACK/analysis).", show_default=False)] = None,
-    min_gold_accuracy: Annotated[float, typer.Option(help="Drop raters whose gold accuracy is below.")] = 1.0,
-    min_median_rt_ms: Annotated[float, typer.Option(help="Drop raters whose median response time is below.")] = 500.0,
+    min_gold_accuracy: Annotated[float, typer.Option(
+        help="Drop raters whose gold accuracy is below (a fraction, 0 to 1).")] = 1.0,
+    min_median_rt_ms: Annotated[float, typer.Option(
+        help="Drop raters whose median response time is below (milliseconds, >= 0).")] = 500.0,
     duplicates: Annotated[str, typer.Option(
         help="A rater who answered an item twice with different choices (e.g. submitted twice): exclude the rater "
              "(reported by id), or keep the first or last submission (by the page's finishing time where known, "
@@ -79,15 +81,24 @@ def analyze_command(
     """Preference for the reference over each baseline: exact binomial test and CI, rater-clustered bootstrap CI,
     left-side bias, dropped raters (conflicting repeated answers, completion code not matching the answers, no gold
     item answered, failed gold, too fast) by id and why; writes JSON and a bar chart."""
+    from partbench.errors import PartbenchError
     from partbench.store.atomic import atomic_write_json
     from partbench.userstudy.analyze import Thresholds, analyze, load_key, read_answers
     from partbench.userstudy.plot import preference_chart
     from partbench.userstudy.report import print_analysis
 
+    thresholds = Thresholds(min_gold_accuracy, min_median_rt_ms)  # refuses out-of-range values before any reading
     key = load_key(pack)
-    files = [f for p in responses for f in (sorted([*p.glob("*.json"), *p.glob("*.csv")]) if p.is_dir() else [p])]
-    result = analyze(key, read_answers(files, key), Thresholds(min_gold_accuracy, min_median_rt_ms),
-                     n_bootstrap=bootstrap, seed=seed, duplicates=duplicates)
+    files = []
+    for p in responses:
+        found = sorted([*p.glob("*.json"), *p.glob("*.csv")]) if p.is_dir() else [p]
+        if not found:  # nothing is written: an earlier analysis of the pack stays as it was
+            raise PartbenchError(f"{p}: no answer files (*.json, *.csv) in this --responses folder; nothing analyzed.")
+        files += found
+    answers = read_answers(files, key)
+    if not answers.votes:
+        raise PartbenchError(f"no answers in {', '.join(map(str, files))}; nothing analyzed.")
+    result = analyze(key, answers, thresholds, n_bootstrap=bootstrap, seed=seed, duplicates=duplicates)
     out = out or pack / "analysis"
     atomic_write_json(out / "analysis.json", result)
     chart = preference_chart(result, out / "preferences.png")

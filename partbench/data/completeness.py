@@ -73,7 +73,7 @@ def check_completeness(suite: Suite, reader: Reader, split: str, index: SampleIn
     if index is not None:
         counts["samples"] = len(index.refs)
     expected, source = _expected_counts(suite, getattr(reader, "root", None), split)
-    problems = list(inventory.problems)
+    problems = list(inventory.problems) + preparation_problems(getattr(reader, "root", None), split)
     for what, n in expected.items():
         if what in counts and counts[what] != n:
             problems.append(f"{split}: {counts[what]} {what} found, {n} expected ({source}).")
@@ -93,6 +93,53 @@ def _expected_counts(suite: Suite, dataset_dir: Path | None, split: str) -> tupl
         return {k: int(listed[k]) for k in ("images", "samples") if k in listed}, str(path)
     except (OSError, ValueError, KeyError, TypeError):
         return {}, None
+
+
+def preparation_problems(dataset_dir: Path | None, split: str) -> list[str]:
+    """What the dataset folder's manifest.json says its preparation left undone for `split`: images that failed
+    their checks, or were never made (a `--limit`, an earlier stop). The counts check cannot see these: the manifest's
+    counts are what was made, and the folder holds exactly that.
+
+    Manifests that record the source's count per split (`source_images`) are judged per split (a `--split val`
+    preparation makes val complete); older ones only by their overall `complete` / `failed`.
+    """
+    if dataset_dir is None:
+        return []
+    path = Path(dataset_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(manifest, dict):
+        return []
+    splits = manifest.get("splits") if isinstance(manifest.get("splits"), dict) else {}
+    listed = splits.get(split) if isinstance(splits.get(split), dict) else {}
+    limit = manifest.get("limit") if isinstance(manifest.get("limit"), int) else None
+    try:
+        if "source_images" in listed:
+            made, total = int(listed.get("images", 0)), int(listed["source_images"])
+            if made >= total:
+                return []
+            failed = int(listed.get("failed", 0))
+            missing = [f"{split} has {made} of the source's {total} images"]
+        else:
+            failed_ids = manifest.get("failed") if isinstance(manifest.get("failed"), list) else []
+            if manifest.get("complete", True) is not False and not failed_ids and limit is None:
+                return []
+            failed = len(failed_ids)
+            missing = [f"{split} has {listed['images']} images" if "images" in listed else f"{split} is not finished"]
+        if failed:
+            missing.append(f"{failed} failed their checks")
+        if limit is not None:
+            prepared = manifest.get("prepared_splits") or list(splits)
+            source_total = sum(int(splits[s]["source_images"]) for s in prepared
+                               if isinstance(splits.get(s), dict) and "source_images" in splits[s])
+            of = f" of {source_total} source images" if source_total else ""
+            missing.append(f"limited to --limit {limit}{of}")
+    except (KeyError, ValueError, TypeError):
+        return [f"{path}: unreadable preparation record (run the preparation again)."]
+    return [f"{path}: the preparation is incomplete: {', '.join(missing)}; run the `partbench data prepare` command "
+            f"that made it again (without --limit) to finish it."]
 
 
 def missing_partners(groups: list[tuple[Path, str, dict[str, Path]]]) -> list[str]:

@@ -163,11 +163,17 @@ def prepare_pascal_part_sr(source: Path, output: Path, recipe: Recipe, generator
             ids = [i for i, s in items if s == split and i in done]
             summary.listed[split] = len(ids)
             atomic_write_text(_split_list(output, split), "".join(f"{i}\n" for i in ids))
+        # What is missing, per split, for `partbench.data.completeness`: images listed against the source's
+        # (annotated) images, how many failed their checks, and the --limit that left the rest undone.
+        split_of = dict(items)
         atomic_write_json(output / MANIFEST, {
             "generator": "partbench.data.pascal_part_sr_prepare", "source": str(Path(source).expanduser()),
             "image_generator": identity, "recipe": recipe.to_dict(), "recipe_hash": recipe.hash,
-            "complete": len(done) == len(items), "failed": sorted(summary.failed),
-            "splits": {s: {"images": n} for s, n in summary.listed.items()}})
+            "complete": len(done) == len(items), "failed": sorted(summary.failed), "limit": limit,
+            "prepared_splits": [s for s in SPLITS if s in splits],
+            "splits": {s: {"images": n, "source_images": sum(1 for _, t in items if t == s),
+                           "failed": sum(1 for i in summary.failed if split_of.get(i) == s)}
+                       for s, n in summary.listed.items()}})
     return summary
 
 

@@ -7,6 +7,10 @@ from collections.abc import Callable
 from partbench.leaderboard.tables import metric_label
 from partbench.leaderboard.types import DASH, PUBLISHED, Row, Table
 
+GT_PROTOCOL_RULE = ("only the table's most common ground-truth protocol, among the runs that can be best, competes "
+                    "for best (a tie goes to the native annotations, partbench's default); this run never counts "
+                    "as best.")
+
 
 def fmt_number(value: float | None, decimals: int) -> str:
     return DASH if value is None else f"{value:.{decimals}f}"
@@ -47,6 +51,8 @@ def row_flags(row: Row) -> list[str]:
         flags.append("(unverified)")
     if row.gt_resize:
         flags.append(f"(gt {row.gt_resize})")
+    elif row.other_gt:  # native annotations, but the table's protocol is a round trip: not counted as best
+        flags.append("(gt native)")
     if row.other_size:
         flags.append(f"({row.image_size})")
     return flags
@@ -110,7 +116,11 @@ def footnotes(table: Table, ci: bool, marker: Callable[[int], str]) -> list[str]
             notes.append(f"(gt {r.gt_resize}) {r.label}: ground truth through the test-size round trip {r.gt_resize} "
                          "(--gt-resize), as the official OV-PARTS/PartCATSeg/LangHOPS evaluators score a method "
                          "tested at that size; other runs use the native annotations"
-                         + (" and only the table's most common protocol competes for best." if r.other_gt else "."))
+                         + (f"; {GT_PROTOCOL_RULE}" if r.other_gt else "."))
+        elif r.other_gt:
+            common = next((x.gt_resize for x in table.measured if x.gt_resize and not x.other_gt), None)
+            notes.append(f"(gt native) {r.label}: scored on the native annotations, while this table's protocol is "
+                         f"the test-size round trip {common or '(--gt-resize)'}; {GT_PROTOCOL_RULE}")
         if r.incomplete:
             notes.append(f"(incomplete data) {r.label}: scored with --allow-incomplete-data on a data root with "
                          "missing files (see data.problems in its results.json); never counted as best.")

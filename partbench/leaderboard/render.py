@@ -235,7 +235,9 @@ def render_latex(tables: Sequence[Table], ci: bool = False, decimals: int = 2) -
 
 
 def _record(t: Table, r: Row) -> dict[str, Any]:
-    """A row as a plain dict with raw numbers (CSV and JSON)."""
+    """A row as a plain dict with raw numbers (CSV and JSON). `label` is the bare run label; `flags` are the marks the
+    rich/markdown/latex formats append to it, and the comparability fields below say the same explicitly."""
+    measured = r.source == MEASURED
     return {
         "kind": "row",
         "suite": t.suite,
@@ -251,9 +253,21 @@ def _record(t: Table, r: Row) -> dict[str, Any]:
         "convention": r.convention,
         "setting": r.setting,
         "smoke": r.smoke,
+        "meaningful": not r.smoke,
         "uses_gt_mask": r.uses_gt_mask,
         "stale": r.stale is not None,
         "stale_reason": r.stale,
+        "flags": row_flags(r),
+        "competes": r.competes,  # whether this row can hold a best cell
+        "gt_resize": r.gt_resize,  # None: native annotations
+        "other_gt": r.other_gt,  # on another ground-truth protocol than the table's: never best
+        "limit": r.limit,
+        "partial": r.limit is not None,
+        "data_complete": (not r.incomplete) if measured else None,
+        "data_fingerprint": r.data_fingerprint,
+        "other_data": r.other_data,
+        "image_size": r.image_size,
+        "other_size": r.other_size,
         "suite_version": r.suite_version,
         "current_suite_version": t.current_version,
         "n_samples": r.n_samples,
@@ -275,8 +289,10 @@ def render_csv(tables: Sequence[Table]) -> str:
     metric_cols = list(dict.fromkeys(c for t in tables for c in t.columns))
     ci_cols = [c for c in metric_cols if any(c in r.ci95 for t in tables for r in t.rows)]
     head = ["suite", "suite_title", "source", "label", "method", "run_name"]
-    tail = ["best", "convention", "setting", "smoke", "uses_gt_mask", "stale", "stale_reason", "suite_version",
-            "current_suite_version", "n_samples", "citation", "note", "path"]  # fmt: skip
+    tail = ["best", "convention", "setting", "smoke", "meaningful", "uses_gt_mask", "stale", "stale_reason", "flags",
+            "competes", "gt_resize", "other_gt", "limit", "partial", "data_complete", "data_fingerprint",
+            "other_data", "image_size", "other_size", "suite_version", "current_suite_version", "n_samples",
+            "citation", "note", "path"]  # fmt: skip
     fields = head + metric_cols + [f"{c}_ci95_{e}" for c in ci_cols for e in ("low", "high")] + tail
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")

@@ -151,11 +151,20 @@ def _mark_other_data(rows: list[Row]) -> None:
 
 def _mark_other_ground_truth(rows: list[Row]) -> None:
     """Native ground truth and a test-size round trip (`--gt-resize`) score different maps: only the table's most
-    common protocol competes for best."""
-    protocols = [r.gt_resize for r in rows]
-    if len(set(protocols)) < 2:
+    common protocol competes for best, and every row on another protocol is marked (`other_gt`).
+
+    Only rows that could otherwise be best vote (smoke, stale, partial, incomplete-data and other-data runs do
+    not, as in `_mark_other_data`). A tie goes to the native annotations, partbench's default protocol; a tie
+    between round trips only, to the first in sort order. With no voter, nothing is marked (nothing competes)."""
+    if len({r.gt_resize for r in rows}) < 2:
         return
-    common = max(dict.fromkeys(protocols), key=protocols.count)
+    voters = [r.gt_resize for r in rows if r.competes]  # other_gt/other_size are not set yet
+    if not voters:
+        return
+    counts = {p: voters.count(p) for p in set(voters)}
+    top = max(counts.values())
+    tied = [p for p, n in counts.items() if n == top]
+    common = None if None in tied else sorted(p for p in tied if p is not None)[0]
     for r in rows:
         r.other_gt = r.gt_resize != common
 

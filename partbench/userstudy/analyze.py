@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import statistics as pystats
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -197,8 +198,15 @@ def _read_csv(path: Path, key: dict[str, Any]) -> tuple[list[Vote], int]:
 
 @dataclass
 class Thresholds:
-    min_gold_accuracy: float = 1.0  # raters below are dropped
-    min_median_rt_ms: float = 500.0  # raters whose median response time is below are dropped
+    min_gold_accuracy: float = 1.0  # raters below are dropped (a fraction in [0, 1])
+    min_median_rt_ms: float = 500.0  # raters whose median response time is below are dropped (>= 0)
+
+    def __post_init__(self) -> None:
+        acc, rt = self.min_gold_accuracy, self.min_median_rt_ms
+        if not (isinstance(acc, (int, float)) and 0 <= acc <= 1):  # NaN fails too
+            raise PartbenchError(f"--min-gold-accuracy must be a fraction in [0, 1] (e.g. 0.8 for 80%), not {acc!r}.")
+        if not (isinstance(rt, (int, float)) and math.isfinite(rt) and rt >= 0):
+            raise PartbenchError(f"--min-median-rt-ms must be a time in milliseconds, >= 0, not {rt!r}.")
 
 
 def analyze(key: dict[str, Any], report: ReadReport, thresholds: Thresholds, n_bootstrap: int = 2000,

@@ -203,3 +203,24 @@ def test_runs_over_other_samples_or_data_are_refused(three_runs, tmp_path):
     broken.write_text("{not json\n")
     bad = invoke("compare", three_runs[0], three_runs[2])
     assert bad.exit_code == 2 and f"{broken}, line 1: not valid JSON" in " ".join(bad.output.split())
+
+
+def _write_edit_run(root: Path, name: str) -> Path:
+    run = root / "demo-edit" / name
+    run.mkdir(parents=True)
+    (run / "samples.jsonl").write_text(json.dumps({"index": 0, "id": "s0", "clip": 0.3}) + "\n")
+    (run / "results.json").write_text(json.dumps({
+        "suite": "demo-edit", "split": "val", "task": "part-editing", "method": name, "run_name": name,
+        "convention": "region", "metrics": {}, "data": {"fingerprint": "f" * 64}}))
+    return run
+
+
+def test_runs_of_other_tasks_are_refused_clearly(three_runs, tmp_path):
+    """Part-editing runs (convention "region", no confusion entries) are refused by task, not by their convention."""
+    edit_a, edit_b = _write_edit_run(tmp_path / "e", "edit-a"), _write_edit_run(tmp_path / "e", "edit-b")
+    for args in ((edit_a, edit_b), (edit_a, three_runs[0]), (three_runs[0], edit_a)):
+        refused = invoke("compare", *args)
+        assert refused.exit_code == 2, refused.output
+        out = " ".join(refused.output.split())
+        assert "compare supports segmentation runs" in out and "edit-a" in out and "is a part-editing run" in out
+        assert "Unknown metric convention" not in out and "Traceback" not in out

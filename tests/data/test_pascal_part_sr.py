@@ -273,6 +273,43 @@ def test_cli_end_to_end_with_the_resize_generator(source):
     assert invoke("data", "verify", "pascal-part-sr", "--data-root", source).exit_code == 0
 
 
+@pytest.mark.parametrize("how", ["failed", "limit"])
+def test_an_unfinished_preparation_is_incomplete_data(source, how):
+    """Images that failed their check, or were left out by --limit, make the prepared folder incomplete: `run` refuses
+    it (naming the manifest and what is missing) unless --allow-incomplete-data, which records complete: false, and
+    `data verify` reports it. (The folder itself is consistent: only the manifest knows.)"""
+    extra = ["--min-psnr", "99"] if how == "failed" else ["--limit", "2"]
+    prepared = invoke("data", "prepare", "pascal-part-sr", "--source", source, "--data-root", source,
+                      "--generator", "resize", "--scale", "2", "--margin", "0.25", *extra)
+    assert prepared.exit_code == (1 if how == "failed" else 0), prepared.output
+    manifest = source / "pascal-part-sr" / "manifest.json"
+    run = ["run", "-m", "random", "-s", "pascal-part-sr", "--data-root", source, "--output", "runs", "--bootstrap", "0"]
+    refused = invoke(*run)
+    assert refused.exit_code != 0 and "incomplete" in refused.output and "Traceback" not in refused.output
+    flat = " ".join(refused.output.split())
+    assert "manifest.json" in flat
+    assert ("3 failed their checks" in flat if how == "failed" else "limited to --limit 2 of 4 source images" in flat)
+    allowed = invoke(*run, "--allow-incomplete-data")
+    assert allowed.exit_code == 0, allowed.output
+    (results,) = (source.parent / "runs").rglob("results.json")  # the tests run in tmp_path, source's parent
+    data = json.loads(results.read_text())["data"]
+    assert data["complete"] is False and any(str(manifest) in p for p in data["problems"])
+    verify = invoke("data", "verify", "pascal-part-sr", "--data-root", source)
+    assert verify.exit_code != 0 and "the preparation is incomplete" in " ".join(verify.output.split())
+
+
+def test_a_split_prepared_in_full_is_complete(source):
+    """`--split val` made every val image: val is complete though train was not asked for."""
+    done = prepare_pascal_part_sr(source, source / "pascal-part-sr", SMALL, ResizeGenerator(), splits=("val",),
+                                  progress=False)
+    assert done.listed == {"train": 0, "val": 3}
+    from partbench.data.completeness import check_completeness
+
+    reader = SR.make_reader(source)
+    assert check_completeness(SR, reader, "val").complete
+    assert not check_completeness(SR, reader, "train").complete
+
+
 def test_cli_bad_input_is_a_clear_error(source, tmp_path):
     missing = invoke("data", "prepare", "pascal-part-sr", "--source", tmp_path / "nowhere", "--generator", "resize")
     assert missing.exit_code != 0 and "source folder not found" in missing.output

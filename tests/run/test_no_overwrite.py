@@ -150,3 +150,18 @@ def test_partial_runs_do_not_vote_on_the_tables_data(demo_root):
         assert invoke(*args, *(["--limit", limit] if limit else [])).exit_code == 0
     table = invoke("table", "runs", "--suite", "demo", "--no-published", "--format", "markdown")
     assert table.exit_code == 0 and "(other data)" not in table.output
+
+
+def test_an_interrupted_command_says_how_to_resume_and_exits_130(demo_root, monkeypatch):
+    from helpers.cli import invoke
+
+    import partbench.run.loop as loop
+
+    def interrupted(*_, **__):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "results_document", interrupted)
+    result = invoke("run", "--method", "random", "--suite", "demo", "--data-root", demo_root, "--bootstrap", 0,
+                    "--force")
+    assert result.exit_code == 130
+    assert "interrupted" in result.output and "run the same command again to resume" in result.output

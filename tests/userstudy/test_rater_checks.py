@@ -180,3 +180,50 @@ def test_cli_duplicates_option_and_report(tmp_path, study):
     assert json.loads((out / "analysis" / "analysis.json").read_text())["n_raters_kept"] == 2
     bad = CliRunner().invoke(app, [*args, "--duplicates", "random"])
     assert bad.exit_code == 2 and "duplicates policy 'random' is not one of" in bad.output
+
+
+def _first_gold(key: dict) -> str:
+    return next(i["item_id"] for i in key["items"] if i["kind"] == "gold")
+
+
+def test_cli_names_raters_dropped_for_failed_gold_or_answering_too_fast(tmp_path, study):
+    from partbench.cli.main import app
+
+    key, out = study, tmp_path / "study"
+    fast = _page_file(tmp_path / "c.json", key, "p3", _choices(key))
+    doc = json.loads(fast.read_text())
+    for a in doc["answers"]:
+        a["rt_ms"] = 100  # (the completion code covers the choices, not the times)
+    fast.write_text(json.dumps(doc))
+    files = [_page_file(tmp_path / "a.json", key, "p1", _choices(key)),
+             _page_file(tmp_path / "b.json", key, "p2", _flip(_choices(key), _first_gold(key))), fast]
+    result = CliRunner().invoke(app, ["userstudy", "analyze", "--pack", str(out), "--bootstrap", "0",
+                                      *[a for f in files for a in ("--responses", str(f))]])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "1 for gold accuracy < 1 (p2)" in text and "1 for median response time < 500 ms (p3)" in text
+
+
+def test_cli_refuses_out_of_range_thresholds_and_an_empty_responses_folder(tmp_path, study):
+    from partbench.cli.main import app
+
+    key, out = study, tmp_path / "study"
+    answers = _page_file(tmp_path / "a.json", key, "p1", _choices(key))
+    base = ["userstudy", "analyze", "--pack", str(out), "--bootstrap", "0"]
+    first = CliRunner().invoke(app, [*base, "--responses", str(answers)])
+    assert first.exit_code == 0, first.output
+    written = {name: (out / "analysis" / name).read_bytes() for name in ("analysis.json", "preferences.png")}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [(["--min-gold-accuracy", "2"], "--min-gold-accuracy must be a fraction in [0, 1]"),
+             (["--min-gold-accuracy", "100"], "--min-gold-accuracy must be a fraction in [0, 1]"),
+             (["--min-gold-accuracy", "-0.1"], "--min-gold-accuracy must be a fraction in [0, 1]"),
+             (["--min-median-rt-ms", "-5"], "--min-median-rt-ms must be a time in milliseconds, >= 0")]
+    for extra, message in cases:
+        bad = CliRunner().invoke(app, [*base, "--responses", str(answers), *extra])
+        assert bad.exit_code == 2 and message in " ".join(bad.output.split()), (extra, bad.output)
+    bad = CliRunner().invoke(app, [*base, "--responses", str(empty)])
+    assert bad.exit_code == 2 and "no answer files" in bad.output and "Traceback" not in bad.output
+    assert {name: (out / "analysis" / name).read_bytes() for name in written} == written
+    with pytest.raises(PartbenchError, match="fraction"):
+        Thresholds(min_gold_accuracy=float("nan"))
