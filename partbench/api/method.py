@@ -76,8 +76,13 @@ class Param:
                 kind = "an integer" if self.type is int else "a number"
                 raise PartbenchError(f"{where} must be {kind}, got {text!r}.") from None
             if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-                bounds = f"[{'' if self.min is None else self.min}, {'' if self.max is None else self.max}]"
-                raise PartbenchError(f"{where} must lie in {bounds}, got {text!r}.")
+                if self.max is None:
+                    bounds = f"be at least {self.min}"
+                elif self.min is None:
+                    bounds = f"be at most {self.max}"
+                else:
+                    bounds = f"lie in [{self.min}, {self.max}]"
+                raise PartbenchError(f"{where} must {bounds}, got {text!r}.")
             return value
         return Path(text).expanduser() if self.type is Path else text
 
