@@ -6,6 +6,7 @@ that folder as `partbench.leaderboards`, so editable and wheel installs read the
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +36,23 @@ def published_path() -> Path:
 
 
 def _read(path: Path | None) -> tuple[Path, Any]:
-    import yaml
-
     path = Path(path) if path else published_path()
     if not path.is_file():
         raise PartbenchError(
             f"published reference numbers not found at {path} (they install with partbench as the package data "
             f"{PUBLISHED_PACKAGE}; reinstall partbench, or pass --no-published)."
         )
+    return path, _parsed(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(path: str, mtime_ns: int) -> Any:
+    """The YAML of `path`, parsed once per version of the file: a table reads both the rows and the preferences of
+    it. Callers only read the result."""
+    import yaml
+
     try:
-        return path, yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise PartbenchError(f"{path}: invalid YAML ({e}).") from None
 
