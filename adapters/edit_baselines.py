@@ -4,7 +4,8 @@ without running it.
 
 `identity` is both bounds at once: the ceiling of every background metric (PSNR 100, SSIM 100) and the floor of
 every part metric (nothing is edited). `partedit-outputs` resizes an output to its source's size (Lanczos) where the
-two differ (describe_for records it); the task kind itself never resizes.
+two differ (describe_for records it); the task kind itself never resizes. Both `oracle` and `partedit-outputs` read
+files only some suites have: their `check_inputs` refuses a suite lacking them before the run folder is made.
 """
 
 from __future__ import annotations
@@ -23,6 +24,26 @@ from partbench.suites import Suite
 def _no_args(name: str, args: dict[str, str]) -> None:
     if args:
         raise PartbenchError(f"Method {name!r} takes no --method-arg; got {', '.join(args)}.")
+
+
+SHOWN = 5  # sample ids named in a refusal
+
+
+def _refuse_lacking(suite: Suite, data_root: Path, split: str, sample_ids: Sequence[str], what: str,
+                    refusal: str, hint: str) -> None:
+    """Refuse the run when a sample's record names no `what` file (`partedit`, `expected`), before anything is
+    written: the loop calls `check_inputs` before the run folder exists, while `edit` would only fail on the first
+    such sample, with a folder, a lock and predictions already behind it. The message is `refusal`, the samples
+    when only some lack the file, then `hint`."""
+    wanted = set(sample_ids)
+    lacking = [r.sample_id for r in suite.make_reader(data_root).records(split)
+               if r.sample_id in wanted and what not in r.files]
+    if not lacking:
+        return
+    if len(lacking) < len(wanted):  # some samples have it: name those that do not
+        more = f" and {len(lacking) - SHOWN} more" if len(lacking) > SHOWN else ""
+        refusal += f" for {len(lacking)} of {len(wanted)} samples ({', '.join(lacking[:SHOWN])}{more})"
+    raise PartbenchError(f"{refusal}; {hint}.")
 
 
 class Identity:
@@ -55,6 +76,14 @@ class EditOracle:
     def fingerprint_for(cls, **_: Any) -> str:
         return "edit-oracle-v1"
 
+    @classmethod
+    def check_inputs(cls, *, sample_ids: Sequence[str], split: str, suite: Suite, data_root: Path, **_: Any
+                     ) -> dict[str, Any]:
+        _refuse_lacking(suite, data_root, split, sample_ids, "expected",
+                        f"oracle: suite {suite.name!r} does not know the intended edit",
+                        "only demo-edit does (use identity or partedit-outputs there)")
+        return {}
+
     def fingerprint(self) -> str:
         return self.fingerprint_for()
 
@@ -81,6 +110,14 @@ class PartEditOutputs:
     def fingerprint_for(cls, **_: Any) -> str:
         # The outputs' content is in each sample's input fingerprint (partbench.data.part_edit: input_files).
         return "partedit-outputs-v1"
+
+    @classmethod
+    def check_inputs(cls, *, sample_ids: Sequence[str], split: str, suite: Suite, data_root: Path, **_: Any
+                     ) -> dict[str, Any]:
+        _refuse_lacking(suite, data_root, split, sample_ids, "partedit",
+                        f"partedit-outputs: suite {suite.name!r} ships no PartEdit output",
+                        "only the prepared PartEdit-Bench suites (partedit-synth, partedit-real) do")
+        return {}
 
     @classmethod
     def describe_for(cls, **_: Any) -> dict[str, Any]:

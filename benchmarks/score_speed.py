@@ -15,10 +15,11 @@ a change of machine load hits every row alike; each figure is the best of `--rep
 - decode only: every PNG the scoring reads (part map, object map, prediction), each decoded once: the floor; and
   the same in 2 threads (PIL releases the GIL in its decoder);
 - official-style loop: `partbench/testing/ovparts_reference.py`, per image, per object: mask, bincount (the peer);
-- `partbench score`, the CLI as users run it: defaults (`--bootstrap 1000` percentile intervals, `--workers 0`),
-  then `--bootstrap 0`, and `--workers 2` (loader threads);
-- `partbench score`'s code in-process (imports done) on all of the split and on a quarter of it (peak memory);
-- the same with 2 processes (torchrun, gloo; timed on rank 0 from a barrier after process-group set-up).
+- `partbench score`, the CLI as users run it: defaults (`--bootstrap 1000` percentile intervals, `--workers 0`,
+  `--processes` one per core), then `--bootstrap 0`, then both in one process (`--processes 1`);
+- `partbench score`'s code in-process (imports done), one process, on all of the split and on a quarter of it (peak
+  memory); and with 2 processes: forked by `score` itself (`partbench.scale.forked`), and launched by torchrun (gloo;
+  timed on rank 0 from a barrier after process-group set-up).
 
 `process s`: wall-clock of the whole process (interpreter start-up and imports included); `process CPU s`: its user +
 system CPU seconds, steadier than wall-clock on a loaded machine; `in-process s`: the worker's own time after
@@ -103,7 +104,7 @@ def prepare(work: Path, size: str, n: int) -> dict:
 
 
 # -- workers (one process each) ------------------------------------------------------------------------------------
-def worker(kind: str, data: dict, bootstrap: int) -> dict | None:
+def worker(kind: str, data: dict, bootstrap: int, processes: int = 1) -> dict | None:
     """Run one configuration once; report its time after imports, its h-IoU and this process's peak RSS."""
     # Each kind imports only what it uses, so that `process s` compares like with like.
     dataset, predictions = Path(data["dataset"]), Path(data["predictions"])
@@ -152,7 +153,7 @@ def worker(kind: str, data: dict, bootstrap: int) -> dict | None:
     group.barrier()
     start = time.perf_counter()
     doc = score(ScoreRequest(suite=data["suite"], data_root=Path(data["data_root"]), predictions=predictions,
-                             split="val", name="bench", bootstrap=bootstrap, workers=0,
+                             split="val", name="bench", bootstrap=bootstrap, workers=0, processes=processes,
                              samples_path=Path(tempfile.mkdtemp()) / "samples.jsonl"))
     if doc is None:
         return None  # not rank 0: rank 0 reports for the group
@@ -186,13 +187,14 @@ class Config:
     """One row: a worker process (in-process time and peak RSS reported by it) or the CLI (its results file)."""
 
     def __init__(self, label: str, n: int, data: dict, env: dict[str, str], worker: str | None = None,
-                 bootstrap: int = 0, processes: int = 1, cli: list[str] | None = None, out: Path | None = None):
+                 bootstrap: int = 0, torchrun: int = 1, forked: int = 1, cli: list[str] | None = None,
+                 out: Path | None = None):
         self.label, self.n, self.data, self.env, self.out = label, n, data, env, out
         if worker is not None:
-            launcher = [sys.executable] if processes == 1 else [
-                sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes)]
+            launcher = [sys.executable] if torchrun == 1 else [
+                sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(torchrun)]
             self.command = [*launcher, __file__, "--worker", worker, "--data", json.dumps(data),
-                            "--bootstrap", str(bootstrap)]
+                            "--bootstrap", str(bootstrap), "--processes", str(forked)]
         else:
             script = Path(sys.executable).with_name("partbench")
             prefix = [str(script)] if script.is_file() else [sys.executable, "-m", "partbench.cli.main"]
@@ -229,9 +231,10 @@ def main() -> None:
     parser.add_argument("--worker", choices=["partbench", "official-style", "decode", "decode-2"])
     parser.add_argument("--data", type=json.loads)
     parser.add_argument("--bootstrap", type=int, default=0)
+    parser.add_argument("--processes", type=int, default=1, help="(worker) forked scoring processes")
     args = parser.parse_args()
     if args.worker:
-        report = worker(args.worker, args.data, args.bootstrap)
+        report = worker(args.worker, args.data, args.bootstrap, args.processes)
         if report is not None:
             print(json.dumps(report))
         return
@@ -251,14 +254,18 @@ def main() -> None:
             Config("official-style loop", large, big, env, worker="official-style"),
             Config("partbench score (CLI, defaults)", large, big, env, cli=[], out=out),
             Config("partbench score (CLI) --bootstrap 0", large, big, env, cli=["--bootstrap", "0"], out=out),
-            Config("partbench score (CLI) --workers 2", large, big, env, cli=["--workers", "2"], out=out),
+            Config("partbench score (CLI) --processes 1", large, big, env, cli=["--processes", "1"], out=out),
+            Config("partbench score (CLI) --processes 1 --bootstrap 0", large, big, env,
+                   cli=["--processes", "1", "--bootstrap", "0"], out=out),
             Config("partbench score in-process, bootstrap 1000", large, big, env, worker="partbench", bootstrap=1000),
             Config("partbench score in-process, bootstrap 0", large, big, env, worker="partbench"),
             Config("partbench score in-process, bootstrap 0", small, data[small], env, worker="partbench"),
+            Config("partbench score in-process, bootstrap 0, 2 forked processes", large, big, env,
+                   worker="partbench", forked=2),
         ]
         if not args.no_torchrun:
             configs.append(Config("partbench score, 2 processes (torchrun, gloo)", large, big, env,
-                                  worker="partbench", processes=2))
+                                  worker="partbench", torchrun=2))
         for n in (small, large):  # untimed: builds the index and file-hash caches, as a first scoring does
             Config("warm-up", n, data[n], env, worker="partbench").run_once()
         for _ in range(args.repeat):  # rounds, so that every row sees the same changes of machine load
@@ -291,9 +298,11 @@ def print_report(rows: list[tuple[str, int, dict]], configs: list[Config], args:
     decode, official = by["decode only (each PNG once)"], by["official-style loop"]
     same = all(abs(r["h_iou"] - official["h_iou"]) < 1e-9 for r in by.values() if r["h_iou"] is not None)
     console.print(f"same h-IoU in every {large}-image row: {same}")
-    pairs = (("CLI, defaults (--bootstrap 1000)", by["partbench score (CLI, defaults)"], ("process", "cpu")),
-             ("CLI, --bootstrap 0", by["partbench score (CLI) --bootstrap 0"], ("process", "cpu")),
-             ("CLI, --workers 2", by["partbench score (CLI) --workers 2"], ("process",)),
+    pairs = (("CLI, defaults (--bootstrap 1000)", by["partbench score (CLI, defaults)"], ("process",)),
+             ("CLI, --bootstrap 0", by["partbench score (CLI) --bootstrap 0"], ("process",)),
+             ("CLI, --processes 1", by["partbench score (CLI) --processes 1"], ("process", "cpu")),
+             ("CLI, --processes 1 --bootstrap 0", by["partbench score (CLI) --processes 1 --bootstrap 0"],
+              ("process", "cpu")),
              ("in-process, bootstrap 1000", by["partbench score in-process, bootstrap 1000"], ("seconds",)),
              ("in-process, bootstrap 0", by["partbench score in-process, bootstrap 0"], ("seconds",)))
     names = {"process": "wall", "cpu": "CPU", "seconds": "wall"}
@@ -301,10 +310,12 @@ def print_report(rows: list[tuple[str, int, dict]], configs: list[Config], args:
         parts = [f"{names[k]}: official-style / partbench {official[k] / ours[k]:.2f}x, partbench / decode only "
                  f"{ours[k] / decode[k]:.2f}x" for k in keys]
         console.print(f"{label}: " + "; ".join(parts))
-    two = by.get("partbench score, 2 processes (torchrun, gloo)")
-    if two is not None:
-        one = by["partbench score in-process, bootstrap 0"]
-        console.print(f"2 processes / 1 process (in-process, bootstrap 0): {one['seconds'] / two['seconds']:.2f}x")
+    one = by["partbench score in-process, bootstrap 0"]
+    for label in ("partbench score in-process, bootstrap 0, 2 forked processes",
+                  "partbench score, 2 processes (torchrun, gloo)"):
+        if label in by:
+            console.print(f"{label.removeprefix('partbench score')} / 1 process (in-process, bootstrap 0): "
+                          f"{one['seconds'] / by[label]['seconds']:.2f}x")
     rss = {n: r["max_rss_mib"] for label, n, r in rows if label == "partbench score in-process, bootstrap 0"}
     console.print(f"peak RSS {rss[small]:.1f} MiB at {small} images vs {rss[large]:.1f} MiB at {large} images")
 

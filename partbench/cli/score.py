@@ -30,6 +30,9 @@ def score_command(
     bootstrap: Bootstrap = 1000,
     workers: Annotated[int, typer.Option(
         help="Threads decoding maps ahead of scoring (0 = inline; threads only pay off on large images).")] = 0,
+    processes: Annotated[Optional[int], typer.Option(
+        help="Processes scoring in parallel (forked; Linux). Default: one per core, for splits of 128 samples or "
+             "more.", show_default=False)] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace an import of the same name that was scored from other predictions.")] = False,
     allow_incomplete_data: AllowIncompleteData = False,
@@ -63,7 +66,8 @@ def score_command(
     doc = score(ScoreRequest(
         suite=suite, data_root=resolve_data_root(data_root), predictions=predictions, name=label,
         samples_path=samples, split=split, convention=convention, allow_missing=allow_missing, bootstrap=bootstrap,
-        workers=workers, results_path=target, allow_incomplete_data=allow_incomplete_data, gt_resize=gt_resize,
+        workers=workers, processes=processes, results_path=target, allow_incomplete_data=allow_incomplete_data,
+        gt_resize=gt_resize,
     ))
     if doc is None:  # a rank other than 0 of a torchrun launch: rank 0 writes the results
         return

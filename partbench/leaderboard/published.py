@@ -51,8 +51,10 @@ def _parsed(path: str, mtime_ns: int) -> Any:
     it. Callers only read the result."""
     import yaml
 
+    from partbench.yaml_io import safe_load
+
     try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return safe_load(Path(path).read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise PartbenchError(f"{path}: invalid YAML ({e}).") from None
 

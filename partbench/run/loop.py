@@ -23,6 +23,7 @@ from partbench.registry import get_method
 from partbench.run import data_check, reuse
 from partbench.run.request import RunOutcome, RunRequest, ScoreRequest
 from partbench.run.results import results_document, write_shard
+from partbench.scale.forked import processes_for, run_forked
 from partbench.scale.parallel import ProcessGroup, Shard, my_positions
 from partbench.store.atomic import AtomicLineWriter, CollectingWriter, atomic_write_bytes, atomic_write_json
 from partbench.store.run_dir import RunDir, cache_key
@@ -83,10 +84,13 @@ def run(req: RunRequest) -> RunOutcome:
         sample_inputs = inputs.per_sample if inputs is not None else {}
         keys = {p: cache_key(identity, fingerprint, kind.cache_id(items[p]), sample_inputs.get(items[p].id, ""))
                 for p in positions}
-        if group.is_main and not req.force:
-            data_check.report_changed(run_dir.read_inputs(), inputs, [items[p].id for p in positions])
         paths = {p: kind.prediction_path(run_dir, items[p]) for p in positions}
         todo = {p for p in positions if req.force or kind.stored_key(paths[p]) != keys[p]}
+        if group.is_main and not req.force:
+            # Only samples predicted again are named: the cache key holds the content of the sample's files, so one
+            # whose files are back to what its stored prediction was made from is reused, whatever inputs.json
+            # (written when a run finishes) says an interrupted or sharded run saw last.
+            data_check.report_changed(run_dir.read_inputs(), inputs, [items[p].id for p in positions if p in todo])
         row_keys = {p: reuse.row_key(keys[p], work.evaluator_config) for p in positions}
         reused = {} if req.force else reuse.reusable_rows(
             run_dir.samples_path, {row_keys[p]: p for p in positions if p not in todo})
@@ -138,13 +142,18 @@ def run(req: RunRequest) -> RunOutcome:
     return RunOutcome(run_dir.path, results, total["predicted"], total["cached"])
 
 
+# Samples `score` takes at a time, and the unit in which processes share the split.
+SCORE_BATCH = 16
+
+
 def score(req: ScoreRequest) -> dict[str, Any] | None:
     """Score predictions made by any codebase with exactly the loop and evaluator `run` uses.
 
     Per-sample rows go to `req.samples_path`; the results are returned (None on ranks other than 0 of a `torchrun`
     launch). Missing predictions are an error listing them unless `allow_missing`.
     """
-    _check_numbers(positive={}, non_negative={"bootstrap": req.bootstrap, "workers": req.workers})
+    _check_numbers(positive={"processes": req.processes},
+                   non_negative={"bootstrap": req.bootstrap, "workers": req.workers})
     suite = load_suite(req.suite)
     kind = task_kind_for(suite)
     split = suite.check_split(req.split)
@@ -166,16 +175,21 @@ def score(req: ScoreRequest) -> dict[str, Any] | None:
               "run_name": req.name, "meaningful": True, "skipped": dict(work.skipped), "n_refs": len(work.items),
               "extra": {"predictions": str(Path(req.predictions).resolve()), "n_missing_predictions": saved.n_missing,
                         "data": data_check.data_summary(work, inputs)} | work.config}
+    def score_share(group: ProcessGroup) -> tuple[dict[str, Any] | None, dict[str, int]] | None:
+        # Runs of consecutive samples keep an image's samples (and its decoded annotations) in one process.
+        positions = my_positions(len(work.items), Shard(0, 1), group, batch_size=SCORE_BATCH)
+        loop = _Loop(kind, suite, work, evaluator, group, batch_size=SCORE_BATCH, workers=req.workers,
+                     results_path=req.results_path)
+        rows, counts = loop.go(positions, lambda _, sample: saved.read(sample), predict, req.samples_path,
+                               split_work=group.distributed, description=f"scoring {req.name} on {suite.name}/{split}"
+                               + (f" ({group.world_size} processes)" if group.world_size > 1 else ""))
+        return loop.conclude(rows, counts, header, req.samples_path, Shard(0, 1), None, req.bootstrap)
+
+    processes = processes_for(req.processes, len(work.items))
     with ProcessGroup.from_env() as group:
         if group.is_main:
             _remove_stale_writes(Path(req.samples_path).parent, [Path(req.samples_path)], recursive=False)
-        # Runs of consecutive samples keep an image's samples (and its decoded annotations) in one process.
-        positions = my_positions(len(work.items), Shard(0, 1), group, batch_size=16)
-        loop = _Loop(kind, suite, work, evaluator, group, batch_size=16, workers=req.workers,
-                     results_path=req.results_path)
-        rows, counts = loop.go(positions, lambda _, sample: saved.read(sample), predict, req.samples_path,
-                               split_work=group.distributed, description=f"scoring {req.name} on {suite.name}/{split}")
-        done = loop.conclude(rows, counts, header, req.samples_path, Shard(0, 1), None, req.bootstrap)
+        done = run_forked(processes, score_share) if processes > 1 else score_share(group)
     return None if done is None else done[0]
 
 

@@ -47,6 +47,7 @@ class ScoreRequest:
     allow_missing: bool = False  # score samples without a prediction as predicting nothing
     bootstrap: int = 1000
     workers: int = 0
+    processes: int | None = None  # forked scoring processes (None: one per core for splits big enough to gain)
     results_path: Path | None = None  # where the caller writes the results: removed when the rows are replaced
     allow_incomplete_data: bool = False
     gt_resize: str | None = None

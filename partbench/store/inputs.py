@@ -52,7 +52,10 @@ class FileHashes:
 
     def __init__(self, data_root: Path, rehash: bool = False):
         self.given_root = Path(data_root).absolute()
-        self._prefix = str(self.given_root).rstrip(os.sep) + os.sep
+        # The given root's text, absolute and as given, for `name`'s fast path ('' when it is the working directory).
+        given = str(Path(data_root))
+        self._prefixes = tuple(dict.fromkeys((str(self.given_root).rstrip(os.sep) + os.sep,
+                                              "" if given == "." else given.rstrip(os.sep) + os.sep)))
         self.root = Path(data_root).resolve()
         key = hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
         self.state_path = cache_dir() / "file-hashes" / f"{key}.json"
@@ -72,12 +75,17 @@ class FileHashes:
     def name(self, path: Path) -> str:
         """The path as fingerprints record it: relative to the data root, so a moved data root keeps its hashes."""
         text = str(path)
-        # The common case, by string: a Path's text is normalised (no '.', no '//'), so an absolute one under the
-        # given root is relative_to's answer without building two more Path objects per file of every sample.
-        if isinstance(path, PurePath) and text.startswith(self._prefix):
-            return text[len(self._prefix):].replace(os.sep, "/")
+        # The common case, by string: a Path's text is normalised (no '.', no '//'), so one that starts with the
+        # given root's text (absolute, or relative as given) and has no '..' is relative_to's answer, without
+        # building two more Path objects per file of every sample.
+        if isinstance(path, PurePath) and f"{os.sep}..{os.sep}" not in f"{os.sep}{text}{os.sep}":
+            for prefix in self._prefixes:
+                if text.startswith(prefix) and (prefix or not path.is_absolute()):
+                    return text[len(prefix):].replace(os.sep, "/")
         try:  # relative paths, without a system call per path
-            return Path(path).absolute().relative_to(self.given_root).as_posix()
+            relative = Path(path).absolute().relative_to(self.given_root)
+            if ".." not in relative.parts:  # else its name would depend on how the path is spelled
+                return relative.as_posix()
         except ValueError:
             pass
         resolved = Path(path).resolve()

@@ -18,8 +18,10 @@ from partbench.suites.datasets import data_owner, parse_downloads, parse_layouts
 def parse_suite(path: Path) -> Suite:
     import yaml
 
+    from partbench.yaml_io import safe_load
+
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise PartbenchError(f"{path}: invalid YAML ({e}).") from None
     if not isinstance(raw, dict):

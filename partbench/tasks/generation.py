@@ -79,11 +79,11 @@ class GenerationOptions:
 
 def suite_generation_defaults(suite: Suite) -> dict[str, Any]:
     """The generation keys of a suite's YAML (images_per_prompt, clip_model, clip_pretrained)."""
-    import yaml
+    from partbench.yaml_io import safe_load
 
     if suite.source_file is None:
         return {}
-    raw = yaml.safe_load(Path(suite.source_file).read_text(encoding="utf-8")) or {}
+    raw = safe_load(Path(suite.source_file).read_text(encoding="utf-8")) or {}
     return {k: raw[k] for k in ("images_per_prompt", "clip_model", "clip_pretrained") if k in raw}
 
 

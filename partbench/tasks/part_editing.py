@@ -5,7 +5,9 @@ the edited image at the source's size. Scored by `partbench.tasks.edit_evaluator
 Methods implement `edit(samples) -> list[PIL image or H×W×3 uint8 array]` (`partbench.data.part_edit.EditSample`:
 `image`, `mask`, `record` with `source_prompt`, `edit_prompt`, `instructions`, `part`, `subject`, `edit`). The mask
 is there for mask-given methods (inpainting with the ground-truth mask); a method that localises the part itself must
-not read it, and says so in its summary. Predictions are `predictions/<sample id>.png` (RGB, carrying the cache key);
+not read it, and says so in its summary. A method that needs files only some suites have (PartEdit's outputs, the
+intended edit) checks them in its `check_inputs(*, sample_ids, split, suite, data_root, args, seed)` hook, which the
+loop calls before the run folder is made. Predictions are `predictions/<sample id>.png` (RGB, carrying the cache key);
 `partbench score` reads a folder of `<sample id>.png` (or `<sample id>/0.png`, image-folder's layout).
 """
 
@@ -63,7 +65,9 @@ def sample_listing(records: list[Any], root: Path, split: str) -> list[dict[str,
 
 
 def _warn(notes: dict[str, str]) -> None:
-    """Scores left out for missing weights are said once per run, not only in results.json."""
+    """Scores left out for missing weights are said once per run, not only in results.json. Called from `evaluator`,
+    which the loop reaches only once the method's arguments and inputs were accepted: a refused run prints its error
+    alone, never a note about scores it was not going to compute anyway."""
     from partbench.console import err_console
 
     for text in notes.values():
@@ -96,13 +100,14 @@ class PartEditingTask(TaskKind):
             config["release"] = {k: release.get(k) for k in ("dataset", "revision", "expected_revision", "token_cls")}
         # Scoring options (CLIP scorers) are split off: they never reach the method nor the run's identity.
         method_args = {k: v for k, v in args.items() if k not in OPTIONS}
-        clip = scorer_config(args)
-        _warn(clip["notes"])
+        clip = scorer_config(args)  # its notes are printed by `evaluator`, after the argument checks
         return Work(items=refs, load=reader.load, method_args=method_args, identity_args=method_args,
                     evaluator_config={"convention": convention, "clip": clip}, skipped=dict(index.skipped),
                     config=config,
                     input_files=reader.input_files, completeness=check_completeness(suite, reader, split, index),
-                    input_check={"sample_ids": [r.id for r in refs]}, limited=limited)
+                    # A method's `check_inputs` hook gets the split too, to read the records of the samples it is
+                    # given (partedit-outputs: does the suite ship PartEdit's outputs at all?).
+                    input_check={"sample_ids": [r.id for r in refs], "split": split}, limited=limited)
 
     def list_samples(self, suite: Suite, data_root: Path, split: str) -> list[dict[str, Any]]:
         """`partbench suites S --samples`."""
@@ -146,4 +151,5 @@ class PartEditingTask(TaskKind):
     def evaluator(self, suite: Suite, config: dict[str, Any], run_dir: RunDir | None, force: bool) -> EditEvaluator:
         from partbench.tasks.edit_evaluator import EditEvaluator
 
+        _warn((config.get("clip") or {}).get("notes") or {})
         return EditEvaluator(config["convention"], config.get("clip"))

@@ -68,6 +68,7 @@ def test_partedit_outputs_are_scored(release, tmp_path):
     assert lines[0]["psnr_bg"] < 100 and lines[1]["psnr_bg"] == 100
     r = invoke("run", "-m", "oracle", "-s", "partedit-real", "--allow-incomplete-data", *common)
     assert r.exit_code == 2 and "does not know the intended edit" in r.output, r.output
+    assert not list(Path("runs/partedit-real").glob("oracle*"))  # refused before its run folder was made
 
 
 def test_release_problems_are_named(tmp_path):

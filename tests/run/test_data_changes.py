@@ -190,3 +190,20 @@ def test_a_cached_rerun_reads_no_annotation_and_gives_the_same_results(data, mon
                    "--convention", "nanmean")
     assert other.exit_code == 0, other.output
     assert {p.stem for p in reads} <= unscorable
+
+
+@pytest.mark.parametrize("given", ["absolute", "relative", "dot"])
+def test_file_names_are_relative_to_the_data_root_however_it_is_given(tmp_path, monkeypatch, given):
+    """`FileHashes.name` takes a string fast path; its answers are `relative_to`'s, else the resolved path."""
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "data" if given == "dot" else tmp_path)
+    root = {"absolute": tmp_path / "data", "relative": Path("data"), "dot": Path(".")}[given]
+    hashes = FileHashes(root)
+    under = [root / "sub" / "a.png", root / "b.png", (root / "sub" / "c.png").absolute()]
+    for path in under:
+        assert hashes.name(path) == path.absolute().relative_to(root.absolute()).as_posix()
+    assert hashes.name(root / "sub" / ".." / "b.png") == "b.png"
+    outside = tmp_path / "elsewhere" / "e.png"
+    spellings = [outside, Path(os.path.relpath(outside)), root / ".." / "elsewhere" / "e.png"]
+    assert {hashes.name(path) for path in spellings} == {outside.resolve().as_posix()}

@@ -3,8 +3,10 @@ an image folder (with known background noise, scored exactly), the sample listin
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +131,89 @@ def test_clip_scores_with_tiny_models_and_missing_weights(edit_root, tmp_path, m
     r = invoke("run", "-m", "identity", "-s", "demo-edit", "--data-root", edit_root, "--output", "runs",
                "-a", "alpha_clip=on", "-a", "masked_clip=off")
     assert r.exit_code == 2 and "clip_l14_grit1m_fultune_8xe.pth" in r.output, r.output
+
+
+@pytest.mark.parametrize("bad", [("identity", "-a", "colr=red"), ("instruct-pix2pix", "-a", "stepz=3"),
+                                 ("instruct-pix2pix", "-a", "steps=0")],
+                         ids=["no-args-taken", "misspelt-key", "out-of-range"])
+def test_a_bad_method_argument_is_refused_first_and_alone(edit_root, bad):
+    """The argument error is all a user sees: no CLIP note (weights are absent in the isolated cache), no traceback,
+    no run folder."""
+    method, *args = bad
+    r = invoke("run", "-m", method, "-s", "demo-edit", "--data-root", edit_root, "--output", "runs", *args)
+    assert r.exit_code == 2 and isinstance(r.exception, SystemExit), r.output
+    assert "--method-arg" in r.output and "CLIP" not in r.output and "not computed" not in r.output, r.output
+    assert not Path("runs").exists()
+
+
+def test_a_run_still_notes_each_clip_score_left_out_once(edit_root):
+    r = invoke("run", "-m", "identity", "-s", "demo-edit", "--data-root", edit_root, "--output", "runs",
+               "--bootstrap", "0", "-a", "masked_clip=off")
+    assert r.exit_code == 0, r.output
+    assert r.output.count("not computed (alpha_clip=auto)") == 1 and "masked_clip=auto" not in r.output, r.output
+
+
+def test_methods_refuse_a_suite_without_their_files_before_writing(edit_root):
+    """partedit-outputs needs PartEdit's shipped outputs (demo-edit has none): refused before any run folder."""
+    r = invoke("run", "-m", "partedit-outputs", "-s", "demo-edit", "--data-root", edit_root, "--output", "runs")
+    assert r.exit_code == 2 and "ships no PartEdit output" in r.output, r.output
+    assert "not computed" not in r.output
+    assert not Path("runs").exists()
+
+
+def test_the_oracle_names_the_samples_whose_intended_edit_is_unknown(edit_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(edit_root / "PartbenchDemoEdit", root / "PartbenchDemoEdit")
+    jsonl = root / "PartbenchDemoEdit" / "val.jsonl"
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    records[1]["expected"] = None  # a record that names no expected image
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
+    r = invoke("run", "-m", "oracle", "-s", "demo-edit", "--data-root", root, "--output", "runs",
+               "--allow-incomplete-data")
+    assert r.exit_code == 2, r.output
+    assert (f"does not know the intended edit for 1 of {len(records)} samples ({records[1]['sample_id']})"
+            in r.output), r.output
+    assert not Path("runs").exists()
+
+
+def test_a_restored_mask_is_reused_and_not_called_changed(edit_root, tmp_path, monkeypatch):
+    """Whether a sample is named as changed (and not reused) follows its files' content, as the reuse itself does:
+    a run interrupted after predicting from the restored mask leaves inputs.json behind, yet the next run reuses
+    that prediction, so it must not claim otherwise."""
+    import shutil
+
+    from partbench.tasks.edit_evaluator import EditEvaluator
+
+    root = tmp_path / "root"
+    shutil.copytree(edit_root / "PartbenchDemoEdit", root / "PartbenchDemoEdit")
+    mask = sorted((root / "PartbenchDemoEdit" / "masks" / "val").glob("*.png"))[0]
+    original = mask.read_bytes()
+    args = ("run", "-m", "identity", "-s", "demo-edit", "--data-root", root, "--output", "runs", "--bootstrap", "0",
+            "-a", "alpha_clip=off", "-a", "masked_clip=off")
+
+    def rewrite(data: bytes, tick: int) -> None:  # later than any earlier write, as a person's edit is
+        mtime = mask.stat().st_mtime_ns
+        mask.write_bytes(data)
+        os.utime(mask, ns=(mtime + tick * 10**9, mtime + tick * 10**9))
+
+    assert invoke(*args).exit_code == 0
+    pixels = np.asarray(Image.open(mask)).copy()
+    pixels[0, 0] ^= 255
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    rewrite(buf.getvalue(), 1)
+    changed = invoke(*args)
+    assert "predicted 1," in changed.output and mask.stem in changed.output and "not reused" in changed.output
+    rewrite(original, 2)  # restored: the same content as the first run's
+
+    def interrupted(self, batch):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:  # the restored sample is predicted again, then the run stops
+        m.setattr(EditEvaluator, "process", interrupted)
+        assert invoke(*args).exit_code != 0
+    again = invoke(*args)
+    assert again.exit_code == 0, again.output
+    assert "predicted 0," in again.output and "not reused" not in again.output, again.output

@@ -36,16 +36,19 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _score(root: Path, predictions: Path, out: Path, workers: int = 0) -> dict:
+def _score(root: Path, predictions: Path, out: Path, workers: int = 0, processes: int = 1) -> dict:
     return score(ScoreRequest(suite="pascal-part-116", data_root=root, predictions=predictions, name="fx",
-                              samples_path=out, allow_missing=True, bootstrap=50, workers=workers))
+                              samples_path=out, allow_missing=True, bootstrap=50, workers=workers,
+                              processes=processes))
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize(("workers", "processes"), [(0, 1), (2, 1), (0, 3)])
 @pytest.mark.parametrize("counts_json", [False, True])
-def test_score_gives_the_rows_and_results_recorded_before(tmp_path, workers, counts_json):
+def test_score_gives_the_rows_and_results_recorded_before(tmp_path, monkeypatch, workers, processes, counts_json):
+    # Processes share the split 3 samples at a time, so that each gets some and an image's samples are split.
+    monkeypatch.setattr("partbench.run.loop.SCORE_BATCH", 3)
     predictions = fx.build(tmp_path / "data", counts_json=counts_json)
-    doc = _score(tmp_path / "data", predictions, tmp_path / "samples.jsonl", workers)
+    doc = _score(tmp_path / "data", predictions, tmp_path / "samples.jsonl", workers, processes)
     assert _sha((tmp_path / "samples.jsonl").read_bytes()) == SCORE_ROWS
     assert _sha(fx.scores_text(doc).encode()) == SCORE_RESULTS
     assert doc["n_skipped"] == {"no_part_classes": 1, "empty_ground_truth": 1}
