@@ -122,5 +122,6 @@ class Flux1Backend(ConceptBackend):
             pooled=self.pooled(prompt).expand(b, -1), concept_embeds=concept_embeds,
             concept_pooled=self.pooled(" ".join(concepts)).expand(b, -1),
             timestep=torch.tensor(steps, device=self.device, dtype=self.dtype), guidance=guidance)
-        out = concept_stream(self.parts.transformer, inputs, self.layers, self.options.projection)
+        out = concept_stream(self.parts.transformer, inputs, self.layers, self.options.projection,
+                             self.options.normalize)
         return self.aggregate(out, b).reshape(len(concepts), h // 2, w // 2)

@@ -9,7 +9,8 @@ model's own submodules, and runs a third token stream (the concepts) next to the
   image and text tokens never see the concepts, so the image stream is exactly the stock model's;
 - the per-layer score is the dot product of the concept and image attention outputs over the feature axis, before
   the output projection (the reference definition, Helbling et al. 2025, BFL `dit_block.py`) or after it (the
-  diffusers port).
+  diffusers port); with `normalize="concepts"` the concept vectors are first normalised over the concepts
+  (`normalize_concepts`, the paper's multi-class segmentation experiment).
 
 Single-stream blocks are not run: the scores only come from double blocks.
 """
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 PROJECTIONS = ("pre", "post")
+NORMALIZATIONS = ("none", "concepts")
 
 
 @dataclass
@@ -65,13 +67,26 @@ def _residual(x, out, gate, shift, scale, gate2, norm2, ff):
     return x.clip(-65504, 65504) if x.dtype == torch.float16 else x
 
 
+def normalize_concepts(vectors: torch.Tensor, dim: int = -2) -> torch.Tensor:
+    """Linear normalisation over the concept axis `dim`: every feature is shifted so its least value over the
+    concepts is 0, then divided by its sum over the concepts (left as is where that sum is 0).
+
+    The multi-class segmentation experiment's `normalize_concepts` (ConceptAttention `segmentation.py` L316-318,
+    `linear_normalization(concept_vectors, dim=-2)` of `utils.py` L71-80, on (layers, samples, concepts, dim)
+    vectors): per layer and noise sample, applied to the concept vectors only, before the dot product."""
+    shifted = vectors - vectors.amin(dim=dim, keepdim=True)
+    total = shifted.sum(dim=dim, keepdim=True)
+    return shifted / torch.where(total == 0, torch.ones_like(total), total)
+
+
 def joint_and_concept_attention(a, qkv_txt, qkv_img, qkv_con, rope_joint, rope_concepts, projection: str,
-                                want: bool):
+                                want: bool, normalize: str = "none"):
     """One double-stream attention, FLUX.1 and FLUX.2 alike: projected image, text and concept outputs, and scores.
 
     The stock joint attention over [text, image] is computed exactly as the model does and is untouched by the
     concepts; the concept queries attend over [concepts, image] in one direction (nothing reads the concepts back).
-    Scores (concepts x image tokens) are dot products before or after the output projection.
+    Scores (concepts x image tokens) are dot products before or after the output projection, of the concept vectors
+    normalised over the concepts first with `normalize="concepts"`.
     """
     from diffusers.models.embeddings import apply_rotary_emb
 
@@ -90,11 +105,13 @@ def joint_and_concept_attention(a, qkv_txt, qkv_img, qkv_con, rope_joint, rope_c
     scores = None
     if want:
         c_vec, i_vec = (o_con, o_img) if projection == "pre" else (p_con, p_img)
+        c_vec = normalize_concepts(c_vec.float()) if normalize == "concepts" else c_vec
         scores = torch.einsum("bcd,bnd->bcn", c_vec.float(), i_vec.float())
     return p_img, p_txt, p_con, scores
 
 
-def _double_block(block, img, txt, con, temb, con_temb, rope_joint, rope_concepts, projection: str, want: bool):
+def _double_block(block, img, txt, con, temb, con_temb, rope_joint, rope_concepts, projection: str, want: bool,
+                  normalize: str = "none"):
     a = block.attn
     d = a.head_dim
     n_img, g_img, sh_img, sc_img, g2_img = block.norm1(img, emb=temb)
@@ -107,7 +124,8 @@ def _double_block(block, img, txt, con, temb, con_temb, rope_joint, rope_concept
     q_c, k_c, v_c = (a.norm_added_q(_heads(a.add_q_proj(n_con), d)), a.norm_added_k(_heads(a.add_k_proj(n_con), d)),
                      _heads(a.add_v_proj(n_con), d))
     p_img, p_txt, p_con, scores = joint_and_concept_attention(a, (q_t, k_t, v_t), (q_i, k_i, v_i), (q_c, k_c, v_c),
-                                                              rope_joint, rope_concepts, projection, want)
+                                                              rope_joint, rope_concepts, projection, want,
+                                                              normalize)
 
     img = _residual(img, p_img, g_img, sh_img, sc_img, g2_img, block.norm2, block.ff)
     txt = _residual(txt, p_txt, g_txt, sh_txt, sc_txt, g2_txt, block.norm2_context, block.ff_context)
@@ -115,11 +133,18 @@ def _double_block(block, img, txt, con, temb, con_temb, rope_joint, rope_concept
     return img, txt, con, scores
 
 
-@torch.no_grad()
-def concept_stream(transformer, inputs: StreamInputs, layers: list[int], projection: str = "pre") -> StreamOutputs:
-    """Scores of every concept at every image token for the double blocks in `layers` (0-based)."""
+def check_score_rule(projection: str, normalize: str) -> None:
     if projection not in PROJECTIONS:
         raise ValueError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+
+
+@torch.no_grad()
+def concept_stream(transformer, inputs: StreamInputs, layers: list[int], projection: str = "pre",
+                   normalize: str = "none") -> StreamOutputs:
+    """Scores of every concept at every image token for the double blocks in `layers` (0-based)."""
+    check_score_rule(projection, normalize)
     n_blocks = len(transformer.transformer_blocks)
     bad = [i for i in layers if not 0 <= i < n_blocks]
     if bad:
@@ -145,7 +170,7 @@ def concept_stream(transformer, inputs: StreamInputs, layers: list[int], project
     scores = {}
     for i, block in enumerate(t.transformer_blocks[: max(layers) + 1]):
         img, txt, con, s = _double_block(block, img, txt, con, temb, con_temb, rope_joint, rope_concepts,
-                                         projection, want=i in wanted)
+                                         projection, want=i in wanted, normalize=normalize)
         if s is not None:
             scores[i] = s
     return StreamOutputs(scores=scores, image_tokens=img, text_tokens=txt, concept_tokens=con)

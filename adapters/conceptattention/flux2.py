@@ -130,5 +130,6 @@ class Flux2Backend(ConceptBackend):
             txt_ids=Flux2KleinPipeline._prepare_text_ids(prompt_embeds)[0].to(self.device),
             concept_embeds=self.concept_embeddings(concepts)[None].expand(b, -1, -1),
             timestep=torch.tensor(steps, device=self.device, dtype=self.dtype), guidance=guidance)
-        out = concept_stream(self.parts.transformer, inputs, self.layers, self.options.projection)
+        out = concept_stream(self.parts.transformer, inputs, self.layers, self.options.projection,
+                             self.options.normalize)
         return self.aggregate(out, b).reshape(len(concepts), h, w)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .flux1_stream import PROJECTIONS, StreamOutputs, _heads, aggregate, joint_and_concept_attention
+from .flux1_stream import PROJECTIONS, StreamOutputs, _heads, aggregate, check_score_rule, joint_and_concept_attention
 
 __all__ = ["PROJECTIONS", "Flux2StreamInputs", "StreamOutputs", "aggregate", "concept_stream"]
 
@@ -66,7 +66,8 @@ def _residual(x, out, msa, mlp, norm2, ff, clip: bool):
     return x.clip(-65504, 65504) if clip and x.dtype == torch.float16 else x  # stock clips the text stream only
 
 
-def _double_block(block, img, txt, con, mod_img, mod_txt, rope_joint, rope_concepts, projection: str, want: bool):
+def _double_block(block, img, txt, con, mod_img, mod_txt, rope_joint, rope_concepts, projection: str, want: bool,
+                  normalize: str = "none"):
     from diffusers.models.transformers.transformer_flux2 import Flux2Modulation
 
     a = block.attn
@@ -81,7 +82,8 @@ def _double_block(block, img, txt, con, mod_img, mod_txt, rope_joint, rope_conce
     q_t, k_t, v_t = _qkv(a, modulate(block.norm1_context, txt, msa_txt), text=True)
     q_c, k_c, v_c = _qkv(a, modulate(block.norm1_context, con, msa_txt), text=True)
     p_img, p_txt, p_con, scores = joint_and_concept_attention(a, (q_t, k_t, v_t), (q_i, k_i, v_i), (q_c, k_c, v_c),
-                                                              rope_joint, rope_concepts, projection, want)
+                                                              rope_joint, rope_concepts, projection, want,
+                                                              normalize)
 
     img = _residual(img, p_img, msa_img, mlp_img, block.norm2, block.ff, clip=False)
     txt = _residual(txt, p_txt, msa_txt, mlp_txt, block.norm2_context, block.ff_context, clip=True)
@@ -95,10 +97,9 @@ def _cat_rope(*ropes):
 
 @torch.no_grad()
 def concept_stream(transformer, inputs: Flux2StreamInputs, layers: list[int],
-                   projection: str = "pre") -> StreamOutputs:
+                   projection: str = "pre", normalize: str = "none") -> StreamOutputs:
     """Scores of every concept at every image token for the double blocks in `layers` (0-based)."""
-    if projection not in PROJECTIONS:
-        raise ValueError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
+    check_score_rule(projection, normalize)
     n_blocks = len(transformer.transformer_blocks)
     bad = [i for i in layers if not 0 <= i < n_blocks]
     if bad:
@@ -124,7 +125,7 @@ def concept_stream(transformer, inputs: Flux2StreamInputs, layers: list[int],
     scores = {}
     for i, block in enumerate(t.transformer_blocks[: max(layers) + 1]):
         img, txt, con, s = _double_block(block, img, txt, con, mod_img, mod_txt, rope_joint, rope_concepts,
-                                         projection, want=i in wanted)
+                                         projection, want=i in wanted, normalize=normalize)
         if s is not None:
             scores[i] = s
     return StreamOutputs(scores=scores, image_tokens=img, text_tokens=txt, concept_tokens=con)

@@ -4,7 +4,8 @@ Per sample: the image is resized to `resolution`² (nearest by default, aspect n
 `encode_image`), VAE-encoded, noised once per (sigma, draw), and run through the transformer's double blocks in ONE
 batched forward beside a concept stream. Concepts are the allowed part names with `'s` removed plus background
 concepts; each is text-encoded on its own. Scores are aggregated over the chosen layers, sigmas and draws, upsampled
-bilinearly to the image and argmaxed over the sample's allowed parts.
+bilinearly to the image and argmaxed over the sample's allowed parts (`argmax=all`: over the background concepts too,
+a background win being no prediction).
 
 The model-specific steps (loading, text encoding, latents, the forward) live in one backend per model: `flux1.py`
 and `flux2.py`, sharing `backend.ConceptBackend`. The options and each model's defaults are in `options.py`; the
@@ -13,7 +14,9 @@ docs/conceptattention.md.
 
 Common to both models: pre-projection outputs, zero pooled vectors, empty caption, background concepts
 background/floor/tree/person/grass/face. Variants: `projection=post`, `softmax=patches|none`, `order`, `temperature`,
-`pooled=clip` (FLUX.1 only).
+`normalize=concepts`, `argmax=all`, `pooled=clip` (FLUX.1 only). `recipe=multiclass` (FLUX.1) resolves the options
+to the paper's multi-class segmentation recipe (options.py MULTICLASS_*), with the sample's candidate parts as the
+caption (`prompt={parts}`).
 """
 
 from __future__ import annotations
@@ -40,13 +43,18 @@ from .options import (
     FLUX1_DEFAULTS,
     FLUX2_DEFAULTS,
     FLUX2_DEFAULTS_VERSION,
+    MULTICLASS_DEFAULTS,
+    MULTICLASS_RECIPE_VERSION,
     ConceptAttentionOptions,
+    part_caption,
 )
 
 __all__ = ["ADAPTER_VERSION", "BACKENDS", "ConceptAttention", "ConceptAttentionOptions", "concept_text", "status"]
 
 ADAPTER_VERSION = "2"  # 2: FLUX.1 samples the VAE posterior (seeded) and shifts the sigma for dev weights
 BACKENDS: dict[str, type[ConceptBackend]] = {"flux1": Flux1Backend, "flux2": Flux2Backend}
+MULTICLASS_DEFINITION = ("reference (ConceptAttention multi-class segmentation experiment, "
+                         "experiments/pascal_voc_segmentation)")
 
 
 def concept_text(class_name: str) -> str:
@@ -54,26 +62,40 @@ def concept_text(class_name: str) -> str:
 
 
 def _definition(options: ConceptAttentionOptions) -> str:
-    """`reference (...)` when the scoring rule is the model's upstream one (layers and sigmas aside), else `variant`."""
-    rule = (options.projection, options.softmax, options.order, options.pooled)
+    """`reference (...)` naming the upstream recipe whose scoring rule the options follow (layers, sigmas, caption
+    and background concepts aside), else `variant`. FLUX.1's default is the demo API, `encode_image`."""
+    rule = (options.projection, options.softmax, options.order, options.pooled, options.normalize, options.argmax)
     if options.model == "flux2":
-        port = ("pre", "concepts", FLUX2_DEFAULTS["order"], "zeros")
+        port = ("pre", "concepts", FLUX2_DEFAULTS["order"], "zeros", "none", "parts")
         return ("reference (ConceptAttention FLUX.2 port)" if rule == port
                 and options.temperature == FLUX2_DEFAULTS["temperature"] else "variant")
-    reference = ("pre", "concepts", FLUX1_DEFAULTS["order"], "zeros")
-    return "reference (BFL ConceptAttention)" if rule == reference else "variant"
+    if rule == ("pre", "concepts", FLUX1_DEFAULTS["order"], "zeros", "none", "parts"):
+        return "reference (BFL ConceptAttention)"
+    multiclass = ("pre", MULTICLASS_DEFAULTS["softmax"], "zeros", MULTICLASS_DEFAULTS["normalize"],
+                  MULTICLASS_DEFAULTS["argmax"])
+    # without a softmax, `order` changes nothing
+    if (options.projection, options.softmax, options.pooled, options.normalize, options.argmax) == multiclass:
+        return MULTICLASS_DEFINITION
+    return "variant"
 
 
 def _tiny_config(model: str) -> dict[str, Any]:
     return BACKENDS[model].tiny_config()
 
 
-def _tiny_fingerprint(seed: int, model: str = "flux1") -> str:
+def _recipe_tag(recipe: str) -> str | None:
+    """The fingerprint's mark of a non-default recipe (None for `encode_image`, whose fingerprints never had one)."""
+    return f"multiclass{MULTICLASS_RECIPE_VERSION}" if recipe == "multiclass" else None
+
+
+def _tiny_fingerprint(seed: int, model: str = "flux1", recipe: str = "encode_image") -> str:
     payload = {"config": _tiny_config(model), "seed": seed, "adapter": ADAPTER_VERSION}
     if model != "flux1":  # FLUX.1's payload has no model key, so its cached tiny runs stay valid
         payload["model"] = model
     if model == "flux2":
         payload["defaults"] = FLUX2_DEFAULTS_VERSION
+    if _recipe_tag(recipe):
+        payload["recipe"] = _recipe_tag(recipe)
     digest = hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
     return f"conceptattention-tiny-{digest}" if model == "flux1" else f"conceptattention-{model}-tiny-{digest}"
 
@@ -99,13 +121,14 @@ class ConceptAttention:
     def fingerprint_for(cls, *, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0) -> str:
         options = ConceptAttentionOptions.from_args(args)
         if options.preset == "tiny":
-            return _tiny_fingerprint(seed, options.model)
+            return _tiny_fingerprint(seed, options.model, options.recipe)
         from partbench.weights import resolve_model, weights_fingerprint
 
         path = resolve_model(options.weights, what=f"{options.model_label()} model (ConceptAttention)",
                              revision=options.revision)
         defaults = f"flux2d{FLUX2_DEFAULTS_VERSION}-" if options.model == "flux2" else ""
-        return f"conceptattention-v{ADAPTER_VERSION}-{defaults}{weights_fingerprint(path)}"
+        recipe = f"{_recipe_tag(options.recipe)}-" if _recipe_tag(options.recipe) else ""
+        return f"conceptattention-v{ADAPTER_VERSION}-{defaults}{recipe}{weights_fingerprint(path)}"
 
     @classmethod
     def describe_for(cls, *, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0) -> dict[str, Any]:
@@ -150,11 +173,20 @@ class ConceptAttention:
         if not ids.size:
             return np.full((height, width), vocabulary.ignore_label, dtype=np.int64)
         background = [b.strip() for b in self.options.background.split(",") if b.strip()]
-        concepts = [concept_text(vocabulary.classes[i]) for i in ids] + background
+        parts = [concept_text(vocabulary.classes[i]) for i in ids]
+        concepts = parts + background
         prompt = self.options.prompt.replace("{object}", sample.object_class or "")
-        maps = self.scores(sample.image, concepts, prompt)[: len(ids)]  # background concepts only normalise
-        up = F.interpolate(maps[None].float().cpu(), size=(height, width), mode="bilinear", align_corners=False)[0]
-        return ids[torch.argmax(up, 0).numpy()]
+        prompt = prompt.replace("{parts}", part_caption(parts))
+        scores = self.scores(sample.image, concepts, prompt)
+        if self.options.argmax == "parts":
+            maps = scores[: len(ids)]  # background concepts only normalise
+            up = F.interpolate(maps[None].float().cpu(), size=(height, width), mode="bilinear", align_corners=False)[0]
+            return ids[torch.argmax(up, 0).numpy()]
+        # argmax=all: a background concept's win is no prediction (upstream maps it to VOC's background class,
+        # run_multi_class_seg_experiment.py L25-37; part suites have none)
+        up = F.interpolate(scores[None].float().cpu(), size=(height, width), mode="bilinear", align_corners=False)[0]
+        labels = np.append(ids, vocabulary.ignore_label)
+        return labels[np.minimum(torch.argmax(up, 0).numpy(), len(ids))]
 
 
 def status() -> list[str]:

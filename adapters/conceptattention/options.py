@@ -1,7 +1,9 @@
-"""The `--method-arg` options of `conceptattention`, with the defaults that depend on the model resolved.
+"""The `--method-arg` options of `conceptattention`, with the defaults that depend on the model and recipe resolved.
 
-`layers`, `order`, `temperature` and `sigmas` left unset take the chosen model's upstream recipe; any explicit `-a`
-value wins. Where each recipe comes from is written out in docs/conceptattention.md.
+`layers`, `order`, `temperature` and `sigmas` left unset take the chosen model's upstream recipe; `recipe=multiclass`
+(FLUX.1) swaps in the paper's multi-class segmentation recipe for `layers`, `sigmas`, `softmax`, `normalize`,
+`background`, `prompt` and `argmax`. Any explicit `-a` value wins. Where each recipe comes from is written out in
+docs/conceptattention.md.
 """
 
 from __future__ import annotations
@@ -32,11 +34,35 @@ FLUX2_PIXELS_PER_TOKEN = 16  # AutoencoderKLFlux2: 8x downsampling, then 2x2 pat
 # Part of every model=flux2 fingerprint: prediction cache keys hold the -a args as passed, not the resolved options,
 # so a change of FLUX.2's defaults must change the fingerprint for cached predictions to be recomputed.
 FLUX2_DEFAULTS_VERSION = "2"
+# Options whose defaults are the same for both models under the default recipe (`encode_image`).
+COMMON_DEFAULTS = {"softmax": "concepts", "normalize": "none", "background": REFERENCE_BACKGROUND, "prompt": "",
+                   "argmax": "parts"}
+
+# FLUX.1, recipe=multiclass: the paper's multi-class segmentation experiment, helblazer811/ConceptAttention (line
+# numbers at db30c4d; the code cited is the same at its first commit 9c69fd5):
+# - experiments/pascal_voc_segmentation/run_multi_class_seg_experiment.py L64-76: normalize_concepts True, softmax
+#   False, num_steps 4, noise_timestep 3, layers range(14, 18), background concepts background/floor/grass/tree/sky;
+#   L150-170: caption ",".join(f"a {class}") of the classes present, RawOutputSpace = target_space "output";
+# - experiments/pascal_voc_segmentation/multi_class_segmentation.py L36-77: concepts = background + targets, heatmaps
+#   = image vectors . concept vectors summed over layers (einsum over the flattened layers x dim), argmax over all;
+# - concept_attention/segmentation.py L200-211: add_noise_to_image(..., is_schnell=False), i.e. the schedule is
+#   shifted for schnell too; L284-318: the chosen double blocks' attention outputs before `proj`
+#   (modified_double_stream_block.py L322-339 at 9c69fd5), then
+#   linear_normalization(concept_vectors, dim=-2) (utils.py L71-80): over the concept axis, per feature and per
+#   (layer, noise sample), before the dot product; the image vectors are not normalised.
+MULTICLASS_LAYERS = (14, 15, 16, 17)  # 0-based, of FLUX.1's 19 double blocks: the four before the last
+MULTICLASS_NOISE_INDEX = 3
+MULTICLASS_DEFAULTS = {"softmax": "none", "normalize": "concepts", "background": "background,floor,grass,tree,sky",
+                       "prompt": "{parts}", "argmax": "all"}
+# Part of every recipe=multiclass fingerprint (the cache key holds `-a recipe=multiclass`, not what it resolves to):
+# bump it when the recipe's resolved values change.
+MULTICLASS_RECIPE_VERSION = "1"
 
 _CHOICES = {"softmax": ("concepts", "patches", "none"), "order": ("softmax_then_mean", "mean_then_softmax"),
             "projection": ("pre", "post"), "pooled": ("zeros", "clip"), "resize": ("nearest", "bilinear"),
             "preset": (None, "tiny"), "dtype": ("float32", "bfloat16", "float16"), "model": ("flux1", "flux2"),
-            "latent": ("sample", "mode")}
+            "latent": ("sample", "mode"), "recipe": ("encode_image", "multiclass"),
+            "normalize": ("none", "concepts"), "argmax": ("parts", "all")}
 
 
 def is_schnell(weights: str) -> bool:
@@ -55,6 +81,20 @@ def flux1_sigma(image_seq_len: int, schnell: bool, num_steps: int = FLUX1_SCHEDU
     mu = 0.5 + (1.15 - 0.5) / (4096 - 256) * (image_seq_len - 256)
     e = math.exp(mu)
     return e / (e + (1 / t - 1))
+
+
+def multiclass_layers(n_blocks: int) -> str:
+    """The multi-class recipe's double blocks: 14-17 of FLUX.1's 19, i.e. the four before the last; the same
+    positions on a model of another depth (the tiny preset's 3 blocks: 0 and 1)."""
+    if n_blocks == 19:
+        return ",".join(map(str, MULTICLASS_LAYERS))
+    return ",".join(str(i) for i in range(max(n_blocks - 5, 0), max(n_blocks - 1, 1)))
+
+
+def part_caption(parts: list[str]) -> str:
+    """The multi-class experiment's caption (run_multi_class_seg_experiment.py L156): "a {name}" for each name,
+    joined by a comma without a space."""
+    return ",".join(f"a {p}" for p in parts)
 
 
 def flux2_shift_mu(image_seq_len: int, num_steps: int) -> float:
@@ -85,21 +125,33 @@ class ConceptAttentionOptions:
     weights: str | None = None  # default DEFAULT_WEIGHTS (flux1) or DEFAULT_WEIGHTS_FLUX2 (flux2)
     revision: str | None = None
     preset: str | None = None
+    # encode_image: each model's demo API (`encode_image`) defaults; multiclass (FLUX.1): the paper's multi-class
+    # segmentation experiment (MULTICLASS_DEFAULTS, MULTICLASS_LAYERS, MULTICLASS_NOISE_INDEX)
+    recipe: str = "encode_image"
     device: str = "auto"
     dtype: str = "float32"
     resolution: int | None = None  # default 1024 (tiny: 32)
-    # sigmas, layers, order and temperature left None take the model's defaults (FLUX1_DEFAULTS, or FLUX2_DEFAULTS
-    # and flux2_port_sigma at this resolution), so every explicit -a value wins.
+    # Options left None take the model's and recipe's defaults (FLUX1_DEFAULTS or FLUX2_DEFAULTS, COMMON_DEFAULTS,
+    # the sigma of the recipe's schedule at this resolution; MULTICLASS_DEFAULTS with recipe=multiclass), so every
+    # explicit -a value wins.
     sigmas: str | None = None  # comma-separated noise levels, one forward batch
     draws: int = 1  # noise draws per sigma, averaged
     layers: str | None = None  # "lastK" or comma-separated 0-based double-block indices
-    softmax: str = "concepts"
+    softmax: str | None = None  # concepts | patches | none
+    # concepts: the concept vectors shifted and scaled to sum to 1 over the concepts, per feature, before the dot
+    # product (the multi-class experiment's normalize_concepts); none
+    normalize: str | None = None
     order: str | None = None
     temperature: float | None = None
     projection: str = "pre"
     pooled: str = "zeros"
-    prompt: str = ""  # caption run in the text stream; "{object}" is replaced by the sample's object class
-    background: str = REFERENCE_BACKGROUND
+    # caption run in the text stream; "{object}" is replaced by the sample's object class, "{parts}" by its candidate
+    # parts as "a {part},a {part2},..." (part_caption)
+    prompt: str | None = None
+    background: str | None = None
+    # parts: argmax over the sample's parts only (background concepts only compete in the softmax or normalisation);
+    # all: over parts and background concepts, a background win being no prediction (the ignore label)
+    argmax: str | None = None
     resize: str = "nearest"
     max_sequence_length: int | None = None  # default 256 (schnell's T5 length; flux2: Klein's 512)
     # The clean latent: a seeded draw from the VAE posterior (FLUX.1 reference) or its mode (FLUX.2 port).
@@ -110,9 +162,16 @@ class ConceptAttentionOptions:
             object.__setattr__(self, "weights", DEFAULT_WEIGHTS_FLUX2 if self.model == "flux2" else DEFAULT_WEIGHTS)
         if self.max_sequence_length is None:
             object.__setattr__(self, "max_sequence_length", 512 if self.model == "flux2" else 256)
-        defaults = dict(FLUX2_DEFAULTS) if self.model == "flux2" else dict(FLUX1_DEFAULTS)
-        if self.model == "flux2" and self.sigmas is None:
-            defaults["sigmas"] = f"{flux2_port_sigma(self.latent_tokens()):.6f}"
+        defaults = (dict(FLUX2_DEFAULTS) if self.model == "flux2" else dict(FLUX1_DEFAULTS)) | COMMON_DEFAULTS
+        if self.model == "flux2":
+            if self.sigmas is None:
+                defaults["sigmas"] = f"{flux2_port_sigma(self.latent_tokens()):.6f}"
+        elif self.recipe == "multiclass":
+            defaults |= MULTICLASS_DEFAULTS
+            defaults["layers"] = multiclass_layers(self._flux1_blocks())
+            # shifted whatever the weights: the experiment passes is_schnell=False (segmentation.py L210)
+            sigma = flux1_sigma(self.latent_tokens(), schnell=False, index=MULTICLASS_NOISE_INDEX)
+            defaults["sigmas"] = f"{sigma:.6f}".rstrip("0").rstrip(".")
         elif self.sigmas is None:
             schnell = self.preset == "tiny" or is_schnell(self.weights)
             defaults["sigmas"] = f"{flux1_sigma(self.latent_tokens(), schnell):.6f}".rstrip("0").rstrip(".")
@@ -120,12 +179,22 @@ class ConceptAttentionOptions:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
 
+    def _flux1_blocks(self) -> int:
+        """FLUX.1's double blocks: 19, or the tiny preset's."""
+        if self.preset == "tiny":
+            from partbench.tiny_models.flux1_tiny import TinyFlux1Config
+
+            return TinyFlux1Config().num_layers
+        return 19
+
     def latent_tokens(self) -> int:
-        """Image tokens of one latent at `resolution` (the `image_seq_len` of FLUX.2's schedule shift)."""
-        if self.model == "flux2" and self.preset == "tiny":
+        """Image tokens of one latent at `resolution` (the `image_seq_len` of the schedule shift)."""
+        if self.preset == "tiny":
+            from partbench.tiny_models.flux1_tiny import TinyFlux1Config
             from partbench.tiny_models.flux2_tiny import TinyFlux2Config
 
-            per_token = 2 ** len(TinyFlux2Config().vae_block_out_channels)  # VAE 2^(n-1), then 2x2 patchify
+            config = TinyFlux2Config() if self.model == "flux2" else TinyFlux1Config()
+            per_token = 2 ** len(config.vae_block_out_channels)  # VAE 2^(n-1), then 2x2 packing
         else:
             per_token = FLUX2_PIXELS_PER_TOKEN  # FLUX.1 too: 8x VAE, 2x2 packing
         return (self.image_size() // per_token) ** 2
@@ -148,6 +217,9 @@ class ConceptAttentionOptions:
             if getattr(out, k) not in allowed:
                 raise PartbenchError(f"Method {METHOD!r}: {k} must be one of {[a for a in allowed if a]}, "
                                      f"got {getattr(out, k)!r}.")
+        if out.model == "flux2" and out.recipe != "encode_image":
+            raise PartbenchError(f"Method {METHOD!r}: recipe={out.recipe} is a FLUX.1 recipe (the paper's multi-class "
+                                 "segmentation experiment); it needs model=flux1.")
         if out.model == "flux2" and out.pooled != "zeros":
             raise PartbenchError(f"Method {METHOD!r}: pooled={out.pooled} needs model=flux1 (FLUX.2 has no pooled "
                                  "vector; its concepts share the text stream's modulation).")

@@ -203,11 +203,22 @@ class PartEditReader:
         return self._records[split]
 
     def index(self, split: str) -> SampleIndex:
+        """The records in file order, less those naming a file that is not there: like an image without its
+        annotation in a segmentation suite, such a sample is left out and counted (`missing_files`), and `inventory`
+        names each missing file, so that `run` refuses the split unless `--allow-incomplete-data`."""
         self.check(split)
-        refs = [SampleRef(id=r.sample_id, image_id=r.sample_id, image_path=self.root / r.files["image"],
-                          object_class=r.class_name or None, extra={"split": split, "record": r})
-                for r in self.records(split)]
-        return SampleIndex(refs=refs)
+        refs, missing = [], 0
+        for r in self.records(split):
+            if self._missing(r):
+                missing += 1
+                continue
+            refs.append(SampleRef(id=r.sample_id, image_id=r.sample_id, image_path=self.root / r.files["image"],
+                                  object_class=r.class_name or None, extra={"split": split, "record": r}))
+        return SampleIndex(refs=refs, skipped={"missing_files": missing})
+
+    def _missing(self, record: EditRecord) -> list[Path]:
+        """The files `record` names that are not on disk."""
+        return [self.root / rel for rel in record.files.values() if not (self.root / rel).is_file()]
 
     def annotation_files(self, split: str) -> list[Path]:
         return [self.records_path(split)] + [self.root / r.files["mask"] for r in self.records(split)]
@@ -223,7 +234,7 @@ class PartEditReader:
 
         problems, complete = [], 0
         for r in self.records(split):
-            missing = [self.root / rel for rel in r.files.values() if not (self.root / rel).is_file()]
+            missing = self._missing(r)
             problems += [f"{p}: missing (named by {self.records_path(split).name}, sample {r.sample_id})"
                          for p in missing]
             complete += not missing

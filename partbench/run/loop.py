@@ -1,7 +1,7 @@
 """The one run loop: every task kind, `run` and `score`, one process or many, whole or sharded.
 
-identity → run folder → fingerprint → this process's positions → (load ahead in threads → predict what is not cached
-→ store → evaluate) per batch → gather → shard file or results.json.
+identity → data fingerprint → run folder → this process's positions → (load ahead in threads → predict what is not
+cached → store → evaluate) per batch → gather → shard file or results.json.
 
 Rows are scored right after their prediction is made or read back, so memory holds a bounded window of samples.
 Every number is recomputed from the rows in suite order, so an interrupted-and-resumed, sharded or multi-process run
@@ -68,10 +68,16 @@ def run(req: RunRequest) -> RunOutcome:
         method_config = info.describe(**build_kwargs)
         meaningful = info.is_meaningful(work.method_args)
         imported = _check_inputs(info, work, build_kwargs)
+        # Every input file is read (hashed) before the folder is made: a file that is missing or unreadable is
+        # refused with nothing written.
+        inputs = data_check.fingerprint(work, req.data_root, req.rehash)
         run_dir.create()
         split_work = group.distributed or shard.count > 1  # rows then go to rank 0 / the shard file
         if not split_work:  # processes and shards of one run share the folder on purpose; two runs must not
             stack.enter_context(run_dir.lock())
+            # A run that fails before anything is computed (a sample that cannot be read, a method that cannot be
+            # built) takes the folder it made with it; pushed after the lock, so it runs while the lock is held.
+            stack.push(partial(_discard_on_failure, run_dir))
         if group.is_main:
             _remove_stale_writes(run_dir.path, [run_dir.path / n for n in ("config.json", "samples.jsonl",
                                                                            "results.json", "inputs.json")],
@@ -80,7 +86,6 @@ def run(req: RunRequest) -> RunOutcome:
 
         items = work.items
         positions = my_positions(len(items), shard, group, req.batch_size)
-        inputs = data_check.fingerprint(work, req.data_root, req.rehash)
         sample_inputs = inputs.per_sample if inputs is not None else {}
         keys = {p: cache_key(identity, fingerprint, kind.cache_id(items[p]), sample_inputs.get(items[p].id, ""))
                 for p in positions}
@@ -308,6 +313,13 @@ class _LazyMethod:
         if self.method is None:
             self._keep(self.info.build(**self.build_kwargs))
         return self.method
+
+
+def _discard_on_failure(run_dir: RunDir, failed: type[BaseException] | None, *_: Any) -> bool:
+    """An exit callback: the run folder goes when the run failed before computing anything. Never suppresses."""
+    if failed is not None:
+        run_dir.discard_if_unused()
+    return False
 
 
 def _check_inputs(info: MethodInfo, work: Work, build_kwargs: dict[str, Any]) -> dict[str, Any] | None:

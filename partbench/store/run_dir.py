@@ -20,7 +20,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,10 +104,15 @@ def read_cache_key(path: Path) -> str | None:
         return None
 
 
+# What a run folder holds before anything is computed (`RunDir.discard_if_unused`).
+UNUSED_FILES = frozenset({"config.json", ".lock", "predictions"})
+
+
 @dataclass
 class RunDir:
     path: Path
     identity: dict[str, Any]
+    made: list[Path] | None = field(default=None, repr=False, compare=False)  # by `create`, deepest first
 
     @property
     def predictions(self) -> Path:
@@ -141,7 +146,29 @@ class RunDir:
 
     def create(self) -> None:
         """Make the folder, once the run is known to start (a refused run leaves nothing behind)."""
+        if self.made is None:  # the first call: remember the folders it makes, deepest first
+            self.made = []
+            folder = self.predictions
+            while not folder.exists() and folder != folder.parent:
+                self.made.append(folder)
+                folder = folder.parent
         self.predictions.mkdir(parents=True, exist_ok=True)
+
+    def discard_if_unused(self) -> None:
+        """Remove the folders `create` made, when the run failed before computing anything: they hold nothing but
+        config.json, the lock and an empty predictions/. Anything else (a prediction, a temporary file, rows, a
+        folder that was there before) is kept."""
+        if not self.made or self.path not in self.made:
+            return
+        try:
+            if any(self.predictions.iterdir()) or {p.name for p in self.path.iterdir()} - UNUSED_FILES:
+                return
+            for name in UNUSED_FILES - {"predictions"}:
+                (self.path / name).unlink(missing_ok=True)
+            for folder in self.made:
+                folder.rmdir()  # fails, and stops, at a folder another run has written into since
+        except OSError:
+            pass
 
     @contextmanager
     def lock(self) -> Iterator[None]:

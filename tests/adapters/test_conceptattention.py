@@ -9,6 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
+from helpers.conceptattention import options as _options  # noqa: E402
+from helpers.conceptattention import stock_forward  # noqa: E402
+from helpers.conceptattention import stream_inputs as _inputs  # noqa: E402
+
 from partbench.errors import PartbenchError  # noqa: E402
 from partbench.run import RunRequest, run  # noqa: E402
 from partbench.suites import load_suite  # noqa: E402
@@ -17,37 +21,7 @@ from partbench.suites import load_suite  # noqa: E402
 @pytest.fixture(scope="module")
 def stock():
     """A tiny transformer, random inputs, and what the stock forward computes in every double block (via hooks)."""
-    from diffusers import FluxPipeline
-
-    from partbench.tiny_models.flux1_tiny import tiny_flux1_components
-
-    tr = tiny_flux1_components(0).transformer
-    g = torch.Generator().manual_seed(0)
-    b, t = 2, 5
-    x = dict(latents=torch.randn(b, 16, tr.config.in_channels, generator=g),
-             img_ids=FluxPipeline._prepare_latent_image_ids(b, 4, 4, "cpu", torch.float32),
-             prompt=torch.randn(b, t, 32, generator=g), pooled=torch.randn(b, 32, generator=g),
-             timestep=torch.tensor([0.5, 0.25]), txt_ids=torch.zeros(t, 3))
-    seen, hooks = {}, []
-    for i, blk in enumerate(tr.transformer_blocks):
-        hooks += [blk.register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(("block", i), out)),
-                  blk.attn.to_out[0].register_forward_pre_hook(lambda m, a, i=i: seen.__setitem__(("o_img", i), a[0])),
-                  blk.attn.to_add_out.register_forward_pre_hook(lambda m, a, i=i: seen.__setitem__(("o_txt", i), a[0])),
-                  blk.attn.register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(("attn", i), out))]
-    with torch.no_grad():
-        tr(hidden_states=x["latents"], encoder_hidden_states=x["prompt"], pooled_projections=x["pooled"],
-           timestep=x["timestep"], img_ids=x["img_ids"], txt_ids=x["txt_ids"])
-    for h in hooks:
-        h.remove()
-    return tr, x, seen
-
-
-def _inputs(x, concepts, concept_pooled):
-    from partbench.adapters.conceptattention.flux1_stream import StreamInputs
-
-    return StreamInputs(latents=x["latents"], img_ids=x["img_ids"], prompt_embeds=x["prompt"], txt_ids=x["txt_ids"],
-                        pooled=x["pooled"], concept_embeds=concepts, concept_pooled=concept_pooled,
-                        timestep=x["timestep"])
+    return stock_forward()
 
 
 def test_image_stream_is_the_stock_forward_whatever_the_concepts(stock):
@@ -297,12 +271,6 @@ def _port_sigma(seq_len):
     return 1.0 / (1.0 + np.exp(-_port_mu(seq_len)))
 
 
-def _options(args):
-    from partbench.adapters.conceptattention.method import ConceptAttentionOptions
-
-    return ConceptAttentionOptions.from_args(args)
-
-
 def test_flux2_defaults_are_the_flux2_ports_recipe():
     opts = _options({"model": "flux2"})
     assert (opts.layers, opts.order, opts.temperature, opts.softmax, opts.projection) == (
@@ -424,3 +392,6 @@ def test_describe_and_fingerprint_follow_the_resolved_defaults(monkeypatch, tmp_
     assert ConceptAttention.fingerprint_for(args={}, **kw) == f"conceptattention-v{ADAPTER_VERSION}-abc123"
     assert ConceptAttention.fingerprint_for(args={"model": "flux2"}, **kw) == (
         f"conceptattention-v{ADAPTER_VERSION}-flux2d2-abc123")
+
+
+# -- recipe=multiclass: the paper's multi-class segmentation experiment (FLUX.1) ------------------------------------

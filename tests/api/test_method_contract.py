@@ -84,6 +84,7 @@ CASES = [
     ("segmentation", "clipseg", {"preset": "tiny"}),
     ("segmentation", "conceptattention", {"preset": "tiny"}),
     ("segmentation", "conceptattention", {"preset": "tiny", "model": "flux2"}),
+    ("segmentation", "conceptattention", {"preset": "tiny", "recipe": "multiclass"}),
     ("segmentation", "seg4diff", {"preset": "tiny"}),
     ("segmentation", "seg4diff", {"preset": "tiny", "model": "sd35", "prompt": "gt-present"}),
     ("segmentation", "seg4diff", {"preset": "tiny", "model": "flux"}),

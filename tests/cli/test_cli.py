@@ -232,13 +232,15 @@ def _detectron2_json(demo_root: Path, path: Path, num_classes: int) -> None:
     path.write_text(json.dumps(entries))
 
 
-def test_score_detectron2_json(demo_root, tmp_path):
+@pytest.mark.parametrize("processes", ["1", "3"])
+def test_score_detectron2_json(demo_root, tmp_path, monkeypatch, processes):
+    monkeypatch.setattr("partbench.run.loop.SCORE_BATCH", 2)  # every forked process gets samples
     suite = load_suite("demo")
     path = tmp_path / "out" / "inference" / "sem_seg_predictions.json"
     path.parent.mkdir(parents=True)
     _detectron2_json(demo_root, path, suite.num_classes)
     result = invoke("score", "-s", "demo", "-p", path, "--data-root", demo_root, "--bootstrap", "0",
-                    "--output", tmp_path / "d2.json")
+                    "--output", tmp_path / "d2.json", "--processes", processes)
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "d2.json").read_text())["metrics"]["h_iou"] == pytest.approx(100.0)
 

@@ -207,3 +207,41 @@ def test_file_names_are_relative_to_the_data_root_however_it_is_given(tmp_path, 
     outside = tmp_path / "elsewhere" / "e.png"
     spellings = [outside, Path(os.path.relpath(outside)), root / ".." / "elsewhere" / "e.png"]
     assert {hashes.name(path) for path in spellings} == {outside.resolve().as_posix()}
+
+
+def test_an_input_file_that_cannot_be_read_is_refused_before_the_run_folder_is_made(data):
+    """Every input file is hashed before the run's folder exists: a missing one (here an object map, which the
+    reader's index does not need) is named and nothing is written."""
+    missing = data / "PartbenchDemo/annotations_detectron2_obj/val/demo_val_0005.png"
+    missing.unlink()
+    result, _ = _run(data, "random", "--allow-incomplete-data")
+    assert result.exit_code == 2 and f"{missing}: cannot read this input file" in result.output, result.output
+    assert not Path("runs").exists()
+
+
+def test_a_run_that_fails_before_computing_anything_leaves_no_folder(data, monkeypatch):
+    from partbench.errors import PartbenchError
+    from partbench.tasks.segmentation import PartSegEvaluator
+
+    first = data / PART / "demo_val_0000.png"
+    original = first.read_bytes()
+    first.write_bytes(b"not a png")  # the first sample cannot be loaded
+    failed, _ = _run(data, "random")
+    assert failed.exit_code == 2 and "demo_val_0000.png" in failed.output, failed.output
+    assert not Path("runs").exists()
+    # A failure after predictions were stored keeps them (the next run resumes from them), and a folder that was
+    # there before the run is never removed.
+    first.write_bytes(original)
+
+    def fail(self, batch):
+        raise PartbenchError("scoring failed")
+
+    with monkeypatch.context() as m:
+        m.setattr(PartSegEvaluator, "process", fail)
+        after_predicting, run_dir = _run(data, "random")
+    assert after_predicting.exit_code == 2 and "scoring failed" in after_predicting.output
+    assert any((run_dir / "predictions").iterdir())
+    for prediction in (run_dir / "predictions").iterdir():
+        prediction.unlink()
+    first.write_bytes(b"not a png")
+    assert _run(data, "random")[0].exit_code == 2 and (run_dir / "config.json").is_file()

@@ -217,3 +217,46 @@ def test_a_restored_mask_is_reused_and_not_called_changed(edit_root, tmp_path, m
     again = invoke(*args)
     assert again.exit_code == 0, again.output
     assert "predicted 0," in again.output and "not reused" not in again.output, again.output
+
+
+def test_a_missing_mask_is_refused_named_and_allowed_on_request(edit_root, tmp_path):
+    """As for a segmentation suite's missing annotation: refused up front, naming the file, with nothing written;
+    with --allow-incomplete-data the sample is left out and counted, and results.json says the data is incomplete."""
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(edit_root, root)
+    masks = sorted((root / "PartbenchDemoEdit" / "masks" / "val").glob("*.png"))
+    masks[1].unlink()
+    args = ("run", "-m", "identity", "-s", "demo-edit", "--data-root", root, "--output", "runs", "--bootstrap", "0",
+            "-a", "alpha_clip=off", "-a", "masked_clip=off")
+    refused = invoke(*args)
+    assert refused.exit_code == 2 and f"{masks[1]}: missing" in refused.output, refused.output
+    assert "--allow-incomplete-data" in refused.output and "Traceback" not in refused.output
+    assert not Path("runs").exists()
+    allowed = invoke(*args, "--allow-incomplete-data")
+    assert allowed.exit_code == 0, allowed.output
+    (run_dir,) = Path("runs/demo-edit").glob("identity@*")  # its own folder, as any run on incomplete data
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["data"]["complete"] is False and any(masks[1].name in p for p in results["data"]["problems"])
+    assert results["n_samples"] == len(masks) - 1 and results["n_skipped"]["missing_files"] == 1
+    assert not (run_dir / "predictions" / masks[1].name).exists()
+    assert results["metrics"]["psnr_bg"] == 100.0  # the others are scored as on complete data
+    scored = invoke("score", "-s", "demo-edit", "-p", run_dir / "predictions", "--data-root", root, "--bootstrap",
+                    "0", "-o", "scored.json", "--allow-incomplete-data")
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(Path("scored.json").read_text())["n_skipped"]["missing_files"] == 1
+
+
+def test_a_sample_that_cannot_be_read_leaves_no_run_folder(edit_root, tmp_path):
+    """The run fails on its first sample, before computing anything: the folder it made goes with it."""
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(edit_root, root)
+    mask = sorted((root / "PartbenchDemoEdit" / "masks" / "val").glob("*.png"))[0]
+    mask.write_bytes(b"not a png")
+    r = invoke("run", "-m", "identity", "-s", "demo-edit", "--data-root", root, "--output", "runs", "--bootstrap",
+               "0", "-a", "alpha_clip=off", "-a", "masked_clip=off")
+    assert r.exit_code == 2 and f"{mask}: cannot read mask" in r.output, r.output
+    assert not Path("runs").exists()
