@@ -2,13 +2,12 @@
 
     python benchmarks/cli_startup.py [--repeat 5]
 
-Times, each in its own process and best of `--repeat` (rounds, as in score_speed.py): the bare interpreter; numpy
-and PIL (all the decode-only floor of score_speed.py imports); the CLI framework (typer, which builds pydantic
+Times, each in its own process and best of `--repeat` (rounds, as in score_speed.py): the bare interpreter; numpy;
+numpy and PIL (all the decode-only floor of score_speed.py imports); the CLI framework (typer, which builds pydantic
 adapters for its options, and rich); scipy.sparse (imported for bootstrap intervals only); `partbench score --help`;
-and `partbench score` on the generated demo suite's 10 validation images (its ground truth scored as predictions),
-whose scoring proper takes a few milliseconds: the rest is what every `partbench score` pays. Then one
-`python -X importtime` run of that score, split by top-level package (self times: with -X importtime each import
-costs a little more than without).
+and `partbench score` (defaults) on the generated demo suite's validation split (120 images of about 160×128, 182
+samples; its ground truth scored as predictions). Then one `python -X importtime` run of that score, split by
+top-level package (self times: with -X importtime each import costs a little more than without).
 """
 
 from __future__ import annotations
@@ -28,13 +27,14 @@ DEMO_SCORE = [*PARTBENCH, "score", "-s", "demo", "-p", str(DATA / "PartbenchDemo
               "--data-root", str(DATA), "--output", str(DATA / "results.json"), "--force"]
 PROCESSES = {
     "python -c pass": [sys.executable, "-c", "pass"],
+    "import numpy": [sys.executable, "-c", "import numpy"],
     "import numpy, PIL (the decode-only floor's imports)": [
         sys.executable, "-c", "import numpy, PIL.Image, PIL.PngImagePlugin"],
     "import typer, pydantic adapters, rich": [
         sys.executable, "-c", "import typer, typer._adapters, rich.progress, rich.table"],
     "import scipy.sparse (bootstrap intervals only)": [sys.executable, "-c", "import numpy, scipy.sparse"],
     "partbench score --help": [*PARTBENCH, "score", "--help"],
-    "partbench score, demo suite (10 images)": DEMO_SCORE,
+    "partbench score, demo suite (120 small images)": DEMO_SCORE,
 }
 
 

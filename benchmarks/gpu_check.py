@@ -3,6 +3,9 @@ segmentation throughput and generation time, printed as one markdown table.
 
     python benchmarks/gpu_check.py                       # Klein-4B and Klein-9B, 512 px, training micro-batch 1
     python benchmarks/gpu_check.py --size 9B --batch 8   # the paper's base model at its micro-batch
+    python benchmarks/gpu_check.py --cpu-smoke           # the same code on CPU, 1+1 blocks at 32 px: does it run?
+
+(`--cpu-smoke` took 10.5 min and 4.5 GB on the 2-core build machine, 2026-12-06: bf16 matmuls are slow on CPU.)
 
 The model is built from the published configs (tests/helpers/published_configs.py: transformer, Qwen3 text encoder
 with the stacked hidden states 9, 18, 27, 32-channel VAE) at full depth with random weights, straight on the GPU
@@ -12,10 +15,13 @@ ran. Random weights cost the same time and memory as trained ones.
 
 What runs is PartConcepts' own code (`PartConceptsModel`, `generate_images`): a training step is `segment` (text
 encoder + mmDiT forward with attention capture + mask decoder) with Dice + 0.25 * flow loss, backward and an AdamW
-step on the LoRAs and the decoder (the `klein` recipe, no gradient checkpointing), on prompts naming `--parts`
-parts; segmentation is VAE encoding + `segment` without gradients; generation is the 4-step Klein sampler with
-PartConcept tokens. Text is padded to Klein's 512 tokens, as in training. Times are medians over `--repeat` runs after
-one warm-up; peak memory is `torch.cuda.max_memory_allocated` over the timed training steps.
+step on the LoRAs and the decoder, on prompts naming `--parts` parts: first as built (bf16 weights, no
+checkpointing, micro-batch `--batch`), then as `partbench train partconcepts` runs the `klein` recipe
+(`methods/partconcepts/train.py` PRESET_TRAINING: fp32 master copies of the trained parameters under bf16 autocast,
+gradient checkpointing of the mmDiT blocks and decoder stages, micro-batch `--train-batch`, 4); segmentation is VAE
+encoding + `segment` without gradients; generation is the 4-step Klein sampler with PartConcept tokens. Text is padded
+to Klein's 512 tokens, as in training. Times are medians over `--repeat` runs after one warm-up; peak memory is
+`torch.cuda.max_memory_allocated` over each configuration's timed training steps.
 
 First it checks `partbench.attention_columns.fused_attention` on the card (output bit-identical to SDPA's, log-sum-exp
 equal to the explicit one, for each SDPA backend in bf16 and fp32): the capture's CUDA branches run nowhere else.
@@ -40,15 +46,29 @@ PARTS = ["head", "torso", "left upper arm", "right upper arm", "left lower arm",
 def _timed(fn, repeat: int) -> float:
     import torch
 
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     fn()  # warm-up (kernel selection, allocator)
     times = []
     for _ in range(repeat):
-        torch.cuda.synchronize()
+        sync()
         start = time.perf_counter()
         fn()
-        torch.cuda.synchronize()
+        sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def _peak_gib(device: str) -> float | None:
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2 ** 30 if device.startswith("cuda") else None
+
+
+def _reset_peak(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
 
 
 def _depths(size: str):
@@ -77,9 +97,10 @@ def measure(size: str, depth: tuple[int, int, int], args, device: str = "cuda") 
     from partbench.methods.partconcepts.prompts import part_prompt
 
     double, single, text = depth
+    # The smoke run keeps klein_components' CPU cut: the stacked hidden states remapped to (1, 2, 3).
+    base = {} if args.cpu_smoke else {"base_layers": pc.KLEIN_TEXT_LAYERS}
     components = pc.klein_components(size, double_blocks=double, single_blocks=single, text_layers=text,
-                                     base_layers=pc.KLEIN_TEXT_LAYERS,
-                                     max_sequence_length=args.text_tokens, device=device)
+                                     max_sequence_length=args.text_tokens, device=device, **base)
     config = PartConceptsConfig.for_preset("klein", base_model=f"real-shape Klein-{size}", dtype="bfloat16",
                                            resolution=args.resolution)
     model = PartConceptsModel(config, components=components).to(device)
@@ -94,28 +115,35 @@ def measure(size: str, depth: tuple[int, int, int], args, device: str = "cuda") 
         targets = (torch.rand(n, C, R, R, device=device, generator=gen) > 0.8).float()
         return images, targets
 
-    images, targets = batch(args.batch)
-    valid = torch.ones(args.batch, R, R, dtype=torch.bool, device=device)
-    latents = model.encode_images(images)  # the frozen VAE: train() encodes every crop once beforehand
-
-    def train_step():
-        sigma = torch.rand(args.batch, device=device, generator=gen) * 0.6 + 0.2
+    def train_step(n: int, inputs, optimizer, autocast: bool):
+        images, targets, valid, latents = inputs
+        sigma = torch.rand(n, device=device, generator=gen) * 0.6 + 0.2
         noise = torch.randn(latents.shape, device=device, generator=gen, dtype=latents.dtype)
-        res = model.segment(latents, images, [prompt] * args.batch, sigma, noise)
-        loss = (dice_loss(res.mask_logits.float(), targets, valid, res.concept_mask)
-                + config.flow_weight * flow_loss(res.velocity, noise, latents))
+        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=autocast):
+            res = model.segment(latents, images, [prompt] * n, sigma, noise)
+            loss = (dice_loss(res.mask_logits.float(), targets, valid, res.concept_mask)
+                    + config.flow_weight * flow_loss(res.velocity, noise, latents))
         loss.backward()
+        model.release_capture()  # hooks kept for a checkpointed backward
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    model.train()
-    train_step()  # warm-up outside the peak-memory window (optimizer state allocated)
-    torch.cuda.reset_peak_memory_stats()
-    step_s = _timed(train_step, args.repeat)
-    peak_gib = torch.cuda.max_memory_allocated() / 2 ** 30
-    optimizer.zero_grad(set_to_none=True)
-    model.eval()
+    def timed_training(n: int, optimizer, autocast: bool) -> tuple[float, float | None]:
+        images, targets = batch(n)
+        # Latents once, outside the timing: train() encodes every crop with the frozen VAE beforehand.
+        inputs = (images, targets, torch.ones(n, R, R, dtype=torch.bool, device=device), model.encode_images(images))
+        model.train()
+        train_step(n, inputs, optimizer, autocast)  # warm-up outside the peak-memory window (optimizer state)
+        _reset_peak(device)
+        seconds = _timed(lambda: train_step(n, inputs, optimizer, autocast), args.repeat)
+        peak = _peak_gib(device)
+        optimizer.zero_grad(set_to_none=True)
+        model.eval()
+        return seconds, peak
+
+    step_s, peak_gib = timed_training(args.batch, optimizer, autocast=False)
+    del optimizer
 
     seg_images, _ = batch(args.seg_batch)
 
@@ -130,15 +158,27 @@ def measure(size: str, depth: tuple[int, int, int], args, device: str = "cuda") 
     gen_prompt = "a photo of a person with [left hand] painted green and a [head]"
     gen_s = _timed(lambda: generate_images(model, [gen_prompt], [0], steps=args.gen_steps, resolution=R),
                    args.repeat)
+    params_b = sum(p.numel() for p in model.parameters()) / 1e9
+    # Last, since it changes the model: the `klein` training recipe (fp32 masters, checkpointing, bf16 autocast).
+    model.upcast_trainable()
+    model.enable_gradient_checkpointing()
+    try:
+        recipe_s, recipe_gib = timed_training(args.train_batch, torch.optim.AdamW(trainable, lr=1e-4), autocast=True)
+    except torch.cuda.OutOfMemoryError as e:  # the rows above stand; this one says it did not fit
+        print(f"Klein-{size}, klein recipe at micro-batch {args.train_batch}: out of memory "
+              f"({str(e).splitlines()[0]})", file=sys.stderr)
+        recipe_s = recipe_gib = None
     return {"size": size, "depth": f"{double}+{single} blocks, {text} text layers", "full": None,
-            "step_s": step_s, "peak_gib": peak_gib, "seg_per_s": args.seg_batch / seg_s, "gen_s": gen_s,
-            "params_b": sum(p.numel() for p in model.parameters()) / 1e9,
+            "step_s": step_s, "peak_gib": peak_gib, "recipe_s": recipe_s, "recipe_gib": recipe_gib,
+            "seg_per_s": args.seg_batch / seg_s, "gen_s": gen_s, "params_b": params_b,
             "trainable_m": sum(p.numel() for p in trainable) / 1e6}
 
 
 def run_size(size: str, args) -> dict:
     import torch
 
+    if args.cpu_smoke:
+        return measure(size, (1, 1, 7), args, device="cpu") | {"full": False}
     first = True
     for depth in _depths(size):
         try:
@@ -193,41 +233,53 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="4B,9B", help="Klein sizes, comma-separated (4B, 9B)")
     ap.add_argument("--resolution", type=int, default=512, help="square image size (PartConcepts' klein: 512)")
-    ap.add_argument("--batch", type=int, default=1, help="training micro-batch (the paper's recipe: 8 x 2)")
+    ap.add_argument("--batch", type=int, default=1, help="training micro-batch as built (the paper's recipe: 8 x 2)")
+    ap.add_argument("--train-batch", type=int, default=4,
+                    help="micro-batch of the `klein` training recipe (x 4 accumulation; checkpointing, bf16 autocast)")
     ap.add_argument("--seg-batch", type=int, default=8, help="segmentation batch (the method's default 8)")
     ap.add_argument("--parts", type=int, default=12, help="PartConcepts per prompt (a Pascal person has 10-24)")
     ap.add_argument("--text-tokens", type=int, default=512, help="padded text length (Klein: 512)")
     ap.add_argument("--gen-steps", type=int, default=4, help="sampler steps (distilled Klein: 4)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--cpu-smoke", action="store_true",
+                    help="run the same code on CPU at Klein-4B widths, 1+1 blocks, 7 text layers, 32 px, once: checks "
+                         "that this script works before GPU time is spent on it (its times mean nothing)")
     args = ap.parse_args(argv)
 
     import torch
 
-    if not torch.cuda.is_available():
+    if args.cpu_smoke:
+        args.size, args.resolution, args.text_tokens, args.parts = "4B", 32, 16, 2
+        args.seg_batch, args.gen_steps, args.repeat, args.batch, args.train_batch = 1, 1, 1, 1, 2
+    elif not torch.cuda.is_available():
         print("gpu_check: no CUDA device. This check builds FLUX.2 Klein at full size (16-34 GB of bf16 weights) and "
               "times it on a GPU; run it on a CUDA machine (nothing is downloaded).", file=sys.stderr)
         return 2
     sys.path.insert(0, str(ROOT / "tests"))  # helpers.published_configs, as pytest's pythonpath has it
-    print("attention kernel normaliser (partbench.attention_columns):")
-    for line in kernel_normaliser_check():
-        print(f"  {line}")
+    if not args.cpu_smoke:
+        print("attention kernel normaliser (partbench.attention_columns):")
+        for line in kernel_normaliser_check():
+            print(f"  {line}")
     rows = [run_size(size.strip(), args) for size in args.size.split(",") if size.strip()]
 
     import diffusers
     import transformers
 
-    card = torch.cuda.get_device_name()
+    card = "CPU smoke run" if args.cpu_smoke else torch.cuda.get_device_name()
     print(f"\n{card}, torch {torch.__version__}, diffusers {diffusers.__version__}, transformers "
           f"{transformers.__version__}; bf16, {args.resolution}x{args.resolution}, {args.text_tokens} text tokens, "
           f"{args.parts} PartConcepts per prompt, median of {args.repeat}\n")
-    print(f"| card | model | depth | params (B) | trainable (M) | train step, micro-batch {args.batch} (s) "
-          f"| peak memory (GiB) | segmentation, batch {args.seg_batch} (samples/s) "
-          f"| generation, {args.gen_steps} steps (s/image) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| card | model | depth | params (B) | trainable (M) | train step, bf16, micro-batch {args.batch} (s) "
+          f"| peak memory (GiB) | train step, klein recipe, micro-batch {args.train_batch} (s) | peak memory (GiB) "
+          f"| segmentation, batch {args.seg_batch} (samples/s) | generation, {args.gen_steps} steps (s/image) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    gib = lambda v: "—" if v is None else f"{v:.1f}"  # noqa: E731
     for r in rows:
-        depth = r["depth"] + ("" if r["full"] else " (cut: full depth did not fit)")
+        depth = r["depth"] + ("" if r["full"] or args.cpu_smoke else " (cut: full depth did not fit)")
+        recipe = "out of memory" if r["recipe_s"] is None else f"{r['recipe_s']:.3f}"
         print(f"| {card} | Klein-{r['size']} | {depth} | {r['params_b']:.2f} | {r['trainable_m']:.1f} "
-              f"| {r['step_s']:.3f} | {r['peak_gib']:.1f} | {r['seg_per_s']:.2f} | {r['gen_s']:.2f} |")
+              f"| {r['step_s']:.3f} | {gib(r['peak_gib'])} | {recipe} | {gib(r['recipe_gib'])} "
+              f"| {r['seg_per_s']:.2f} | {r['gen_s']:.2f} |")
     return 0
 
 

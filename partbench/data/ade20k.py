@@ -17,11 +17,14 @@ Splits (partbench names → the official dataset):
 
 Instances whose restricted part ground truth is empty are skipped and counted when loaded (`Sample.has_labels`), where
 the official loader substitutes a random other sample (see docs/suites.md). Overlapping instances of one image count
-their shared pixels once per sample, as in the official protocol.
+their shared pixels once per sample, as in the official protocol. An image whose image file or part map is missing is
+left out with its instances and counted per image (`missing_files`, a key present only when some are); `inventory`
+names the file, so `run` and `score` refuse the split unless `--allow-incomplete-data`.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -78,11 +81,14 @@ class ADE20KPartReader:
         self.check(split)
         refs: list[SampleRef] = []
         skipped = {"no_part_classes": 0, "empty_ground_truth": 0}
+        missing = 0
         for folder, json_name, which in SPLIT_SOURCES[split]:
             coco = self.coco(json_name)
+            images, parts = self._files(IMAGE_DIR, folder), self._files(PART_DIR, folder)
             for image_id, img in sorted(coco.images.items(), key=lambda kv: kv[1]["file_name"]):
                 stem = Path(img["file_name"]).stem
                 image_path = self.root / IMAGE_DIR / folder / Path(img["file_name"]).name
+                image_refs = len(refs)
                 for position, ann in enumerate(coco.annotations[image_id]):
                     name = self._object_name(int(ann["category_id"]), coco.path)
                     unseen = name in self.suite.unseen_objects
@@ -97,6 +103,12 @@ class ADE20KPartReader:
                         extra={"folder": folder, "json": json_name, "coco_image_id": image_id,
                                "position": position, "annotation_id": ann.get("id", position)},
                     ))
+                if len(refs) > image_refs and (image_path.name not in images or f"{stem}.png" not in parts):
+                    # Its image or part map is missing (named by `inventory`): left out, counted per image.
+                    del refs[image_refs:]
+                    missing += 1
+        if missing:
+            skipped["missing_files"] = missing
         ids = [r.id for r in refs]
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
@@ -105,11 +117,15 @@ class ADE20KPartReader:
         return SampleIndex(refs=refs, skipped=skipped)
 
     def annotation_files(self, split: str) -> list[Path]:
+        """The instance JSONs and the part maps of the images the index keeps (not of one left out for a missing
+        file)."""
         files = []
         for folder, json_name, _ in SPLIT_SOURCES[split]:
             files.append(self.root / json_name)
             coco = self.coco(json_name)
-            files += [self.part_path(folder, Path(img["file_name"]).stem) for img in coco.images.values()]
+            images, parts = self._files(IMAGE_DIR, folder), self._files(PART_DIR, folder)
+            files += [self.part_path(folder, Path(img["file_name"]).stem) for img in coco.images.values()
+                      if Path(img["file_name"]).name in images and f"{Path(img['file_name']).stem}.png" in parts]
         return list(dict.fromkeys(files))
 
     def input_files(self, ref: SampleRef) -> list[Path]:
@@ -126,17 +142,26 @@ class ADE20KPartReader:
             listed = {Path(img["file_name"]).stem: Path(img["file_name"]).name
                       for img in self.coco(json_name).images.values()}
             image_dir, part_dir = self.root / IMAGE_DIR / folder, self.root / PART_DIR / folder
-            on_disk = {p.stem: p for p in image_dir.iterdir() if p.is_file() and not p.name.startswith("._")}
+            on_disk = self._files(IMAGE_DIR, folder)  # by the exact name the JSON gives, which a sample reads
             parts = {p.stem: p for p in part_dir.glob("*.png") if not p.name.startswith("._")}
             json_path = self.root / json_name
             problems += [f"{image_dir / name}: missing (listed in {json_path})."
-                         for stem, name in sorted(listed.items()) if stem not in on_disk]
+                         for stem, name in sorted(listed.items()) if name not in on_disk]
             problems += [f"{part_dir / (stem + '.png')}: missing ({image_dir / name} is listed in {json_path})."
-                         for stem, name in sorted(listed.items()) if stem in on_disk and stem not in parts]
+                         for stem, name in sorted(listed.items()) if name in on_disk and stem not in parts]
             problems += [f"{path}: no image entry in {json_path} (an orphan part map)."
                          for stem, path in sorted(parts.items()) if stem not in listed]
-            images += sum(1 for stem in listed if stem in on_disk and stem in parts)
+            images += sum(1 for stem, name in listed.items() if name in on_disk and stem in parts)
         return Inventory(counts={"images": images}, problems=problems)
+
+    def _files(self, kind: str, folder: str) -> set[str]:
+        """The names of the files in `<kind>/<folder>` (one listing instead of a stat per image); none if it is not
+        there (`check` names it)."""
+        try:
+            with os.scandir(self.root / kind / folder) as entries:
+                return {e.name for e in entries if e.is_file()}
+        except OSError:
+            return set()
 
     def part_path(self, folder: str, stem: str) -> Path:
         return self.root / PART_DIR / folder / f"{stem}.png"

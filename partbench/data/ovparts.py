@@ -8,10 +8,15 @@ the class's pixels in the object PNG, and part ground truth outside it is set to
 skipped and counted instead of being scored (where the official loader silently substitutes a random
 other sample): objects that have no part classes (at indexing), and objects whose restricted part ground truth is
 empty (when loaded: see `Sample.has_labels`).
+
+An image whose part map is there but whose image file or object map is not is left out of the index with all its
+samples and counted per image (`missing_files`, a key present only when some are); `inventory` names the missing file,
+so `run` and `score` refuse the split unless `--allow-incomplete-data`.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +25,7 @@ from partbench.data.completeness import Inventory, missing_partners
 from partbench.data.images import RecentDecodes, read_label_png, shared
 from partbench.data.readers import SampleIndex, require_paths
 from partbench.data.types import ObjectAnnotation, Sample, SampleRef
-from partbench.errors import DataNotFoundError, PartbenchError
+from partbench.errors import PartbenchError
 from partbench.suites import Suite
 
 PART_DIR = "annotations_detectron2_part"
@@ -31,6 +36,11 @@ IMAGE_DIR = "images"
 def sample_id(image_id: str, object_class: str) -> str:
     """The sample key, also the prediction file stem: `2008_000002__dog`."""
     return f"{image_id}__{object_class.replace(' ', '_')}"
+
+
+def _file_names(folder: Path) -> set[str]:
+    with os.scandir(folder) as entries:
+        return {e.name for e in entries if e.is_file()}
 
 
 class OVPartsSemanticReader:
@@ -68,8 +78,13 @@ class OVPartsSemanticReader:
         return sorted(p.stem for p in (self.root / PART_DIR / split).glob("*.png") if not p.name.startswith("._"))
 
     def annotation_files(self, split: str) -> list[Path]:
-        """The files a split's ground truth is read from (for fingerprints of what was fitted on them)."""
-        return [p for image_id in self.image_ids(split) for p in self.paths(split, image_id)[1:]]
+        """The files a split's ground truth is read from (for fingerprints of what was fitted on them): the part and
+        object maps of the images the index keeps (none of one left out for a missing file, so that a fit without it
+        has another fingerprint)."""
+        ids = self.image_ids(split)
+        images, objects = (_file_names(self.root / d / split) for d in (IMAGE_DIR, OBJ_DIR))  # not a stat per file
+        return [p for image_id in ids if f"{image_id}.{self.image_ext}" in images and f"{image_id}.png" in objects
+                for p in self.paths(split, image_id)[1:]]
 
     def input_files(self, ref: SampleRef) -> list[Path]:
         """Every file the sample is read from: its image and the image's part and object maps."""
@@ -100,7 +115,8 @@ class OVPartsSemanticReader:
         return index_from_units(self, split)
 
     def index_units(self, split: str) -> tuple[list[Path], list[tuple[str, list[Path]]]]:
-        """Every image's samples depend on the object-count JSON and on the image's object map and image file."""
+        """Every image's samples depend on the object-count JSON and on the image's object map and image file (their
+        presence included: an image left out for a missing file is indexed again once the file is there)."""
         counts = self.root / PART_DIR / f"{split}_obj_label_count.json"
         units = []
         for image_id in self.image_ids(split):
@@ -109,9 +125,11 @@ class OVPartsSemanticReader:
         return [counts], units
 
     def index_unit(self, split: str, image_id: str) -> tuple[list[SampleRef], dict[str, int]]:
-        image_path, part_path, obj_path = self.paths(split, image_id)
-        if not image_path.is_file():
-            raise DataNotFoundError(f"{image_path}: image missing (its annotation {part_path} exists).")
+        image_path, _, obj_path = self.paths(split, image_id)
+        if not (image_path.is_file() and obj_path.is_file()):
+            # Left out and counted (`inventory` names the file): the unit's stats hold the absence, so the image is
+            # indexed again when the file is restored.
+            return [], {"missing_files": 1}
         counts = self._object_counts(split)
         object_ids = counts.get(f"{image_id}.png") if counts is not None else None
         if object_ids is None:

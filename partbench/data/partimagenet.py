@@ -16,7 +16,9 @@ no annotation are ignored (65535); the object mask is the union of the part mask
 
 Images whose object is not among the suite's objects are skipped and counted (`other_objects`), and on the train split
 so are unseen objects' images (`unseen_in_train`): the same files the official preprocessing deletes, so an
-unprocessed PartImageNet_Seg folder gives the same samples as a prepared one.
+unprocessed PartImageNet_Seg folder gives the same samples as a prepared one. An image the split's JSON lists that is
+not on disk is left out and counted (`missing_files`, a key present only when some are); `inventory` names it, so
+`run` and `score` refuse the split unless `--allow-incomplete-data`.
 """
 
 from __future__ import annotations
@@ -123,7 +125,11 @@ class PartImageNetReader:
                 skipped["unseen_in_train"] += 1
                 continue
             stem = Path(img["file_name"]).stem
-            refs.append(SampleRef(id=stem, image_id=stem, image_path=self.image_path(split, img["file_name"]),
+            image_path = self.image_path(split, img["file_name"])
+            if not image_path.is_file():  # named by `inventory`
+                skipped["missing_files"] = skipped.get("missing_files", 0) + 1
+                continue
+            refs.append(SampleRef(id=stem, image_id=stem, image_path=image_path,
                                   object_class=name, extra={"split": split, "coco_image_id": image_id}))
         return SampleIndex(refs=refs, skipped=skipped)
 

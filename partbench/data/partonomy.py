@@ -222,12 +222,27 @@ class PartonomyReader:
             return self._parsed[split]
 
     def index(self, split: str) -> SampleIndex:
+        """The records in file order, less those whose image is not there: left out and counted per record
+        (`missing_files`, a key present only when some are), and named by `inventory`, so that `run` refuses the
+        split unless `--allow-incomplete-data`."""
+        refs, missing, present = [], 0, {}
+        for ref in self._all_refs(split):
+            if ref.image_path not in present:  # records share images: one look each
+                present[ref.image_path] = ref.image_path.is_file()
+            if present[ref.image_path]:
+                refs.append(ref)
+            else:
+                missing += 1
+        _, skipped, _ = self._records(split)
+        return SampleIndex(refs=refs, skipped=dict(skipped) | ({"missing_files": missing} if missing else {}))
+
+    def _all_refs(self, split: str) -> list[SampleRef]:
+        """A sample per scorable record, whether or not its image is there (ids do not depend on which are)."""
         self.check(split)
-        records, skipped, _ = self._records(split)
-        refs = [SampleRef(id=rid, image_id=r.image_path, image_path=resolve_image(self.root, r.image_path),
+        records, _, _ = self._records(split)
+        return [SampleRef(id=rid, image_id=r.image_path, image_path=resolve_image(self.root, r.image_path),
                           object_class=r.image_label, extra={"split": split, "position": r.position, "record": r})
                 for rid, r in zip(record_ids(records), records)]
-        return SampleIndex(refs=refs, skipped=dict(skipped))
 
     def annotation_files(self, split: str) -> list[Path]:
         return [self.qa_path(split)]
@@ -239,8 +254,7 @@ class PartonomyReader:
         """Distinct images the records name, and each one that is missing."""
         from partbench.data.completeness import Inventory
 
-        refs = self.index(split).refs
-        images = {r.image_path for r in refs}
+        images = {r.image_path for r in self._all_refs(split)}
         problems = [f"{p}: missing (named by {self.qa_path(split).name})" for p in sorted(images) if not p.is_file()]
         return Inventory(counts={"images": len(images) - len(problems)}, problems=problems)
 

@@ -14,6 +14,9 @@ part, and everything outside the silhouette, are ignored (255).
 
 Skipped and counted: objects of classes without parts (boat, chair, table, sofa: `no_part_classes`), split images
 without a .mat file (`no_part_annotation`), and, when loaded, instances with no part pixels (`empty_ground_truth`).
+A split image whose .mat is there but whose JPEG is not is left out with its instances and counted per image
+(`missing_files`, a key present only when some are); `inventory` names the JPEG, so `run` and `score` refuse the split
+unless `--allow-incomplete-data`.
 """
 
 from __future__ import annotations
@@ -173,7 +176,7 @@ class PascalPartReader:
             return [], {"no_part_annotation": 1}
         image_path = self.image_path(image_id)
         if not image_path.is_file():
-            raise DataNotFoundError(f"{image_path}: image missing (its annotation {mat} exists).")
+            return [], {"missing_files": 1}  # named by `inventory`; indexed again when the JPEG is restored
         refs, skipped = [], {"no_part_classes": 0}
         _, objects = self._read_cached(mat)
         for k, o in enumerate(objects, 1):
@@ -188,7 +191,9 @@ class PascalPartReader:
         return refs, skipped
 
     def annotation_files(self, split: str) -> list[Path]:
-        return [p for p in (self.mat_path(i) for i in self.image_ids(split)) if p.is_file()]
+        """The .mat files of the images the index keeps (not of one left out for a missing JPEG)."""
+        return [self.mat_path(i) for i in self.image_ids(split)
+                if self.mat_path(i).is_file() and self.image_path(i).is_file()]
 
     def input_files(self, ref: SampleRef) -> list[Path]:
         return [ref.image_path, self.mat_path(ref.image_id)]

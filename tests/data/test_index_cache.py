@@ -86,3 +86,26 @@ def test_a_parallel_build_equals_the_serial_one_and_reports_a_bad_file(tmp_path,
     monkeypatch.setenv("PARTBENCH_INDEX_WORKERS", "two")
     with pytest.raises(PartbenchError, match="PARTBENCH_INDEX_WORKERS"):
         cached_index(SUITE.make_reader(tmp_path), tmp_path, "val")
+
+
+def test_an_image_that_goes_and_comes_back_is_indexed_again(tmp_path, monkeypatch):
+    """A unit's stats hold its files' absence: the image of a .mat that is there is left out while its JPEG is
+    missing (counted, its .mat not read), and indexed again, alone, once the JPEG is back."""
+    build_pascal_part(tmp_path, SUITE)
+    full = cached_index(SUITE.make_reader(tmp_path), tmp_path, "val")
+    reads: list[str] = []
+    real = pascal_part.read_annotation
+    monkeypatch.setattr(pascal_part, "read_annotation", lambda path: reads.append(path.stem) or real(path))
+    jpeg = tmp_path / "VOCdevkit/VOC2010/JPEGImages/2008_000002.jpg"
+    content = jpeg.read_bytes()
+    jpeg.unlink()
+    gone = cached_index(SUITE.make_reader(tmp_path), tmp_path, "val")
+    assert reads == [] and gone.skipped["missing_files"] == 1
+    assert _refs(gone) == [r for r in _refs(full) if r[1] != "2008_000002"]
+    assert cached_index(SUITE.make_reader(tmp_path), tmp_path, "val").skipped == gone.skipped  # kept as such
+    # What a fit on the split reads (and fingerprints) follows the index.
+    assert "2008_000002" not in {p.stem for p in SUITE.make_reader(tmp_path).annotation_files("val")}
+    jpeg.write_bytes(content)
+    back = cached_index(SUITE.make_reader(tmp_path), tmp_path, "val")
+    assert reads == ["2008_000002"] and _refs(back) == _refs(full) and back.skipped == full.skipped
+    assert "missing_files" not in back.skipped

@@ -125,6 +125,12 @@ def install_swatch(folder: Path, monkeypatch=None) -> None:
         import importlib
         import sys
 
+        from partbench.registry import METHODS
+
+        # The plugin registers itself on import; a copy of the registry takes it, and the test's end restores the
+        # original, so later tests (the method contract's "every method has a case") never see `swatch`.
+        METHODS.load()
+        monkeypatch.setattr(METHODS, "_entries", dict(METHODS._entries))
         monkeypatch.syspath_prepend(str(folder))
         sys.modules.pop("swatch_plugin", None)
         importlib.import_module("swatch_plugin")

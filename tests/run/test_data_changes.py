@@ -209,13 +209,22 @@ def test_file_names_are_relative_to_the_data_root_however_it_is_given(tmp_path, 
     assert {hashes.name(path) for path in spellings} == {outside.resolve().as_posix()}
 
 
-def test_an_input_file_that_cannot_be_read_is_refused_before_the_run_folder_is_made(data):
-    """Every input file is hashed before the run's folder exists: a missing one (here an object map, which the
-    reader's index does not need) is named and nothing is written."""
-    missing = data / "PartbenchDemo/annotations_detectron2_obj/val/demo_val_0005.png"
-    missing.unlink()
+def test_an_input_file_that_cannot_be_read_is_refused_before_the_run_folder_is_made(data, monkeypatch):
+    """Every input file is hashed before the run's folder exists: one that is there but cannot be read (here an
+    object map, which the reader's index does not need) is named and nothing is written, --allow-incomplete-data or
+    not: an unreadable file is an error, where a missing one leaves its image's samples out
+    (tests/data/test_missing_files.py)."""
+    unreadable = data / "PartbenchDemo/annotations_detectron2_obj/val/demo_val_0005.png"
+
+    def denied(path, *args, **kwargs):
+        if Path(path) == unreadable:
+            raise PermissionError(13, "Permission denied", str(path))
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(inputs_module, "open", denied, raising=False)  # as root, chmod would not stop a read
     result, _ = _run(data, "random", "--allow-incomplete-data")
-    assert result.exit_code == 2 and f"{missing}: cannot read this input file" in result.output, result.output
+    assert result.exit_code == 2, result.output
+    assert f"{unreadable}: cannot read this input file (Permission denied)" in result.output, result.output
     assert not Path("runs").exists()
 
 
