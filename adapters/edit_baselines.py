@@ -23,7 +23,10 @@ from partbench.suites import Suite
 
 def _no_args(name: str, args: dict[str, str]) -> None:
     if args:
-        raise PartbenchError(f"Method {name!r} takes no --method-arg; got {', '.join(args)}.")
+        from partbench.tasks.edit_clip import OPTIONS
+
+        raise PartbenchError(f"Method {name!r} takes no --method-arg of its own; got {', '.join(args)}. (Every "
+                             f"part-editing run also takes the scoring options {', '.join(OPTIONS)}.)")
 
 
 SHOWN = 5  # sample ids named in a refusal

@@ -56,8 +56,15 @@ def score_command(
     protocol = f"@gt{gt_resize.replace(',', 'x')}" if gt_resize else ""
     target = output or Path("runs") / suite_obj.name / f"imported-{label}{protocol}" / "results.json"
     samples = target.with_name(target.stem + ".samples.jsonl") if output else target.parent / "samples.jsonl"
+    # Scored without some files, a default import goes to a folder of its own, as `run` does, so the complete
+    # import's results stay (an explicit --output is written as asked).
+    incomplete = None
+    if allow_incomplete_data and output is None:
+        folder = target.parent.with_name(f"{target.parent.name}@incomplete-data")
+        incomplete = (folder / "samples.jsonl", folder / "results.json")
     if not force:
-        _refuse_other_source(target, predictions, gt_resize)
+        for path in (target, *(incomplete[1:] if incomplete else ())):
+            _refuse_other_source(path, predictions, gt_resize)
     from partbench.console import err_console
     from partbench.data.generated import ensure_generated
 
@@ -67,10 +74,12 @@ def score_command(
         suite=suite, data_root=resolve_data_root(data_root), predictions=predictions, name=label,
         samples_path=samples, split=split, convention=convention, allow_missing=allow_missing, bootstrap=bootstrap,
         workers=workers, processes=processes, results_path=target, allow_incomplete_data=allow_incomplete_data,
-        gt_resize=gt_resize,
+        incomplete_paths=incomplete, gt_resize=gt_resize,
     ))
     if doc is None:  # a rank other than 0 of a torchrun launch: rank 0 writes the results
         return
+    if incomplete is not None and (doc.get("data") or {}).get("complete") is False:
+        target = incomplete[1]
     atomic_write_json(target, doc)
     print_summary(doc, str(target))
 

@@ -139,8 +139,9 @@ def _disambiguate(rows: list[Row]) -> None:
 def _mark_other_data(rows: list[Row]) -> None:
     """Runs scored on other data than most runs of the table (an edited or partial data root, another split) are
     not comparable with them: the most common data fingerprint is the table's, the others are marked."""
-    # A `--limit` run's fingerprint covers only its own samples: it neither votes nor is marked (it is `(partial)`).
-    full = [r for r in rows if r.data_fingerprint and r.limit is None]
+    # A `--limit` run's fingerprint covers only its own samples, an incomplete-data run's only the files that were
+    # there: neither votes nor is marked (each has its own mark, `(partial)` or `(incomplete data)`).
+    full = [r for r in rows if r.data_fingerprint and r.limit is None and not r.incomplete]
     prints = [r.data_fingerprint for r in full]
     if len(set(prints)) < 2:
         return

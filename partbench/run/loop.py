@@ -165,6 +165,9 @@ def score(req: ScoreRequest) -> dict[str, Any] | None:
     work = kind.work(suite, req.data_root, split, None, {}, 0, req.convention,
                      **_task_options(kind, suite, {"gt_resize": req.gt_resize}))
     data_check.check_complete(work, suite.name, req.allow_incomplete_data)
+    samples_path, results_path = req.samples_path, req.results_path
+    if req.incomplete_paths is not None and work.completeness is not None and not work.completeness.complete:
+        samples_path, results_path = req.incomplete_paths
     saved = kind.open_saved(suite, Path(req.predictions), work, req.allow_missing)
     inputs = data_check.fingerprint(work, req.data_root)
     evaluator = kind.evaluator(suite, work.evaluator_config, None, False)
@@ -184,16 +187,16 @@ def score(req: ScoreRequest) -> dict[str, Any] | None:
         # Runs of consecutive samples keep an image's samples (and its decoded annotations) in one process.
         positions = my_positions(len(work.items), Shard(0, 1), group, batch_size=SCORE_BATCH)
         loop = _Loop(kind, suite, work, evaluator, group, batch_size=SCORE_BATCH, workers=req.workers,
-                     results_path=req.results_path)
-        rows, counts = loop.go(positions, lambda _, sample: saved.read(sample), predict, req.samples_path,
+                     results_path=results_path)
+        rows, counts = loop.go(positions, lambda _, sample: saved.read(sample), predict, samples_path,
                                split_work=group.distributed, description=f"scoring {req.name} on {suite.name}/{split}"
                                + (f" ({group.world_size} processes)" if group.world_size > 1 else ""))
-        return loop.conclude(rows, counts, header, req.samples_path, Shard(0, 1), None, req.bootstrap)
+        return loop.conclude(rows, counts, header, samples_path, Shard(0, 1), None, req.bootstrap)
 
     processes = processes_for(req.processes, len(work.items))
     with ProcessGroup.from_env() as group:
         if group.is_main:
-            _remove_stale_writes(Path(req.samples_path).parent, [Path(req.samples_path)], recursive=False)
+            _remove_stale_writes(Path(samples_path).parent, [Path(samples_path)], recursive=False)
         done = run_forked(processes, score_share) if processes > 1 else score_share(group)
     return None if done is None else done[0]
 

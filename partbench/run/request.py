@@ -50,6 +50,9 @@ class ScoreRequest:
     processes: int | None = None  # forked scoring processes (None: one per core for splits big enough to gain)
     results_path: Path | None = None  # where the caller writes the results: removed when the rows are replaced
     allow_incomplete_data: bool = False
+    # (samples, results) paths used instead when the data turns out incomplete, so that an import scored without
+    # some files never replaces the complete one's (the caller writes the results there: `data.complete` is false)
+    incomplete_paths: tuple[Path, Path | None] | None = None
     gt_resize: str | None = None
 
     def __post_init__(self) -> None:

@@ -110,3 +110,17 @@ def test_json_and_csv_carry_protocol_and_comparability_fields(cli, tmp_path):
     assert rows["d-partial"]["limit"] == "4" and rows["d-partial"]["partial"] == "True"
     assert rows["e-incomplete"]["data_complete"] == "False" and rows["f-smoke"]["meaningful"] == "False"
     assert rows["b-resized"]["competes"] == "True" and rows["b-resized"]["other_data"] == "False"
+
+
+def test_incomplete_data_runs_do_not_decide_the_tables_data(cli, tmp_path):
+    """One complete run and two scored with --allow-incomplete-data (files missing: another fingerprint each time):
+    the complete run is not `(other data)`; the incomplete ones carry their own mark only."""
+    root = tmp_path / "runs"
+    complete = {"fingerprint": "c" * 64, "complete": True}
+    incomplete = {"fingerprint": "i" * 64, "complete": False, "problems": ["x.png: missing"]}
+    _run(root, "a-complete", 50.0, data=complete)
+    _run(root, "b-incomplete", 60.0, data=incomplete)
+    _run(root, "c-incomplete", 70.0, data=incomplete)
+    out, rows = _md(cli, root)
+    assert "a-complete" in rows and "b-incomplete (incomplete data)" in rows
+    assert "(other data)" not in out

@@ -254,3 +254,21 @@ def test_a_run_that_fails_before_computing_anything_leaves_no_folder(data, monke
         prediction.unlink()
     first.write_bytes(b"not a png")
     assert _run(data, "random")[0].exit_code == 2 and (run_dir / "config.json").is_file()
+
+
+def test_an_import_scored_without_some_files_keeps_the_complete_ones_results(data, tmp_path, monkeypatch):
+    """`score --allow-incomplete-data` on data with a file missing goes to a folder of its own, as `run` does: the
+    complete import's results and rows stay, and the table does not take the incomplete one's data as its own."""
+    monkeypatch.chdir(tmp_path)
+    score = ("score", "-s", "demo", "-p", data / PART, "--data-root", data, "--bootstrap", "0", "--name", "gt")
+    assert invoke(*score).exit_code == 0
+    folder = Path("runs/demo/imported-gt")
+    before = {name: (folder / name).read_bytes() for name in ("results.json", "samples.jsonl")}
+    (data / "PartbenchDemo/annotations_detectron2_obj/val/demo_val_0003.png").unlink()
+    allowed = invoke(*score, "--allow-incomplete-data")
+    assert allowed.exit_code == 0, allowed.output
+    assert {name: (folder / name).read_bytes() for name in before} == before
+    apart = json.loads(Path("runs/demo/imported-gt@incomplete-data/results.json").read_text())
+    assert apart["data"]["complete"] is False and apart["n_samples"] < json.loads(before["results.json"])["n_samples"]
+    table = invoke("table", "--suite", "demo", "--format", "markdown", "--no-published")
+    assert table.exit_code == 0 and "(incomplete data)" in table.output and "(other data)" not in table.output
