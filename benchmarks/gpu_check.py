@@ -5,7 +5,8 @@ segmentation throughput and generation time, printed as one markdown table.
     python benchmarks/gpu_check.py --size 9B --batch 8   # the paper's base model at its micro-batch
     python benchmarks/gpu_check.py --cpu-smoke           # the same code on CPU, 1+1 blocks at 32 px: does it run?
 
-(`--cpu-smoke` took 10.5 min and 4.5 GB on the 2-core build machine, 2026-12-06: bf16 matmuls are slow on CPU.)
+(`--cpu-smoke` took 10.5 min and 4.5 GB peak RSS under `/usr/bin/time -v` on the 2-core build machine, 2026-12-06:
+bf16 matmuls are slow on CPU.)
 
 The model is built from the published configs (tests/helpers/published_configs.py: transformer, Qwen3 text encoder
 with the stacked hidden states 9, 18, 27, 32-channel VAE) at full depth with random weights, straight on the GPU

@@ -63,7 +63,7 @@ def score_command(
         folder = target.parent.with_name(f"{target.parent.name}@incomplete-data")
         incomplete = (folder / "samples.jsonl", folder / "results.json")
     if not force:
-        for path in (target, *(incomplete[1:] if incomplete else ())):
+        for path in [target] + ([incomplete[1]] if incomplete else []):
             _refuse_other_source(path, predictions, gt_resize)
     from partbench.console import err_console
     from partbench.data.generated import ensure_generated

@@ -24,13 +24,12 @@ names the file, so `run` and `score` refuse the split unless `--allow-incomplete
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from partbench.data.coco import CocoFile, decode_segmentation, load_coco
-from partbench.data.completeness import Inventory
+from partbench.data.completeness import Inventory, file_names
 from partbench.data.images import read_label_png
 from partbench.data.readers import SampleIndex, require_paths
 from partbench.data.types import ObjectAnnotation, Sample, SampleRef
@@ -84,7 +83,7 @@ class ADE20KPartReader:
         missing = 0
         for folder, json_name, which in SPLIT_SOURCES[split]:
             coco = self.coco(json_name)
-            images, parts = self._files(IMAGE_DIR, folder), self._files(PART_DIR, folder)
+            images, parts = file_names(self.root / IMAGE_DIR / folder), file_names(self.root / PART_DIR / folder)
             for image_id, img in sorted(coco.images.items(), key=lambda kv: kv[1]["file_name"]):
                 stem = Path(img["file_name"]).stem
                 image_path = self.root / IMAGE_DIR / folder / Path(img["file_name"]).name
@@ -123,7 +122,7 @@ class ADE20KPartReader:
         for folder, json_name, _ in SPLIT_SOURCES[split]:
             files.append(self.root / json_name)
             coco = self.coco(json_name)
-            images, parts = self._files(IMAGE_DIR, folder), self._files(PART_DIR, folder)
+            images, parts = file_names(self.root / IMAGE_DIR / folder), file_names(self.root / PART_DIR / folder)
             files += [self.part_path(folder, Path(img["file_name"]).stem) for img in coco.images.values()
                       if Path(img["file_name"]).name in images and f"{Path(img['file_name']).stem}.png" in parts]
         return list(dict.fromkeys(files))
@@ -142,7 +141,7 @@ class ADE20KPartReader:
             listed = {Path(img["file_name"]).stem: Path(img["file_name"]).name
                       for img in self.coco(json_name).images.values()}
             image_dir, part_dir = self.root / IMAGE_DIR / folder, self.root / PART_DIR / folder
-            on_disk = self._files(IMAGE_DIR, folder)  # by the exact name the JSON gives, which a sample reads
+            on_disk = file_names(image_dir)  # by the exact name the JSON gives, which a sample reads
             parts = {p.stem: p for p in part_dir.glob("*.png") if not p.name.startswith("._")}
             json_path = self.root / json_name
             problems += [f"{image_dir / name}: missing (listed in {json_path})."
@@ -153,15 +152,6 @@ class ADE20KPartReader:
                          for stem, path in sorted(parts.items()) if stem not in listed]
             images += sum(1 for stem, name in listed.items() if name in on_disk and stem in parts)
         return Inventory(counts={"images": images}, problems=problems)
-
-    def _files(self, kind: str, folder: str) -> set[str]:
-        """The names of the files in `<kind>/<folder>` (one listing instead of a stat per image); none if it is not
-        there (`check` names it)."""
-        try:
-            with os.scandir(self.root / kind / folder) as entries:
-                return {e.name for e in entries if e.is_file()}
-        except OSError:
-            return set()
 
     def part_path(self, folder: str, stem: str) -> Path:
         return self.root / PART_DIR / folder / f"{stem}.png"

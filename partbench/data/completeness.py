@@ -14,6 +14,7 @@ Two checks, both naming files:
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,3 +159,13 @@ def missing_partners(groups: list[tuple[Path, str, dict[str, Path]]]) -> list[st
         for key in sorted(every.keys() - files.keys()):
             problems.append(f"{folder / (key + suffix)}: missing ({every[key]} exists).")
     return problems
+
+
+def file_names(folder: Path) -> set[str]:
+    """The names of the files in `folder`, from one listing instead of a stat per file; none if the folder is not
+    there (the readers' `check` names a missing folder)."""
+    try:
+        with os.scandir(folder) as entries:
+            return {e.name for e in entries if e.is_file()}
+    except OSError:
+        return set()

@@ -16,12 +16,11 @@ so `run` and `score` refuse the split unless `--allow-incomplete-data`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from partbench.data.completeness import Inventory, missing_partners
+from partbench.data.completeness import Inventory, file_names, missing_partners
 from partbench.data.images import RecentDecodes, read_label_png, shared
 from partbench.data.readers import SampleIndex, require_paths
 from partbench.data.types import ObjectAnnotation, Sample, SampleRef
@@ -36,11 +35,6 @@ IMAGE_DIR = "images"
 def sample_id(image_id: str, object_class: str) -> str:
     """The sample key, also the prediction file stem: `2008_000002__dog`."""
     return f"{image_id}__{object_class.replace(' ', '_')}"
-
-
-def _file_names(folder: Path) -> set[str]:
-    with os.scandir(folder) as entries:
-        return {e.name for e in entries if e.is_file()}
 
 
 class OVPartsSemanticReader:
@@ -82,7 +76,7 @@ class OVPartsSemanticReader:
         object maps of the images the index keeps (none of one left out for a missing file, so that a fit without it
         has another fingerprint)."""
         ids = self.image_ids(split)
-        images, objects = (_file_names(self.root / d / split) for d in (IMAGE_DIR, OBJ_DIR))  # not a stat per file
+        images, objects = (file_names(self.root / d / split) for d in (IMAGE_DIR, OBJ_DIR))  # not a stat per file
         return [p for image_id in ids if f"{image_id}.{self.image_ext}" in images and f"{image_id}.png" in objects
                 for p in self.paths(split, image_id)[1:]]
 

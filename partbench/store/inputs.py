@@ -77,8 +77,8 @@ class FileHashes:
         text = str(path)
         # The common case, by string: a Path's text is normalised (no '.', no '//'), so one that starts with the
         # given root's text (absolute, or relative as given) and has no '..' is relative_to's answer, without
-        # building two more Path objects per file of every sample.
-        if isinstance(path, PurePath) and f"{os.sep}..{os.sep}" not in f"{os.sep}{text}{os.sep}":
+        # building two more Path objects per file of every sample. (Any '..', even inside a name, takes the slow way.)
+        if isinstance(path, PurePath) and ".." not in text:
             for prefix in self._prefixes:
                 if text.startswith(prefix) and (prefix or not path.is_absolute()):
                     return text[len(prefix):].replace(os.sep, "/")

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
 from helpers.conceptattention import options as _options  # noqa: E402
-from helpers.conceptattention import stock_forward  # noqa: E402
+from helpers.conceptattention import record_double_blocks, stock_forward  # noqa: E402
 from helpers.conceptattention import stream_inputs as _inputs  # noqa: E402
 
 from partbench.errors import PartbenchError  # noqa: E402
@@ -128,17 +128,9 @@ def stock2():
     x = dict(latents=torch.randn(b, 16, tr.config.in_channels, generator=g),
              img_ids=Flux2KleinPipeline._prepare_latent_ids(torch.zeros(b, 1, 4, 4))[0], prompt=prompt,
              timestep=torch.tensor([0.5, 0.25]), txt_ids=Flux2KleinPipeline._prepare_text_ids(prompt)[0])
-    seen, hooks = {}, []
-    for i, blk in enumerate(tr.transformer_blocks):
-        hooks += [blk.register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(("block", i), out)),
-                  blk.attn.to_out[0].register_forward_pre_hook(lambda m, a, i=i: seen.__setitem__(("o_img", i), a[0])),
-                  blk.attn.to_add_out.register_forward_pre_hook(lambda m, a, i=i: seen.__setitem__(("o_txt", i), a[0])),
-                  blk.attn.register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(("attn", i), out))]
-    with torch.no_grad():
-        tr(hidden_states=x["latents"], encoder_hidden_states=x["prompt"], timestep=x["timestep"],
-           img_ids=x["img_ids"], txt_ids=x["txt_ids"])
-    for h in hooks:
-        h.remove()
+    seen = record_double_blocks(tr, lambda: tr(
+        hidden_states=x["latents"], encoder_hidden_states=x["prompt"], timestep=x["timestep"],
+        img_ids=x["img_ids"], txt_ids=x["txt_ids"]))
     return tr, x, seen
 
 

@@ -21,18 +21,28 @@ def stock_forward():
              img_ids=FluxPipeline._prepare_latent_image_ids(b, 4, 4, "cpu", torch.float32),
              prompt=torch.randn(b, t, 32, generator=g), pooled=torch.randn(b, 32, generator=g),
              timestep=torch.tensor([0.5, 0.25]), txt_ids=torch.zeros(t, 3))
+    seen = record_double_blocks(tr, lambda: tr(
+        hidden_states=x["latents"], encoder_hidden_states=x["prompt"], pooled_projections=x["pooled"],
+        timestep=x["timestep"], img_ids=x["img_ids"], txt_ids=x["txt_ids"]))
+    return tr, x, seen
+
+
+def record_double_blocks(tr, forward) -> dict:
+    """What `forward()` (without gradients) computes in each double block of `tr`, by hooks: the block's output, its
+    attention's output, and the image and text attention outputs before their projections."""
     seen, hooks = {}, []
     for i, blk in enumerate(tr.transformer_blocks):
         hooks += [blk.register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(("block", i), out)),
                   blk.attn.to_out[0].register_forward_pre_hook(lambda m, a, i=i: seen.__setitem__(("o_img", i), a[0])),
                   blk.attn.to_add_out.register_forward_pre_hook(lambda m, a, i=i: seen.__setitem__(("o_txt", i), a[0])),
                   blk.attn.register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(("attn", i), out))]
-    with torch.no_grad():
-        tr(hidden_states=x["latents"], encoder_hidden_states=x["prompt"], pooled_projections=x["pooled"],
-           timestep=x["timestep"], img_ids=x["img_ids"], txt_ids=x["txt_ids"])
-    for h in hooks:
-        h.remove()
-    return tr, x, seen
+    try:
+        with torch.no_grad():
+            forward()
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
 
 
 def stream_inputs(x, concepts, concept_pooled):
