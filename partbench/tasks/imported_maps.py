@@ -31,13 +31,17 @@ class PngDirectory:
         self.root = root
         # One directory listing instead of a stat per sample and lookup.
         self._stems = {p.stem for p in root.glob("*.png") if not p.name.startswith(".")}
+        self._paths: dict[str, Path] = {}  # stem -> its file, joined once (a sample asks for it several times)
         # An image-level map (`<image id>.png`) is decoded once for all of the image's samples.
         self._decoded: RecentDecodes[Path, np.ndarray] = RecentDecodes(lambda path: shared(read_label_png(path)))
 
     def path_for(self, ref: SampleRef) -> Path | None:
         for stem in (ref.id, ref.image_id):
             if stem in self._stems:
-                return self.root / f"{stem}.png"
+                path = self._paths.get(stem)
+                if path is None:
+                    path = self._paths[stem] = self.root / f"{stem}.png"
+                return path
         return None
 
     def missing(self, refs: list[SampleRef]) -> list[SampleRef]:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.cli import invoke
+from helpers.cli import invoke, walk_commands
 
 from partbench.suites import load_suite, suite_names
 
@@ -153,18 +153,9 @@ def test_new_commands_start_light(command):
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
 
 
-def _command_paths() -> list[list[str]]:
+def _command_paths() -> list[tuple[list[str], object]]:
     """Every command and group of the CLI, as the words that name it (`[]` is `partbench` itself)."""
-    import typer
-
-    from partbench.cli.main import app
-
-    def walk(command, path: list[str]):
-        yield path, command
-        for name, sub in (getattr(command, "commands", None) or {}).items():
-            yield from walk(sub, [*path, name])
-
-    return list(walk(typer.main.get_command(app), []))
+    return [(words, command) for words, command, _ in walk_commands()]
 
 
 def test_every_help_at_80_columns_cuts_nothing():

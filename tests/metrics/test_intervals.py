@@ -222,3 +222,62 @@ def test_lone_samples_of_their_object_are_pooled_not_frozen():
         scorer.update(k, f"s{k}", pred, gt, where="test", object_class=f"o{k}")
     lo, hi = scorer.compute("ovparts", n_replicates=500)["ci95"]["miou"]
     assert hi - lo > 1.0
+
+
+def test_dense_and_sparse_per_sample_matrices_give_the_same_intervals(monkeypatch):
+    """Small per-sample matrices stay dense ndarrays (no scipy.sparse import), large ones become CSR: integer counts
+    sum exactly either way, so every interval, BCa's jackknife and the paired differences are equal to the bit."""
+    from partbench.metrics import partseg, statistics
+
+    counts = np.random.default_rng(5).integers(0, 50, size=(40, 6)).astype(np.float64)
+    counts[counts < 20] = 0  # mostly zero, as per-sample part counts are
+    counts[:, 1] += 1
+
+    def ratio(s):
+        return {"r": s[..., 0] / s[..., 1], "q": s[..., 2] / (s[..., 1] + s[..., 3])}
+
+    strata = np.arange(40) % 3
+    for method in ("percentile", "bca"):
+        dense = bootstrap_intervals(counts, ratio, n_replicates=300, seed=1, strata=strata, method=method)
+        sparse = bootstrap_intervals(sp.csr_matrix(counts), ratio, n_replicates=300, seed=1, strata=strata,
+                                     method=method)
+        assert dense == sparse and dense["r"] is not None
+    paired = statistics.paired_bootstrap_differences(counts, counts[::-1].copy(), ratio, 300, strata=strata)
+    assert paired == statistics.paired_bootstrap_differences(sp.csr_matrix(counts), sp.csr_matrix(counts[::-1]),
+                                                             ratio, 300, strata=strata)
+
+    scorer = rare_class_fixture()
+    assert isinstance(scorer._per_sample_matrix(), np.ndarray)
+    dense_result = scorer.compute("ovparts", n_replicates=300)
+    monkeypatch.setattr(partseg, "DENSE_CELLS", 0)
+    assert sp.issparse(scorer._per_sample_matrix())
+    assert scorer.compute("ovparts", n_replicates=300) == dense_result
+
+
+def test_per_sample_rows_are_each_samples_own_counts():
+    """Row k of the bootstrap's per-sample matrix: sample k's true-positive, ground-truth and predicted pixel counts
+    per class, re-derived here from its confusion entries one by one."""
+    scorer = rare_class_fixture()
+    c = scorer.space.num_classes
+    matrix = scorer._per_sample_matrix()
+    for k, sample in enumerate(sorted(scorer.samples, key=lambda s: s.index)):
+        tp, gt, pred = np.zeros(c), np.zeros(c), np.zeros(c)
+        for p, g, n in sample.entries.tolist():
+            gt[g] += n
+            if p < c:
+                pred[p] += n
+                tp[p] += n if p == g else 0
+        assert matrix[k].tolist() == [*tp, *gt, *pred], k
+
+
+def test_resampling_draws_stratum_by_stratum_in_code_order():
+    """The draws `resample_counts` makes, restated: one multinomial per stratum, strata in ascending code order,
+    members in ascending index order (so that intervals do not change with how the strata are found)."""
+    strata = np.random.default_rng(7).integers(0, 6, size=90)
+    strata[strata == 4] = 9  # codes with gaps
+    expected = np.zeros((25, strata.size))
+    rng = np.random.default_rng(11)
+    for code in sorted(set(strata.tolist())):
+        members = [i for i, s in enumerate(strata.tolist()) if s == code]
+        expected[:, members] = rng.multinomial(len(members), [1 / len(members)] * len(members), size=25)
+    assert np.array_equal(resample_counts(np.random.default_rng(11), strata, 25), expected)
