@@ -42,10 +42,19 @@ def reusable_rows(samples_path: Path, wanted: dict[str, int]) -> dict[int, dict[
                     continue
                 position = wanted.get(row.get("row_key")) if isinstance(row, dict) else None
                 if position is not None:
-                    found[position] = row | {"index": position}
+                    found[position] = KeptLine(row, line) if row.get("index") == position else \
+                        row | {"index": position}
     except OSError:
         return {}
     return found
+
+
+class KeptLine(dict):
+    """A reused samples.jsonl row still at its position: written back as the very line it was read from."""
+
+    def __init__(self, row: dict[str, Any], line: str):
+        super().__init__(row)
+        self.line = line if line.endswith("\n") else line + "\n"
 
 
 def in_order(positions: Iterable[int], reused: dict[int, Any], loaded: Iterator[Any], size: int

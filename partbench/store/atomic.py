@@ -70,7 +70,9 @@ class AtomicLineWriter:
         return self
 
     def write(self, row: Any) -> None:
-        self._file.write(json.dumps(row, separators=(",", ":")) + "\n")
+        # A row read back from the file being rewritten keeps its line (`partbench.run.reuse.KeptLine`).
+        line = getattr(row, "line", None)
+        self._file.write(line if line is not None else json.dumps(row, separators=(",", ":")) + "\n")
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:

@@ -281,3 +281,26 @@ def test_resampling_draws_stratum_by_stratum_in_code_order():
         members = [i for i, s in enumerate(strata.tolist()) if s == code]
         expected[:, members] = rng.multinomial(len(members), [1 / len(members)] * len(members), size=25)
     assert np.array_equal(resample_counts(np.random.default_rng(11), strata, 25), expected)
+
+
+def test_per_sample_vectors_from_entries_equal_those_of_each_confusion():
+    """The bootstrap's per-sample rows come from the sparse entries; `_vectors` of each sample's dense confusion
+    (`per_class_counts`, `pair_counts`) is the definition, including left/right pairs and the no-prediction row."""
+    from partbench.metrics.partseg import _entry_vectors
+
+    classes = tuple(f"o's {name}" for name in ("left arm", "right arm", "head", "left leg", "right leg", "body"))
+    space = ClassSpace(classes, (False,) * 6, ignore_label=255, pairs=((0, 1), (3, 4)))  # the mirrored arms, legs
+    scorer = PartSegScorer(space)
+    rng = np.random.default_rng(4)
+    entries = []
+    for _ in range(40):
+        conf = rng.integers(0, 5, size=(7, 6)) * (rng.random((7, 6)) < 0.3)
+        p, g = np.nonzero(conf)
+        entries.append(np.stack([p, g, conf[p, g]], axis=1).astype(np.int32))
+        dense = np.zeros((7, 6), dtype=np.int64)
+        dense[p, g] = conf[p, g]
+        assert _entry_vectors([entries[-1]], 6, space.pairs)[0].tolist() == scorer._vectors(dense).tolist()
+    entries.append(np.zeros((0, 3), np.int32))  # a sample whose every pixel was ignored
+    together = _entry_vectors(entries, 6, space.pairs)
+    assert together.shape == (41, 3 * 6 + 2 * len(space.pairs)) and not together[-1].any()
+    assert together[:40].tolist() == [_entry_vectors([e], 6, space.pairs)[0].tolist() for e in entries[:40]]
