@@ -3,8 +3,10 @@
     python benchmarks/cli_startup.py [--repeat 5]
 
 Times, each in its own process and best of `--repeat` (rounds, as in score_speed.py): the bare interpreter; numpy;
-numpy and PIL (all the decode-only floor of score_speed.py imports); the CLI framework (typer, which builds pydantic
-adapters for its options, and rich); scipy.sparse (imported for bootstrap intervals only); `partbench score --help`;
+numpy and PIL (what the Pillow decode-only floor of score_speed.py imports); numpy and pyspng (what partbench decodes
+with); the CLI framework (typer and rich) with and without typer's pydantic adapters (which `partbench.cli.coercion`
+keeps out of partbench's commands); scipy.sparse (which small bootstrap matrices no longer need);
+`partbench score --help`;
 and `partbench score` (defaults) on the generated demo suite's validation split (120 images of about 160×128, 182
 samples; its ground truth scored as predictions). Then one `python -X importtime` run of that score, split by
 top-level package (self times: with -X importtime each import costs a little more than without).
@@ -30,9 +32,11 @@ PROCESSES = {
     "import numpy": [sys.executable, "-c", "import numpy"],
     "import numpy, PIL (the decode-only floor's imports)": [
         sys.executable, "-c", "import numpy, PIL.Image, PIL.PngImagePlugin"],
-    "import typer, pydantic adapters, rich": [
+    "import numpy, pyspng (partbench's decoder)": [sys.executable, "-c", "import numpy, pyspng"],
+    "import typer, rich": [sys.executable, "-c", "import typer, rich.progress, rich.table"],
+    "import typer, its pydantic adapters, rich": [
         sys.executable, "-c", "import typer, typer._adapters, rich.progress, rich.table"],
-    "import scipy.sparse (bootstrap intervals only)": [sys.executable, "-c", "import numpy, scipy.sparse"],
+    "import numpy, scipy.sparse": [sys.executable, "-c", "import numpy, scipy.sparse"],
     "partbench score --help": [*PARTBENCH, "score", "--help"],
     "partbench score, demo suite (120 small images)": DEMO_SCORE,
 }
