@@ -37,7 +37,7 @@ def read_label_png(path: Path) -> np.ndarray:
 def _decode_gray8(data: bytes) -> np.ndarray | None:
     """An 8-bit grayscale PNG (what label maps almost always are) decoded by libspng, about twice as fast as
     Pillow's decoder and its conversion to an array; None for any other PNG, for a file libspng cannot decode (Pillow
-    then says why) or where pyspng is not installed (it has no wheels for Linux on ARM)."""
+    then says why) or where pyspng is not installed (it has no wheels for Linux on ARM or Intel Macs)."""
     # IHDR is the first chunk: bit depth at byte 24, colour type at 25 (0 = grayscale).
     if len(data) < 33 or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR" or data[24] != 8 or data[25] != 0:
         return None
