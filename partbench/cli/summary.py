@@ -12,6 +12,8 @@ from partbench.textfit import fit_table, stacked_records
 LABELS = {"seen_miou": "seen mIoU", "unseen_miou": "unseen mIoU", "h_iou": "h-IoU", "miou": "mIoU",
           "seen_pacc": "seen pAcc", "unseen_pacc": "unseen pAcc", "lr_confusion": "L/R confusion ↓",
           "clip_score": "CLIP score"}
+# A reader counts what it left out for a missing file per image (per record for Partonomy): say so for any unit.
+SKIP_LABELS = {"missing_files": "left out for missing files"}
 
 
 def _fmt(v: float | None) -> str:
@@ -37,7 +39,8 @@ def print_summary(results: dict[str, Any], where: str) -> None:
     console.print(fit_table(table, console, lambda: stacked_records(title, headers, rows)))
     skipped = {k: v for k, v in results.get("n_skipped", {}).items() if v}
     if skipped:
-        console.print("skipped: " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in skipped.items()), style="dim")
+        console.print("skipped: " + ", ".join(f"{v} {SKIP_LABELS.get(k, k.replace('_', ' '))}"
+                                               for k, v in skipped.items()), style="dim")
     if not results.get("meaningful", True):
         console.print("note: this method is a pipeline check; its numbers are not a result.", style="yellow")
     keys = [k for k in ("seen_miou", "unseen_miou", "h_iou", "miou", "clip_score", "giou_macro", "giou_micro", "ciou",

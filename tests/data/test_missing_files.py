@@ -109,6 +109,7 @@ def test_a_missing_file_is_refused_named_or_left_out_and_comes_back(case, tmp_pa
     assert any(p.startswith(f"{missing}: missing") for p in results["data"]["problems"]), results["data"]
     assert _ids(incomplete / "samples.jsonl") == every - lost
     assert results["n_skipped"]["missing_files"] == (len(lost) if case.per_sample else 1)
+    assert f"{results['n_skipped']['missing_files']} left out for missing files" in allowed.output
     assert results["n_samples"] == complete["n_samples"] - len(lost)
     scored = invoke(*score, "--allow-incomplete-data")
     assert scored.exit_code == 0, scored.output
