@@ -190,7 +190,8 @@ def score(req: ScoreRequest) -> dict[str, Any] | None:
                      results_path=results_path)
         rows, counts = loop.go(positions, lambda _, sample: saved.read(sample), predict, samples_path,
                                split_work=group.distributed, description=f"scoring {req.name} on {suite.name}/{split}"
-                               + (f" ({group.world_size} processes)" if group.world_size > 1 else ""))
+                               + (f" ({group.world_size} processes)" if group.world_size > 1 else ""),
+                               total=len(work.items))
         return loop.conclude(rows, counts, header, samples_path, Shard(0, 1), None, req.bootstrap)
 
     processes = processes_for(req.processes, len(work.items))
@@ -222,11 +223,12 @@ class _Loop:
         return row, self.row_keys.get(self.evaluator.position(row))
 
     def go(self, positions: list[int], prepare: Callable[[int, Any], Any], predict: Callable[[Batch], list],
-           samples_path: Path, split_work: bool, description: str, reused: dict[int, dict[str, Any]] | None = None
-           ) -> tuple[list[Any], dict[str, int]]:
+           samples_path: Path, split_work: bool, description: str, reused: dict[int, dict[str, Any]] | None = None,
+           total: int | None = None) -> tuple[list[Any], dict[str, int]]:
         """Load (with `prepare` in the loader threads), predict and evaluate every position, writing the rows to
         `samples_path`, or collecting them when the work is split between processes or shards. Positions in `reused`
-        are neither loaded nor predicted: their earlier samples.jsonl line is the row."""
+        are neither loaded nor predicted: their earlier samples.jsonl line is the row. `total`: the samples of all
+        processes, when the other processes report their progress to this one's bar (forked scoring)."""
         from partbench.console import progress_bar
         from partbench.data.prefetch import prefetch
 
@@ -239,9 +241,21 @@ class _Loop:
 
         mine: list[Any] = []  # sent to rank 0 when the work is split (rows pickle compactly)
         counts = {"predicted": 0, "cached": 0, "unscorable": 0}
+        others = self.group.sees_others_progress  # their samples are counted on this bar too
         with progress_bar(disable=not self.group.is_main) as bar, \
                 (CollectingWriter(mine) if split_work else AtomicLineWriter(samples_path, self.results_path)) as out:
-            task = bar.add_task(description, total=len(positions), note="")
+            task = bar.add_task(description, total=total if others and total else len(positions), note="")
+
+            unpolled = 0
+
+            def advance(done: int) -> None:
+                nonlocal unpolled
+                self.group.report_progress(done)  # to rank 0, from a forked child
+                unpolled += done
+                if others and unpolled >= self.batch_size:  # a look at the pipes every batch, not every sample
+                    done, unpolled = done + self.group.progress_of_others()[0], 0
+                bar.update(task, advance=done, note=f"cached {counts['cached']}")
+
             reused = reused or {}
             samples = prefetch([p for p in positions if p not in reused], load, workers=self.workers,
                                depth=2 * self.batch_size)
@@ -251,7 +265,7 @@ class _Loop:
                     evaluator.add(row)
                     out.write(self.keyed(row) if split_work else batch)
                     counts["cached"] += 1
-                    bar.update(task, advance=1, note=f"cached {counts['cached']}")
+                    advance(1)
                     continue
                 scorable = [entry for entry in batch if kind.scorable(entry[1])]
                 counts["unscorable"] += len(batch) - len(scorable)
@@ -262,7 +276,11 @@ class _Loop:
                 fresh = sum(pred.fresh for pred in predictions)
                 counts["predicted"] += fresh
                 counts["cached"] += len(predictions) - fresh
-                bar.update(task, advance=len(batch), note=f"cached {counts['cached']}")
+                advance(len(batch))
+            while others:  # this process's share is done: the bar follows the others' until they finish
+                done, finished = self.group.progress_of_others(block=True)
+                bar.update(task, advance=done)
+                others = not finished
         return mine, counts
 
     def conclude(self, rows: list[Any], counts: dict[str, int], header: dict[str, Any], samples_path: Path,

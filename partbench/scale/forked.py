@@ -27,6 +27,7 @@ T = TypeVar("T")
 MAX_PROCESSES = 8
 # Below this many samples per process, forking costs more than it saves (a fork and a pipe are ~10 ms).
 MIN_SAMPLES_PER_PROCESS = 64
+REPORT_EVERY = 16  # samples a child finishes between two progress reports to the parent's bar
 
 
 @dataclass
@@ -46,23 +47,79 @@ class _ChildFailure:
 
 
 @dataclass
+class _Progress:
+    """Samples a child finished since its last report (the parent's progress bar counts them)."""
+
+    done: int
+
+
+_ENDED = object()  # a child's pipe closed before its rows came: killed (out of memory, a signal)
+
+
+@dataclass
 class ForkedGroup(ProcessGroup):
-    """A `ProcessGroup` of forked copies of this process: rank 0 is the parent; `gather` goes through pipes."""
+    """A `ProcessGroup` of forked copies of this process: rank 0 is the parent; `gather` goes through pipes, and the
+    children's progress reports come through the same pipes before their rows."""
 
     _to_parent: Any = None  # a child's end of its pipe
     _from_children: list[Any] = field(default_factory=list)  # the parent's ends, in rank order
+    _final: dict[int, Any] = field(default_factory=dict)  # rank -> what it sent after its reports (rows or failure)
+    _unsent: int = 0  # a child's finished samples not reported yet
+
+    def report_progress(self, done: int) -> None:
+        if self.is_main:
+            return
+        self._unsent += done
+        if self._unsent >= REPORT_EVERY:
+            self._flush_progress()
+
+    def _flush_progress(self) -> None:
+        if self._unsent:
+            self._to_parent.send(_Progress(self._unsent))
+            self._unsent = 0
+
+    @property
+    def sees_others_progress(self) -> bool:
+        return self.is_main
+
+    def progress_of_others(self, block: bool = False) -> tuple[int, bool]:
+        if not self.is_main:
+            return 0, True
+        from multiprocessing.connection import wait
+
+        open_ = {conn: rank for rank, conn in enumerate(self._from_children, start=1) if rank not in self._final}
+        if block and open_:
+            wait(list(open_))
+        done = 0
+        for conn, rank in open_.items():
+            while rank not in self._final and conn.poll():
+                got = self._receive(conn)
+                if isinstance(got, _Progress):
+                    done += got.done
+                else:
+                    self._final[rank] = got
+        return done, len(self._final) == len(self._from_children)
+
+    @staticmethod
+    def _receive(conn: Any) -> Any:
+        try:
+            return conn.recv()
+        except EOFError:
+            return _ENDED
 
     def gather(self, obj: Any) -> list[Any] | None:
         if not self.is_main:
+            self._flush_progress()
             self._to_parent.send(obj)
             return None
         out = [obj]
         for rank, conn in enumerate(self._from_children, start=1):
-            try:
-                got = conn.recv()
-            except EOFError:  # killed (out of memory, a signal) before it could report
+            got = self._final.get(rank)
+            while got is None or isinstance(got, _Progress):
+                got = self._receive(conn)
+            if got is _ENDED:
                 raise PartbenchError(f"scoring process {rank} of {self.world_size} ended without its results "
-                                     "(killed?); run again, or with --processes 1.") from None
+                                     "(killed?); run again, or with --processes 1.")
             if isinstance(got, _ChildFailure):
                 if got.kind == "interrupt":
                     raise KeyboardInterrupt

@@ -88,6 +88,19 @@ class ProcessGroup:
         dist.gather_object(obj, out, dst=0, group=self._objects_group)
         return out
 
+    @property
+    def sees_others_progress(self) -> bool:
+        """Whether this rank hears how far the others are (`progress_of_others`): rank 0 of a forked group."""
+        return False
+
+    def report_progress(self, done: int) -> None:
+        """Tell rank 0 that this rank finished `done` more samples; only a forked group carries it there."""
+
+    def progress_of_others(self, block: bool = False) -> tuple[int, bool]:
+        """Where `sees_others_progress`: (samples the other ranks finished since the last call, whether all of them
+        are done); with `block`, waits for at least one report unless all are done."""
+        return 0, True
+
     def barrier(self) -> None:
         if self.distributed:
             import torch.distributed as dist

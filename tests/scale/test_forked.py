@@ -111,3 +111,27 @@ def test_an_interrupted_child_interrupts_the_parent():
     with pytest.raises(KeyboardInterrupt):
         run_forked(2, body)
     assert multiprocessing.active_children() == []
+
+
+def test_the_progress_bar_counts_every_processs_samples(split, monkeypatch):
+    """The parent's bar counts the children's samples too (they report through their pipes), so it ends at the
+    whole split, not at the parent's share."""
+    import partbench.console
+
+    bars = []
+    original = partbench.console.progress_bar
+
+    def recorded(*args, **kwargs):
+        bars.append(original(*args, **kwargs))
+        return bars[-1]
+
+    monkeypatch.setattr(partbench.console, "progress_bar", recorded)
+    def scoring_task():
+        (task,) = [t for bar in bars for t in bar.tasks if t.description.startswith("scoring")][-1:]
+        return task
+
+    _score(split, processes=1, samples_name="one.jsonl")
+    whole = scoring_task().total  # the split: 13 samples, of which the parent of 3 processes scores 5
+    _score(split, processes=3)
+    task = scoring_task()
+    assert task.total == task.completed == whole == 13 and "(3 processes)" in task.description
