@@ -37,6 +37,11 @@ PROCESSES = {
     "import typer, its pydantic adapters, rich": [
         sys.executable, "-c", "import typer, typer._adapters, rich.progress, rich.table"],
     "import numpy, scipy.sparse": [sys.executable, "-c", "import numpy, scipy.sparse"],
+    "import partbench's CLI (no command built)": [
+        sys.executable, "-c", "import typer.main; from partbench.cli.main import app; typer.main.get_command(app)"],
+    "... and build every command, as `partbench --help` does": [
+        sys.executable, "-c", "import typer.main; from partbench.cli.main import COMMANDS, app; "
+        "group = typer.main.get_command(app); [group.get_command(None, name) for name in COMMANDS]"],
     "partbench score --help": [*PARTBENCH, "score", "--help"],
     "partbench score, demo suite (120 small images)": DEMO_SCORE,
 }

@@ -6,14 +6,17 @@ Writes score_speed.py's Pascal-size split, then alternates `score` in one proces
 process, imports done, bootstrap 0), and prints for every process its `_Loop.go` wall-clock, CPU seconds (system time
 apart) and minor page faults (`resource.getrusage`, so copy-on-write after the fork shows as faults). Each forked
 process's loop, set against half of the single process's, says how much the split itself costs; the whole scoring's
-wall-clock (`score` s) says how much of it is the serial rest (index, fingerprints, gather, results).
+wall-clock (`score` s) says how much of it is the serial rest (index, fingerprints, gather, results). Last, what
+running side by side costs by itself: score_speed.py's libspng decode-only worker alone, then two copies at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -59,6 +62,19 @@ def main() -> None:
                                    split="val", name="bench", bootstrap=0, processes=processes,
                                    samples_path=Path(tmp) / f"s{round_}{processes}.jsonl"))
                 print(f"  score {time.perf_counter() - start:.3f} s", file=sys.stderr, flush=True)
+        decode = [sys.executable, str(Path(__file__).with_name("score_speed.py")), "--worker", "decode-spng",
+                  "--data", json.dumps(data)]
+        for round_ in range(args.rounds):
+            start = time.perf_counter()
+            subprocess.run(decode, check=True, capture_output=True)
+            alone = time.perf_counter() - start
+            start = time.perf_counter()
+            both = [subprocess.Popen(decode, stdout=subprocess.DEVNULL) for _ in range(2)]
+            for process in both:
+                process.wait()
+            print(f"round {round_ + 1}, decode only: alone {alone:.3f} s, two side by side "
+                  f"{time.perf_counter() - start:.3f} s ({(time.perf_counter() - start) / alone:.2f}x)",
+                  file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,10 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from partbench.errors import DataNotFoundError, PartbenchError
+from partbench.store.run_dir import PNG_SIGNATURE
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
-
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def read_label_png(path: Path) -> np.ndarray:

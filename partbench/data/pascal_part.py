@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from partbench.data.completeness import Inventory
+from partbench.data.completeness import Inventory, file_names
 from partbench.data.pascal_part_classes import class_name
 from partbench.data.readers import SampleIndex, require_paths
 from partbench.data.types import ObjectAnnotation, Sample, SampleRef
@@ -192,8 +192,8 @@ class PascalPartReader:
 
     def annotation_files(self, split: str) -> list[Path]:
         """The .mat files of the images the index keeps (not of one left out for a missing JPEG)."""
-        return [self.mat_path(i) for i in self.image_ids(split)
-                if self.mat_path(i).is_file() and self.image_path(i).is_file()]
+        mats, jpegs = file_names(self.annotation_dir), file_names(self.voc / "JPEGImages")  # not two stats per image
+        return [self.mat_path(i) for i in self.image_ids(split) if f"{i}.mat" in mats and f"{i}.jpg" in jpegs]
 
     def input_files(self, ref: SampleRef) -> list[Path]:
         return [ref.image_path, self.mat_path(ref.image_id)]

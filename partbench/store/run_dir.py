@@ -91,6 +91,9 @@ def encode_label_png(label_map: np.ndarray, ignore_label: int, key: str | None =
     return buf.getvalue()
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 def read_cache_key(path: Path) -> str | None:
     """The cache key stored in a prediction PNG, or None if absent or the file is unreadable (then it is redone).
 
@@ -102,7 +105,7 @@ def read_cache_key(path: Path) -> str | None:
 
     try:
         with open(path, "rb") as f:
-            if f.read(8) != b"\x89PNG\r\n\x1a\n":
+            if f.read(8) != PNG_SIGNATURE:
                 return None
             while len(header := f.read(8)) == 8:
                 length, kind = struct.unpack(">I4s", header)
