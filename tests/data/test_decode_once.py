@@ -24,15 +24,16 @@ def test_threads_asking_for_one_file_together_decode_it_once():
         return np.full(3, len(calls))
 
     cache: RecentDecodes[str, np.ndarray] = RecentDecodes(slow)
-    results: list[np.ndarray] = []
-    threads = [threading.Thread(target=lambda: results.append(cache.get("a.png"))) for _ in range(4)]
-    threads.append(threading.Thread(target=lambda: results.append(cache.get("b.png"))))
+    results: dict[str, list[np.ndarray]] = {"a.png": [], "b.png": []}  # by key: the threads finish in any order
+    threads = [threading.Thread(target=lambda key=key: results[key].append(cache.get(key)))
+               for key in ["a.png"] * 4 + ["b.png"]]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert sorted(calls) == ["a.png", "b.png"]
-    assert sum(r is results[0] for r in results) >= 4  # the four "a.png" callers share one array
+    a = results["a.png"]
+    assert len(a) == 4 and all(r is a[0] for r in a)  # the four "a.png" callers share one array
 
 
 def test_only_the_last_few_are_kept_and_a_failure_is_not():
