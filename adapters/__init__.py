@@ -1,10 +1,12 @@
 """Built-in methods other than PartConcepts: weight-free baselines, model adapters, external codebases, text-to-image
 pipelines. This catalogue registers each one next to its code; factories are imported only when a method is built."""
 
-from partbench.api.method import MethodInfo, Param
+from partbench.api.method import MethodInfo
 from partbench.methods.partconcepts.edit_options import PARAMS as PARTCONCEPTS_EDIT_PARAMS
 from partbench.registry import register_method
 
+from . import params
+from .conceptattention.options import PARAMS as CONCEPTATTENTION_PARAMS
 from .edit_diffusers_options import IP2P_PARAMS, SDXL_INPAINT_PARAMS
 from .seg4diff.options import PARAMS as SEG4DIFF_PARAMS
 
@@ -21,10 +23,7 @@ register_method(MethodInfo(
 register_method(MethodInfo(
     name="spatial-prior", factory="partbench.adapters.spatial_prior:SpatialPrior",
     summary="Most frequent part at each object-normalised position, estimated per object class on the train split.",
-    params=(Param("grid", int, 16, min=1, max=256, help="cells per side of the object-normalised grid"),
-            Param("train_split", str, "train", help="split the part frequencies are counted on"),
-            Param("train_objects", str, "seen", choices=("seen", "all"),
-                  help="seen: zero-shot (unseen objects borrow same-named parts); all: not zero-shot")),
+    params=params.SPATIAL_PRIOR,
 ))
 
 # Model adapters (CLIPSeg, ConceptAttention, Seg4Diff) and research codebases run in their own environments.
@@ -33,12 +32,7 @@ register_method(MethodInfo(
     summary="CLIPSeg (transformers), one prompt per allowed part (class name without 's), OV-PARTS style.",
     gpu="optional", extras=("torch", "transformers"), weights="CIDAS/clipseg-rd64-refined (HF cache or weights=PATH)",
     status="partbench.adapters.clipseg:status",
-    params=(Param("weights", str, "CIDAS/clipseg-rd64-refined", help="HF repo id or local path"),
-            Param("revision", str, help="HF revision"),
-            Param("preset", str, choices=("tiny",), help="tiny: random model from a config (smoke test)"),
-            Param("device", str, "auto", help="auto | cpu | cuda | cuda:N"),
-            Param("dtype", str, "float32", choices=("float32", "float16", "bfloat16")),
-            Param("max_pairs", int, 32, min=1, help="(image, prompt) pairs per forward")),
+    params=params.CLIPSEG,
 ))
 register_method(MethodInfo(
     name="conceptattention", factory="partbench.adapters.conceptattention:ConceptAttention",
@@ -48,6 +42,7 @@ register_method(MethodInfo(
     weights="black-forest-labs/FLUX.1-schnell, or with model=flux2 black-forest-labs/FLUX.2-klein-4B "
             "(HF cache or weights=PATH)",
     status="partbench.adapters.conceptattention:status",
+    params=CONCEPTATTENTION_PARAMS,
 ))
 register_method(MethodInfo(
     name="seg4diff", factory="partbench.adapters.seg4diff:Seg4Diff",
@@ -66,6 +61,7 @@ register_method(MethodInfo(
             "environment (repo=, python=, checkpoint=). Inference uses the oracle object class.",
     weights="a PartCATSeg checkout + environment + checkpoint, or its saved predictions",
     status="partbench.adapters.external:partcatseg_status", published_gt_resize="partcatseg",
+    params=params.EXTERNAL,
 ))
 register_method(MethodInfo(
     name="langhops", factory="partbench.adapters.external:LangHOPS",
@@ -73,6 +69,7 @@ register_method(MethodInfo(
             "own LangHOPS environment (repo=, python=, checkpoint=). Inference uses the oracle object class.",
     weights="a LangHOPS checkout + environment + checkpoint, or its saved predictions",
     status="partbench.adapters.external:langhops_status",
+    params=params.EXTERNAL,
 ))
 
 # Generation: images made elsewhere, and text-to-image pipelines.
@@ -80,6 +77,7 @@ register_method(MethodInfo(
     name="image-folder", factory="partbench.adapters.image_folder:ImageFolder", kinds=("generation",),
     summary="Images generated elsewhere (closed models, other codebases): path=DIR holding <prompt id>/<k>.png, "
             "as `partbench suites SUITE --prompts` lists them.",
+    params=params.IMAGE_FOLDER,
 ))
 register_method(MethodInfo(
     name="flux1-dev", factory="partbench.adapters.flux_t2i:Flux1Dev", kinds=("generation",),
@@ -87,6 +85,7 @@ register_method(MethodInfo(
     gpu="optional", extras=("torch", "diffusers", "transformers"),
     weights="black-forest-labs/FLUX.1-dev (HF cache or weights=PATH)",
     status="partbench.adapters.flux_t2i:flux1_status",
+    params=params.FLUX_T2I,
 ))
 register_method(MethodInfo(
     name="flux2-klein", factory="partbench.adapters.flux_t2i:Flux2Klein", kinds=("generation",),
@@ -94,6 +93,7 @@ register_method(MethodInfo(
     gpu="optional", extras=("torch", "diffusers", "transformers"),
     weights="black-forest-labs/FLUX.2-klein-4B (HF cache or weights=PATH)",
     status="partbench.adapters.flux_t2i:flux2_status",
+    params=params.FLUX_T2I,
 ))
 
 # Part reasoning (Partonomy) reference points; every segmentation method above also runs there, teacher-forced.
@@ -125,6 +125,7 @@ register_method(MethodInfo(
     name="image-folder", factory="partbench.adapters.edit_folder:EditFolder", kinds=("part-editing",),
     summary="Edits made elsewhere: path=DIR holding <sample id>/0.png at the source's size, as `partbench suites "
             "SUITE --samples` lists the samples.",
+    params=params.EDIT_FOLDER,
 ))
 register_method(MethodInfo(
     name="partconcepts-edit", factory="partbench.methods.partconcepts.edit_method:PartConceptsEdit",

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from partbench.adapters.params import CLIPSEG
+from partbench.api.method import method_options
 from partbench.api.types import Vocabulary
 from partbench.data.types import Sample
 from partbench.devices import select_device
@@ -50,26 +52,7 @@ class ClipSegOptions:
 
     @classmethod
     def from_args(cls, args: dict[str, str]) -> ClipSegOptions:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(args) - known)
-        if unknown:
-            raise PartbenchError(f"Method {METHOD!r}: unknown --method-arg {unknown} "
-                                 f"(known: {', '.join(sorted(known))}).")
-        opts = dict(args)
-        if "max_pairs" in opts:
-            try:
-                opts["max_pairs"] = int(opts["max_pairs"])
-            except ValueError:
-                raise PartbenchError(
-                    f"Method {METHOD!r}: max_pairs must be an integer, got {args['max_pairs']!r}.") from None
-            if opts["max_pairs"] < 1:
-                raise PartbenchError(f"Method {METHOD!r}: max_pairs must be at least 1.")
-        if opts.get("preset") not in (None, "tiny"):
-            raise PartbenchError(f"Method {METHOD!r}: preset must be 'tiny' (or absent), got {opts['preset']!r}.")
-        if opts.get("dtype", "float32") not in ("float32", "float16", "bfloat16"):
-            raise PartbenchError(f"Method {METHOD!r}: dtype must be float32, float16 or bfloat16, "
-                                 f"got {opts['dtype']!r}.")
-        return cls(**opts)
+        return cls(**method_options(METHOD, CLIPSEG, args))
 
 
 # -- the tiny preset ---------------------------------------------------------------------------------------------------

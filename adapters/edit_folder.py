@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from partbench.adapters.params import EDIT_FOLDER
+from partbench.api.method import check_method_args
 from partbench.data.part_edit import EditSample
 from partbench.errors import PartbenchError
 from partbench.tasks.saved_edits import IMAGE_EXTS, SHOWN, find_edit, missing_message
@@ -20,9 +22,7 @@ LAYOUT = "<sample id>/0.png"
 
 
 def _folder(args: dict[str, str]) -> Path:
-    unknown = sorted(set(args) - {"path"})
-    if unknown:
-        raise PartbenchError(f"image-folder takes only --method-arg path=DIR; unknown: {', '.join(unknown)}.")
+    check_method_args("image-folder", EDIT_FOLDER, args)
     if "path" not in args:
         raise PartbenchError(f"image-folder needs the folder of edited images: --method-arg path=DIR (layout "
                              f"DIR/{LAYOUT}; `partbench suites SUITE --samples` lists the sample ids).")

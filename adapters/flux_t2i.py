@@ -4,9 +4,8 @@ Weights come from a local path or the Hugging Face cache (`weights=`, never down
 builds a tiny randomly initialised pipeline of the same classes (partbench.tiny_models.flux1_tiny / flux2_tiny) for
 smoke tests on CPU; its images mean nothing (results are marked meaningful: false).
 
-Method args: weights, revision, dtype (bfloat16|float16|float32; default bfloat16 on GPU, float32 on CPU),
-device (auto|cpu|cuda[:N]), steps, guidance, height, width, max_sequence_length, batch_size (images per pipeline
-call), preset (full|tiny). Image k of a prompt uses `torch.Generator(device).manual_seed(seed)` with the run's seed
+The method args are declared in `partbench.adapters.params.FLUX_T2I` (`partbench methods flux2-klein` lists them).
+Image k of a prompt uses `torch.Generator(device).manual_seed(seed)` with the run's seed
 schedule, so the same (prompt, seed) gives the same image whatever the batch (up to float rounding: batched
 and single calls differed by at most 1 grey level on the tiny pipelines).
 """
@@ -19,12 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from partbench.adapters.params import FLUX_T2I
+from partbench.api.method import method_options
 from partbench.api.types import PromptItem
 from partbench.devices import select_device
 from partbench.errors import PartbenchError
-
-COMMON_ARGS = {"weights", "revision", "dtype", "device", "steps", "guidance", "height", "width",
-               "max_sequence_length", "batch_size", "preset"}
 
 
 class _FluxT2I:
@@ -40,25 +38,12 @@ class _FluxT2I:
     # -- options and identity (no model loading) ----------------------------------------------------------------------
     @classmethod
     def _options(cls, args: dict[str, str]) -> dict[str, Any]:
-        unknown = sorted(set(args) - COMMON_ARGS)
-        if unknown:
-            raise PartbenchError(f"{cls.name}: unknown method arg(s) {', '.join(unknown)}; known: "
-                                 f"{', '.join(sorted(COMMON_ARGS))}.")
-        preset = args.get("preset", "full")
-        if preset not in ("full", "tiny"):
-            raise PartbenchError(f"{cls.name}: preset must be full or tiny, got {preset!r}.")
-        opts: dict[str, Any] = dict(cls.defaults) | (cls.tiny_defaults if preset == "tiny" else {})
-        opts |= {"preset": preset, "weights": args.get("weights", cls.default_weights),
-                 "revision": args.get("revision"), "dtype": args.get("dtype"), "device": args.get("device", "auto")}
-        for key, kind in (("steps", int), ("guidance", float), ("height", int), ("width", int),
-                          ("max_sequence_length", int), ("batch_size", int)):
-            if key in args:
-                try:
-                    opts[key] = kind(args[key])
-                except ValueError:
-                    raise PartbenchError(f"{cls.name}: {key} must be a {kind.__name__}, got {args[key]!r}.") from None
-        opts.setdefault("batch_size", 1)
-        return opts
+        given = method_options(cls.name, FLUX_T2I, args)
+        opts: dict[str, Any] = dict(cls.defaults) | (cls.tiny_defaults if given["preset"] == "tiny" else {})
+        opts |= {"preset": given["preset"], "weights": given["weights"] or cls.default_weights,
+                 "revision": given["revision"], "dtype": given["dtype"], "device": given["device"]}
+        return opts | {k: given[k] for k in ("steps", "guidance", "height", "width", "max_sequence_length",
+                                             "batch_size") if given[k] is not None}
 
     @classmethod
     def fingerprint_for(cls, *, args: dict[str, str], **_: Any) -> str:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from partbench.adapters.params import IMAGE_FOLDER
+from partbench.api.method import check_method_args
 from partbench.api.types import PromptItem
 from partbench.errors import PartbenchError
 
@@ -21,9 +23,7 @@ MAX_K_SEARCH = 10_000  # seeds are mapped back to image indices by search; nobod
 
 
 def _folder(args: dict[str, str]) -> Path:
-    unknown = sorted(set(args) - {"path"})
-    if unknown:
-        raise PartbenchError(f"image-folder takes only --method-arg path=DIR; unknown: {', '.join(unknown)}.")
+    check_method_args("image-folder", IMAGE_FOLDER, args)
     if "path" not in args:
         raise PartbenchError("image-folder needs the folder of images: --method-arg path=DIR "
                              "(layout DIR/<prompt id>/<k>.png; see `partbench suites SUITE --prompts`).")

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from partbench.adapters.params import SPATIAL_PRIOR
+from partbench.api.method import method_options
 from partbench.api.types import Vocabulary
 from partbench.data.types import Sample
-from partbench.errors import DataNotFoundError, PartbenchError
+from partbench.errors import DataNotFoundError
 from partbench.suites import Suite
-
-KNOWN_ARGS = {"grid": "16", "train_split": "train", "train_objects": "seen"}
 
 
 def grid_cells(mask: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:
@@ -36,19 +36,8 @@ def grid_cells(mask: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _options(args: dict[str, str]) -> tuple[int, str, str]:
-    unknown = sorted(set(args) - set(KNOWN_ARGS))
-    if unknown:
-        raise PartbenchError(f"Method 'spatial-prior': unknown --method-arg {unknown} "
-                             f"(known: {', '.join(KNOWN_ARGS)}).")
-    opts = KNOWN_ARGS | args
-    try:
-        grid = int(opts["grid"])
-    except ValueError:
-        raise PartbenchError(f"Method 'spatial-prior': grid must be an integer, got {opts['grid']!r}.") from None
-    if opts["train_objects"] not in ("seen", "all"):
-        raise PartbenchError(
-            f"Method 'spatial-prior': train_objects must be seen or all, got {opts['train_objects']!r}.")
-    return grid, opts["train_split"], opts["train_objects"]
+    opts = method_options("spatial-prior", SPATIAL_PRIOR, args)
+    return opts["grid"], opts["train_split"], opts["train_objects"]
 
 
 class SpatialPrior:

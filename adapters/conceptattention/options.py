@@ -9,9 +9,9 @@ docs/conceptattention.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
+from partbench.api.method import Param, check_method_args
 from partbench.errors import PartbenchError
 
 METHOD = "conceptattention"
@@ -58,11 +58,41 @@ MULTICLASS_DEFAULTS = {"softmax": "none", "normalize": "concepts", "background":
 # bump it when the recipe's resolved values change.
 MULTICLASS_RECIPE_VERSION = "1"
 
-_CHOICES = {"softmax": ("concepts", "patches", "none"), "order": ("softmax_then_mean", "mean_then_softmax"),
-            "projection": ("pre", "post"), "pooled": ("zeros", "clip"), "resize": ("nearest", "bilinear"),
-            "preset": (None, "tiny"), "dtype": ("float32", "bfloat16", "float16"), "model": ("flux1", "flux2"),
-            "latent": ("sample", "mode"), "recipe": ("encode_image", "multiclass"),
-            "normalize": ("none", "concepts"), "argmax": ("parts", "all")}
+PARAMS = (
+    Param("model", str, "flux1", choices=("flux1", "flux2"),
+          help="flux1: FluxTransformer2DModel; flux2: Flux2Transformer2DModel (Klein)"),
+    Param("weights", str,
+          help=f"HF repo id or local folder (default {DEFAULT_WEIGHTS}; flux2 {DEFAULT_WEIGHTS_FLUX2})"),
+    Param("revision", str, help="HF revision"),
+    Param("preset", str, choices=("tiny",), help="tiny: random model from a config (smoke test, not meaningful)"),
+    Param("recipe", str, "encode_image", choices=("encode_image", "multiclass"),
+          help="encode_image: the model's demo API; multiclass (flux1): the paper's multi-class segmentation "
+               "experiment"),
+    Param("device", str, "auto", help="auto | cpu | cuda | cuda:N"),
+    Param("dtype", str, "float32", choices=("float32", "bfloat16", "float16")),
+    Param("resolution", int, min=16, help=f"square side the image is resized to (default 1024; tiny "
+                                          f"{TINY_RESOLUTION})"),
+    Param("sigmas", str, help="comma-separated noise levels in (0, 1] (default: the recipe's schedule entry)"),
+    Param("draws", int, 1, min=1, help="noise draws per sigma, averaged"),
+    Param("layers", str, help="lastK or comma-separated 0-based double blocks (default: flux1 last4, flux2 last3)"),
+    Param("softmax", str, choices=("concepts", "patches", "none"), help="over concepts (default), patches, or none"),
+    Param("normalize", str, choices=("none", "concepts"),
+          help="concepts: concept vectors normalised over the concepts before the dot product (multiclass)"),
+    Param("order", str, choices=("softmax_then_mean", "mean_then_softmax"),
+          help="softmax per map then the mean (flux1), or the mean then one softmax (flux2)"),
+    Param("temperature", float, help="scores are divided by it before the softmax (default: flux1 1, flux2 1000)"),
+    Param("projection", str, "pre", choices=("pre", "post"), help="attention outputs before or after the projection"),
+    Param("pooled", str, "zeros", choices=("zeros", "clip"), help="the pooled text vector (clip: flux1 only)"),
+    Param("prompt", str, help="caption in the text stream; {object}: the object class, {parts}: its candidate parts "
+                              "(default empty; multiclass {parts})"),
+    Param("background", str, help=f"comma-separated background concepts (default {REFERENCE_BACKGROUND})"),
+    Param("argmax", str, choices=("parts", "all"),
+          help="parts: over the sample's parts; all: background concepts too, a background win being no prediction"),
+    Param("resize", str, "nearest", choices=("nearest", "bilinear"), help="how the image is resized"),
+    Param("max_sequence_length", int, min=1, help="text tokens (default: flux1 256, flux2 512)"),
+    Param("latent", str, choices=("sample", "mode"),
+          help="the clean latent: a seeded VAE-posterior draw (flux1) or its mode (flux2)"),
+)
 
 
 def is_schnell(weights: str) -> bool:
@@ -201,22 +231,8 @@ class ConceptAttentionOptions:
 
     @classmethod
     def from_args(cls, args: dict[str, str]) -> ConceptAttentionOptions:
-        types = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(args) - set(types))
-        if unknown:
-            raise PartbenchError(f"Method {METHOD!r}: unknown --method-arg {unknown} "
-                                 f"(known: {', '.join(sorted(types))}).")
-        opts: dict[str, Any] = {}
-        for k, v in args.items():
-            try:
-                opts[k] = int(v) if "int" in str(types[k]) else float(v) if "float" in str(types[k]) else v
-            except ValueError:
-                raise PartbenchError(f"Method {METHOD!r}: {k} must be a number, got {v!r}.") from None
-        out = cls(**opts)
-        for k, allowed in _CHOICES.items():
-            if getattr(out, k) not in allowed:
-                raise PartbenchError(f"Method {METHOD!r}: {k} must be one of {[a for a in allowed if a]}, "
-                                     f"got {getattr(out, k)!r}.")
+        # only the given values: those left out resolve to the model's and recipe's defaults in __post_init__
+        out = cls(**check_method_args(METHOD, PARAMS, args))
         if out.model == "flux2" and out.recipe != "encode_image":
             raise PartbenchError(f"Method {METHOD!r}: recipe={out.recipe} is a FLUX.1 recipe (the paper's multi-class "
                                  "segmentation experiment); it needs model=flux1.")

@@ -29,12 +29,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from partbench.adapters.params import EXTERNAL
+from partbench.api.method import method_options
 from partbench.api.types import Vocabulary
 from partbench.data.types import Sample
 from partbench.errors import PartbenchError
 from partbench.suites import Suite
 
-from .vocabulary import RULES, allowed_ids
+from .vocabulary import allowed_ids
 
 ADAPTER_VERSION = "2"  # 2: PartCATSeg on PartImageNet sees the image at its own size, as upstream
 INFERENCE_SETTING = "oracle-object: the model is given the ground-truth object class of each sample"
@@ -62,12 +64,9 @@ class ExternalOptions:
 
     @classmethod
     def from_args(cls, method: str, args: dict[str, str]) -> ExternalOptions:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(args) - known)
-        if unknown:
-            raise PartbenchError(f"Method {method!r}: unknown --method-arg {unknown} "
-                                 f"(known: {', '.join(sorted(known))}).")
-        opts = cls(**args)
+        values = method_options(method, EXTERNAL, args)
+        values["keep_workdir"] = "1" if values["keep_workdir"] else "0"
+        opts = cls(**values)
         runner_keys = [k for k in ("repo", "python", "checkpoint", "config", "driver", "script", "device", "opts",
                                    "vocabulary", "workdir") if getattr(opts, k)]
         if opts.predictions and runner_keys:
@@ -80,8 +79,6 @@ class ExternalOptions:
                     f"Method {method!r} needs either --method-arg predictions=PATH (saved predictions: a PNG directory "
                     f"or sem_seg_predictions.json) or --method-arg repo=CHECKOUT python=INTERPRETER "
                     f"checkpoint=WEIGHTS (run it in its own environment); missing {', '.join(missing)}.")
-        if opts.vocabulary not in (None, *RULES):
-            raise PartbenchError(f"Method {method!r}: vocabulary must be one of {', '.join(RULES)}.")
         if len(opts.config_opts) % 2:
             raise PartbenchError(f"Method {method!r}: opts= takes detectron2 config overrides as KEY VALUE pairs "
                                  f"(e.g. opts=\"MODEL.DEVICE cpu INPUT.MIN_SIZE_TEST 512\"), got {opts.opts!r}.")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from partbench.adapters.params import VOCABULARY_RULES as RULES
 from partbench.errors import PartbenchError
 from partbench.suites import object_of
-
-RULES = ("exact", "substring")
 
 
 def allowed_ids(classes: tuple[str, ...] | list[str], object_class: str, rule: str = "exact") -> list[int]:

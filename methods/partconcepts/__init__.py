@@ -8,6 +8,7 @@ Modules, one job each: `prompts` (marked-prompt parsing), `encoder` (PartConcept
 """
 
 from partbench.api.method import MethodInfo
+from partbench.methods.partconcepts.options import PARAMS
 from partbench.registry import register_method
 
 register_method(MethodInfo(
@@ -17,4 +18,5 @@ register_method(MethodInfo(
             "(one forward pass); part-level generation. Needs --checkpoint (partbench train partconcepts).",
     gpu="optional", extras=("torch", "diffusers", "transformers", "peft", "accelerate", "safetensors"),
     weights="a PartConcepts checkpoint (--checkpoint DIR); preset klein also needs FLUX.2 Klein in the HF cache",
+    params=PARAMS,
 ))

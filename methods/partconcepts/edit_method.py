@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from partbench.api.method import check_method_args
+from partbench.api.method import method_options
 from partbench.errors import PartbenchError
 from partbench.methods.partconcepts import checkpoint as ckpt
 from partbench.methods.partconcepts.edit_options import NAME, PARAMS
@@ -26,8 +26,7 @@ EDIT_VERSION = 1
 
 def _options(args: dict[str, str]) -> dict[str, Any]:
     """Every argument converted, defaults filled in; the checkpoint is required and must exist."""
-    given = check_method_args(NAME, PARAMS, args)
-    opts = {p.name: p.check(NAME, str(p.default)) if p.default is not None else None for p in PARAMS} | given
+    opts = method_options(NAME, PARAMS, args)
     if opts["threshold"] != "otsu":
         try:
             value = float(opts["threshold"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from partbench.api.method import Param
+from partbench.methods.partconcepts.options import SAMPLERS
 
 NAME = "partconcepts-edit"
 PARAMS = (
@@ -17,7 +18,7 @@ PARAMS = (
     Param("dilate", int, 1, min=0, max=16, help="tokens the thresholded mask grows by"),
     Param("feather", int, 1, min=0, max=16, help="tokens of linear ramp around the dilated mask"),
     Param("blend", bool, "true", help="false: regenerate the whole image from the edit prompt (ablation)"),
-    Param("sampler", str, choices=("distilled", "base"), help="default: the checkpoint's base model kind"),
+    Param("sampler", str, choices=tuple(SAMPLERS), help="default: the checkpoint's base model kind"),
     Param("steps", int, min=1, help="sampling steps (default: the sampler's)"),
     Param("guidance", float, min=0.0, help="classifier-free guidance (base sampler; default: the sampler's)"),
     Param("device", str, "auto", help="auto | cpu | cuda | cuda:N"),

@@ -16,15 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from partbench.api.method import method_options
 from partbench.devices import select_device
 from partbench.errors import PartbenchError
 from partbench.methods.partconcepts import checkpoint as ckpt
+from partbench.methods.partconcepts.options import NAME, PARAMS, SAMPLERS
 
-KNOWN_ARGS = {"checkpoint": None, "noise": None, "batch_size": "8", "device": "auto", "steps": None,
-              "resolution": None, "sampler": None, "guidance": None}
-# Generation samplers by checkpoint kind. distilled (FLUX.2 Klein 4B/9B): 4 steps without guidance; base
-# (FLUX.2 Klein base 4B/9B, not step-distilled): diffusers' documented 50 steps with classifier-free guidance 4.0.
-SAMPLERS = {"distilled": {"steps": 4, "guidance": 1.0}, "base": {"steps": 50, "guidance": 4.0}}
 # Bumped whenever generation changes its images for the same checkpoint, prompt and seed, so that cached images of
 # an older version are not reused: v2 marks the part inside the record's instruction (v1 marked the first substring
 # match: "[pot]ted plant") and generates at `resolution` when asked.
@@ -35,24 +32,10 @@ SEGMENTATION_VERSION = 2
 
 
 def _options(args: dict[str, str]) -> dict[str, Any]:
-    unknown = sorted(set(args) - set(KNOWN_ARGS))
-    if unknown:
-        raise PartbenchError(f"Method 'partconcepts': unknown --method-arg {unknown} (known: {', '.join(KNOWN_ARGS)}).")
-    opts = {k: v for k, v in KNOWN_ARGS.items()} | dict(args)
+    opts = method_options(NAME, PARAMS, args)
     if not opts["checkpoint"]:
-        raise ckpt.WeightsNotFoundError(f"Method 'partconcepts' needs a trained checkpoint: pass --checkpoint DIR. "
+        raise ckpt.WeightsNotFoundError(f"Method {NAME!r} needs a trained checkpoint: pass --checkpoint DIR. "
                                         f"{ckpt.HOW_TO_GET}")
-    try:
-        opts["batch_size"] = int(opts["batch_size"])
-        for key, kind in (("steps", int), ("noise", float), ("resolution", int), ("guidance", float)):
-            opts[key] = None if opts[key] is None else kind(opts[key])
-    except ValueError as e:
-        raise PartbenchError(f"Method 'partconcepts': bad --method-arg value ({e}).") from None
-    if opts["sampler"] is not None and opts["sampler"] not in SAMPLERS:
-        raise PartbenchError(f"Method 'partconcepts': unknown sampler {opts['sampler']!r} (known: "
-                             f"{', '.join(SAMPLERS)}).")
-    if opts["resolution"] is not None and opts["resolution"] < 1:
-        raise PartbenchError(f"Method 'partconcepts': resolution must be positive, got {opts['resolution']}.")
     return opts
 
 

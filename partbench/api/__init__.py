@@ -9,6 +9,6 @@ register_method(MethodInfo(name="my-method", factory="my_package.method:MyMethod
 See docs/adding-a-method.md.
 """
 
-from partbench.api.method import MethodHooks, MethodInfo, Param, Sweep, check_method_args, close_method
+from partbench.api.method import MethodHooks, MethodInfo, Param, Sweep, check_method_args, close_method, method_options
 
-__all__ = ["MethodHooks", "MethodInfo", "Param", "Sweep", "check_method_args", "close_method"]
+__all__ = ["MethodHooks", "MethodInfo", "Param", "Sweep", "check_method_args", "close_method", "method_options"]

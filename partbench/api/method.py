@@ -76,15 +76,19 @@ class Param:
                 kind = "an integer" if self.type is int else "a number"
                 raise PartbenchError(f"{where} must be {kind}, got {text!r}.") from None
             if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-                if self.max is None:
-                    bounds = f"be at least {self.min}"
-                elif self.min is None:
-                    bounds = f"be at most {self.max}"
-                else:
-                    bounds = f"lie in [{self.min}, {self.max}]"
-                raise PartbenchError(f"{where} must {bounds}, got {text!r}.")
+                verb = "lie" if self.bounds.startswith("in ") else "be"
+                raise PartbenchError(f"{where} must {verb} {self.bounds}, got {text!r}.")
             return value
         return Path(text).expanduser() if self.type is Path else text
+
+    @property
+    def bounds(self) -> str:
+        """The allowed range in words: "in [1, 256]", "at least 1", "at most 1.0", or "" when there is none."""
+        if self.min is not None and self.max is not None:
+            return f"in [{self.min}, {self.max}]"
+        if self.min is not None:
+            return f"at least {self.min}"
+        return "" if self.max is None else f"at most {self.max}"
 
 
 def check_method_args(method: str, params: tuple[Param, ...], args: dict[str, str]) -> dict[str, Any]:
@@ -101,6 +105,13 @@ def check_method_args(method: str, params: tuple[Param, ...], args: dict[str, st
                                  f"Known: {', '.join(sorted(declared))}.")
         out[name] = declared[name].check(method, text)
     return out
+
+
+def method_options(method: str, params: tuple[Param, ...], args: dict[str, str]) -> dict[str, Any]:
+    """Every declared argument converted: the given ones checked (`check_method_args`), the others at their declared
+    default (None where there is none)."""
+    given = check_method_args(method, params, args)
+    return {p.name: None if p.default is None else p.check(method, str(p.default)) for p in params} | given
 
 
 @dataclass(frozen=True)

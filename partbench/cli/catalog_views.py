@@ -87,7 +87,8 @@ def print_suite_details(r: dict[str, Any]) -> None:
 def method_record(m: Any) -> dict[str, Any]:
     missing = m.missing()
     params = [{"name": p.name, "type": getattr(p.type, "__name__", str(p.type)), "default": p.default,
-               "choices": list(p.choices), "help": p.help} for p in (m.params or ())]
+               "choices": list(p.choices), "min": p.min, "max": p.max, "bounds": p.bounds, "help": p.help}
+              for p in (m.params or ())]
     return {"name": m.name, "kind": "/".join(m.kinds), "summary": m.summary, "gpu": m.gpu,
             "extras": list(m.extras), "weights": m.weights, "runnable": not missing, "missing": missing,
             "params": params}
@@ -111,7 +112,8 @@ def print_methods(rows: list[dict[str, Any]]) -> None:
 
 
 def print_method_details(r: dict[str, Any]) -> None:
-    params = [f"{p['name']} ({p['type']}" + (f", one of {'|'.join(p['choices'])}" if p["choices"] else "")
+    params = [f"{p['name']} ({p['type']}" + (f" {p['bounds']}" if p["bounds"] else "")
+              + (f", one of {'|'.join(p['choices'])}" if p["choices"] else "")
               + (f", default {p['default']}" if p["default"] is not None else "") + ")"
               + (f": {p['help']}" if p["help"] else "") for p in r["params"]]
     _details(f"{r['name']} ({r['kind']})", [

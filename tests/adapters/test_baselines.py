@@ -27,7 +27,7 @@ def test_spatial_prior_zero_shot_borrows_same_phrase_counts(demo_root):
 
 
 def test_spatial_prior_rejects_unknown_options(demo_root):
-    with pytest.raises(PartbenchError, match="train_objects must be seen or all"):
+    with pytest.raises(PartbenchError, match="train_objects must be one of seen, all"):
         SpatialPrior(suite=load_suite("demo"), data_root=demo_root, args={"train_objects": "some"}, seed=0)
     with pytest.raises(PartbenchError, match="unknown --method-arg"):
         SpatialPrior(suite=load_suite("demo"), data_root=demo_root, args={"grd": "8"}, seed=0)

@@ -40,6 +40,6 @@ def test_real_weights_are_looked_up_never_downloaded(tmp_path, monkeypatch):
         Flux1Dev.fingerprint_for(args={})
     with pytest.raises(PartbenchError, match="does not exist"):
         Flux2Klein.fingerprint_for(args={"weights": str(tmp_path / "nope")})
-    with pytest.raises(PartbenchError, match="unknown method arg"):
+    with pytest.raises(PartbenchError, match="unknown --method-arg"):
         Flux2Klein.fingerprint_for(args={"stepz": "3"})
     assert Flux1Dev.meaningful_for({"preset": "tiny"}) is False and Flux1Dev.meaningful_for({}) is True

@@ -114,7 +114,7 @@ def test_sampler_kind_from_checkpoint_or_arg_unknown_refused(checkpoint, tmp_pat
     suite = _suite("demo-t2i")
     base = PartConcepts.describe_for(suite=suite, args={"checkpoint": str(checkpoint), "sampler": "base"})
     assert (base["sampler"], base["steps"], base["guidance"]) == ("base", 50, 4.0)
-    with pytest.raises(PartbenchError, match="unknown sampler"):
+    with pytest.raises(PartbenchError, match="sampler must be one of distilled, base"):
         PartConcepts.describe_for(suite=suite, args={"checkpoint": str(checkpoint), "sampler": "turbo"})
     copy = tmp_path / "ckpt"
     shutil.copytree(checkpoint / "checkpoint", copy)

@@ -1,0 +1,78 @@
+"""Every built-in method declares its `--method-arg`s, so `partbench methods NAME` lists them and a typo is answered
+with close matches before anything runs; the option dataclasses built from them take exactly the declared names.
+Generated from the registry: a method added without declarations fails here."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import pytest
+
+from partbench.api.method import Param, method_options
+from partbench.errors import PartbenchError
+from partbench.registry import all_methods
+
+BUILT_IN = [m for m in all_methods() if m.factory.startswith("partbench.")]
+
+
+def _id(info) -> str:
+    return f"{info.name}[{'/'.join(info.kinds)}]"
+
+
+@pytest.mark.parametrize("info", BUILT_IN, ids=_id)
+def test_every_built_in_method_declares_its_arguments(info):
+    assert info.params is not None, f"{info.name}: declare its --method-args (MethodInfo.params)"
+    names = [p.name for p in info.params]
+    assert len(names) == len(set(names))
+    for p in info.params:
+        assert p.type in (str, int, float, bool) or p.type.__name__ == "Path"
+        if p.default is not None:  # a declared default is a value its own declaration accepts
+            p.check(info.name, str(p.default))
+
+
+@pytest.mark.parametrize("info", [m for m in BUILT_IN if m.params], ids=_id)
+def test_a_misspelt_argument_is_answered_with_the_declared_name(info):
+    name = info.params[0].name
+    typo = name[:-1] + ("x" if name[-1] != "x" else "y")
+    with pytest.raises(PartbenchError, match=f"unknown --method-arg '{typo}'. Did you mean '{name}'"):
+        info.check_args({typo: "1"})
+
+
+def test_the_catalogue_lists_every_declared_argument():
+    from typer.testing import CliRunner
+
+    from partbench.cli.main import app
+
+    for name in ("partconcepts", "conceptattention", "flux2-klein", "langhops"):
+        shown = CliRunner().invoke(app, ["methods", name], env={"COLUMNS": "200"})
+        assert shown.exit_code == 0, shown.output
+        (info, *_) = [m for m in BUILT_IN if m.name == name]
+        for p in info.params:
+            kind = p.type.__name__ + (f" {p.bounds}" if p.bounds else "")
+            assert f"{p.name} ({kind}" in shown.output, (name, p.name)
+
+
+def _option_classes():
+    from partbench.adapters import params
+    from partbench.adapters.clipseg import ClipSegOptions
+    from partbench.adapters.conceptattention.options import PARAMS as CONCEPTATTENTION
+    from partbench.adapters.conceptattention.options import ConceptAttentionOptions
+    from partbench.adapters.external.methods import ExternalOptions
+    from partbench.adapters.seg4diff.options import PARAMS as SEG4DIFF
+    from partbench.adapters.seg4diff.options import Seg4DiffOptions
+
+    return [(ClipSegOptions, params.CLIPSEG), (ConceptAttentionOptions, CONCEPTATTENTION),
+            (ExternalOptions, params.EXTERNAL), (Seg4DiffOptions, SEG4DIFF)]
+
+
+@pytest.mark.parametrize(("cls", "declared"), _option_classes(), ids=lambda x: getattr(x, "__name__", ""))
+def test_option_dataclasses_take_exactly_the_declared_names(cls, declared):
+    assert {f.name for f in fields(cls)} == {p.name for p in declared}
+
+
+def test_method_options_fill_declared_defaults_and_convert_given_values():
+    declared = (Param("n", int, 3, min=1), Param("mode", str, choices=("a", "b")), Param("on", bool, "false"))
+    assert method_options("m", declared, {}) == {"n": 3, "mode": None, "on": False}
+    assert method_options("m", declared, {"n": "7", "mode": "b", "on": "yes"}) == {"n": 7, "mode": "b", "on": True}
+    with pytest.raises(PartbenchError, match="n must be at least 1, got '0'"):
+        method_options("m", declared, {"n": "0"})
