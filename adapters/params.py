@@ -15,6 +15,8 @@ SPATIAL_PRIOR = (
     Param("train_split", str, "train", help="split the part frequencies are counted on"),
     Param("train_objects", str, "seen", choices=("seen", "all"),
           help="seen: zero-shot (unseen objects borrow same-named parts); all: not zero-shot"),
+    Param("allow_incomplete_train", bool, "false",
+          help="fit on a train split with missing files (refused by default); the run's config records its problems"),
 )
 
 CLIPSEG = (

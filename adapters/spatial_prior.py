@@ -21,8 +21,9 @@ import numpy as np
 from partbench.adapters.params import SPATIAL_PRIOR
 from partbench.api.method import method_options
 from partbench.api.types import Vocabulary
+from partbench.data.completeness import Completeness, check_completeness
 from partbench.data.types import Sample
-from partbench.errors import DataNotFoundError
+from partbench.errors import DataNotFoundError, PartbenchError
 from partbench.suites import Suite
 
 
@@ -40,6 +41,22 @@ def _options(args: dict[str, str]) -> tuple[int, str, str]:
     return opts["grid"], opts["train_split"], opts["train_objects"]
 
 
+def _train_data(suite: Suite, reader, args: dict[str, str]) -> Completeness:
+    """The train split's completeness. A prior fitted on part of it is another prior whose number would pass for the
+    full split's, so an incomplete one is refused unless `allow_incomplete_train` (the run's config then says so)."""
+    opts = method_options("spatial-prior", SPATIAL_PRIOR, args)
+    split = opts["train_split"]
+    try:
+        reader.check(split)
+    except DataNotFoundError as e:
+        raise DataNotFoundError(f"spatial-prior is estimated on the {split!r} split. {e}") from None
+    check = check_completeness(suite, reader, split)
+    if not check.complete and not opts["allow_incomplete_train"]:
+        raise PartbenchError(check.fit_refusal(suite.name, "spatial-prior", "-a allow_incomplete_train=true",
+                                               "the run's config"))
+    return check
+
+
 class SpatialPrior:
     needs_images = False  # works from the object mask alone
 
@@ -55,16 +72,20 @@ class SpatialPrior:
         (names, sizes, modification times), so an edited train split invalidates cached predictions."""
         grid, train_split, train_objects = _options(args)
         reader = suite.make_reader(data_root)
-        try:
-            reader.check(train_split)
-        except DataNotFoundError as e:
-            raise DataNotFoundError(f"spatial-prior is estimated on the {train_split!r} split. {e}") from None
+        _train_data(suite, reader, args)
         digest = hashlib.sha256(
             f"{suite.name}@{suite.version}/{train_split}/grid={grid}/objects={train_objects}".encode())
         for path in reader.annotation_files(train_split):
             st = path.stat()
             digest.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
         return "spatial-prior-v2-" + digest.hexdigest()[:16]
+
+    @classmethod
+    def describe_for(cls, *, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0) -> dict:
+        """The train split it was fitted on, as results.json records an evaluated split's data."""
+        _, train_split, _ = _options(args)
+        return {"train_split": train_split,
+                "train_data": _train_data(suite, suite.make_reader(data_root), args).summary()}
 
     def _fit(self, reader) -> np.ndarray:
         from partbench.console import progress_bar

@@ -92,6 +92,7 @@ class TrainOptions:
     # "disk": the frozen VAE encodes every entry once, into OUTPUT/.latent-cache-<rank>.bin (removed at the end);
     # "none": each batch is encoded when it is used (no pass over the data first, no disk; the klein default).
     latent_cache: str = "disk"
+    allow_incomplete_data: bool = False  # train on a split with missing files (the checkpoint records its problems)
     gradient_checkpointing: bool = False  # recompute mmDiT blocks and decoder stages in backward
     task: str = "segmentation"  # what the checkpoint is for (recorded; the CLI picks lambda from it)
 
@@ -176,16 +177,22 @@ def kind_tasks(kind_name: str) -> tuple[str, ...]:
 
 
 def _training_refs(opts: TrainOptions):
-    """(suite, reader, references of the samples that may train)."""
+    """(suite, reader, references of the samples that may train, the split's completeness)."""
+    from partbench.data.completeness import check_completeness
+
     suite = check_trainable_suite(opts.suite)
     reader = suite.make_reader(opts.data_root)
     reader.check(opts.train_split)
+    data = check_completeness(suite, reader, opts.train_split)
+    if not data.complete and not opts.allow_incomplete_data:
+        raise PartbenchError(data.fit_refusal(suite.name, "PartConcepts", "--allow-incomplete-data",
+                                              "the checkpoint's config"))
     refs = reader.index(opts.train_split).refs
     if opts.train_objects not in ("seen", "all"):
         raise PartbenchError(f"train_objects must be 'seen' or 'all', got {opts.train_objects!r}.")
     if opts.train_objects == "seen":
         refs = [r for r in refs if r.object_class not in suite.unseen_objects]
-    return suite, reader, (refs[: opts.limit_samples] if opts.limit_samples else refs)
+    return suite, reader, (refs[: opts.limit_samples] if opts.limit_samples else refs), data
 
 
 class _GlobalCount:
@@ -253,7 +260,7 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
         if saved.get("final") and saved.get("step", 0) >= opts.steps:
             # Already trained: rewriting the checkpoint would change its fingerprint and void cached predictions.
             return TrainResult(out / ckpt.SUBDIR, saved["step"], saved.get("seconds", 0.0), [])
-    suite, reader, refs = _training_refs(opts)  # before building the model: bad data fails fast
+    suite, reader, refs, data = _training_refs(opts)  # before building the model: bad data fails fast
     index = build_index(suite, reader, refs, opts.mirror, workers, opts.seed)
     if not len(index):
         raise PartbenchError(f"PartConcepts: no labelled training samples in {suite.name}/{opts.train_split}.")
@@ -287,7 +294,8 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
                         opts.caption_prob, opts.max_parts, world, rank)
     norm = _GlobalCount(accelerator) if world > 1 else None
     lo, hi = opts.noise_range
-    record = {"training": opts.record() | {"n_crops": len(index), "processes": world}, "deviations": deviations(opts),
+    record = {"training": opts.record() | {"n_crops": len(index), "processes": world, "data": data.summary()},
+              "deviations": deviations(opts),
               "base": core.components.description}
 
     def save(final: bool = False):

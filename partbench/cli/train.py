@@ -69,6 +69,9 @@ def train_partconcepts(
     device: Annotated[Optional[str], typer.Option(help="cpu to force CPU; default: accelerate's choice.")] = None,
     time_limit: Annotated[Optional[float], typer.Option(help="Stop and save after this many seconds.")] = None,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    allow_incomplete_data: Annotated[bool, typer.Option(
+        "--allow-incomplete-data", help="Train on a train split with missing files (refused by default); the "
+                                        "checkpoint's config records what is missing.")] = False,
 ) -> None:
     """Train PartConcepts on SUITE's train split (resumes from OUTPUT/checkpoint when it exists)."""
     from partbench.data.root import resolve_data_root
@@ -92,7 +95,7 @@ def train_partconcepts(
         noise_range=noise_range, max_parts=max_parts, lr_schedule=lr_schedule, train_objects=train_objects,
         captions=captions, save_every=save_every, mixed_precision=mixed_precision,
         gradient_checkpointing=gradient_checkpointing, num_workers=num_workers, latent_cache=latent_cache,
-        device=device, time_limit_s=time_limit, seed=seed, task=task))
+        device=device, time_limit_s=time_limit, seed=seed, task=task, allow_incomplete_data=allow_incomplete_data))
     from partbench.console import err_console
 
     last = result.losses[-1] if result.losses else {}

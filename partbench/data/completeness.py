@@ -57,10 +57,21 @@ class Completeness:
                 [f"... {len(self.problems) - SHOWN_PROBLEMS} more"] if len(self.problems) > SHOWN_PROBLEMS else [])
         return out
 
-    def message(self, suite: str) -> str:
+    def listed_problems(self) -> str:
+        """The first SHOWN_PROBLEMS problems, one indented line each, and how many more there are."""
         shown = "\n".join(f"  {p}" for p in self.problems[:SHOWN_PROBLEMS])
         more = f"\n  ... and {len(self.problems) - SHOWN_PROBLEMS} more" if len(self.problems) > SHOWN_PROBLEMS else ""
-        return (f"Suite {suite!r} ({self.split} split): the data is incomplete:\n{shown}{more}\n"
+        return shown + more
+
+    def fit_refusal(self, suite: str, who: str, flag: str, record: str) -> str:
+        """Why `who` will not learn from this split (a model fitted on part of it would pass for one fitted on all
+        of it), and the `flag` that lets it, after which `record` notes the problems."""
+        return (f"{who} learns from the {self.split!r} split of {suite!r}, which is incomplete:\n"
+                f"{self.listed_problems()}\nRestore the missing files (`partbench data verify {suite}` lists every "
+                f"problem), or pass {flag} to learn from what is there; {record} then records the problems.")
+
+    def message(self, suite: str) -> str:
+        return (f"Suite {suite!r} ({self.split} split): the data is incomplete:\n{self.listed_problems()}\n"
                 f"Restore the missing files (`partbench data verify {suite}` lists every problem), or pass "
                 f"--allow-incomplete-data to score what is there; results.json then records complete: false and "
                 f"`partbench table` marks the run.")

@@ -31,3 +31,28 @@ def test_spatial_prior_rejects_unknown_options(demo_root):
         SpatialPrior(suite=load_suite("demo"), data_root=demo_root, args={"train_objects": "some"}, seed=0)
     with pytest.raises(PartbenchError, match="unknown --method-arg"):
         SpatialPrior(suite=load_suite("demo"), data_root=demo_root, args={"grd": "8"}, seed=0)
+
+
+def test_spatial_prior_refuses_an_incomplete_train_split_unless_told(demo_root, tmp_path):
+    """An annotation deleted from the train split would silently give another prior; the evaluated split's check
+    does not see it. Refused by default, naming the image; allowed on request, with the problem in config.json."""
+    import json
+    import shutil
+
+    from partbench.run import RunRequest, run
+
+    root = tmp_path / "data"
+    shutil.copytree(demo_root, root)
+    (root / "PartbenchDemo" / "annotations_detectron2_part" / "train" / "demo_train_0003.png").unlink()
+    req = dict(method="spatial-prior", suite="demo", data_root=root, bootstrap=0, workers=0, output_root=tmp_path)
+    with pytest.raises(PartbenchError, match=r"(?s)learns from the 'train' split of 'demo', which is incomplete:.*"
+                                             r"demo_train_0003.*allow_incomplete_train=true"):
+        run(RunRequest(method_args={}, **req))
+    assert not list(tmp_path.rglob("results.json"))
+
+    allowed = run(RunRequest(method_args={"allow_incomplete_train": "true"}, **req))
+    train = json.loads((allowed.run_dir / "config.json").read_text())["method_config"]["train_data"]
+    assert train["complete"] is False and any("demo_train_0003" in p for p in train["problems"])
+    complete = run(RunRequest(method_args={}, **req | {"data_root": demo_root}))
+    config = json.loads((complete.run_dir / "config.json").read_text())["method_config"]
+    assert config["train_split"] == "train" and config["train_data"]["complete"] is True

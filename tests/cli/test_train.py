@@ -36,3 +36,26 @@ def test_a_suite_that_is_not_segmentation_is_refused(tmp_path):
     assert r.exit_code != 0 and "Traceback" not in r.output and not out.exists()
     assert "segmentation suites" in flat and "'demo-edit' is a part-editing suite" in flat
     assert "partbench suites" in flat and "data generate" not in flat and "train.jsonl" not in flat
+
+
+def test_an_incomplete_train_split_is_refused_unless_told_and_then_recorded(tmp_path, demo_root):
+    """A train split with a file missing would train a checkpoint on part of the data with nothing saying so."""
+    import json
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(demo_root, root)
+    (root / "PartbenchDemo" / "annotations_detectron2_part" / "train" / "demo_train_0005.png").unlink()
+    out = tmp_path / "train"
+    args = ("train", "partconcepts", "--suite", "demo", "--output", out, "--data-root", root, "--steps", "1",
+            "--num-workers", "0", "--latent-cache", "none", "--device", "cpu")
+    refused = invoke(*args)
+    flat = " ".join(refused.output.split())
+    assert refused.exit_code == 2 and "Traceback" not in refused.output and not out.exists()
+    assert "PartConcepts learns from the 'train' split of 'demo', which is incomplete" in flat
+    assert "demo_train_0005" in flat and "--allow-incomplete-data" in flat
+
+    trained = invoke(*args, "--allow-incomplete-data")
+    assert trained.exit_code == 0, trained.output
+    data = json.loads((out / "checkpoint" / "config.json").read_text())["training"]["data"]
+    assert data["complete"] is False and any("demo_train_0005" in p for p in data["problems"])

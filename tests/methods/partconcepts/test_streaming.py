@@ -42,7 +42,7 @@ def _reference(opts):
     from partbench.methods.partconcepts.prompts import part_prompt
     from partbench.methods.partconcepts.train import _training_refs
 
-    suite, reader, refs = _training_refs(opts)
+    suite, reader, refs, _ = _training_refs(opts)
     crops = []
     for ref in refs:
         s = reader.load(ref)
@@ -77,7 +77,7 @@ def test_streamed_batches_equal_the_in_memory_pipeline(demo_root, tmp_path, work
 
     opts = _opts(demo_root, tmp_path, max_parts=3)
     crops, expected = _reference(opts)
-    suite, reader, refs = _training_refs(opts)
+    suite, reader, refs, _ = _training_refs(opts)
     before = torch.random.get_rng_state()
     index = build_index(suite, reader, refs, True, workers, seed=0)
     assert len(index) == len(crops) and [index[i].sample_id for i in range(len(index))] == [c.sample_id for c in crops]
@@ -102,7 +102,7 @@ def test_latent_cache_and_calibration_equal_the_in_memory_ones(demo_root, tmp_pa
 
     opts = _opts(demo_root, tmp_path)
     crops, _ = _reference(opts)
-    suite, reader, refs = _training_refs(opts)
+    suite, reader, refs, _ = _training_refs(opts)
     index = build_index(suite, reader, refs, True, 0, seed=0)
     cfg = opts.model
     dataset = CropDataset(index, reader, suite, cfg.resolution, cfg.crop_margin, cfg.crop)
@@ -134,7 +134,7 @@ def test_plans_split_the_global_batch_between_processes(demo_root, tmp_path):
     from partbench.methods.partconcepts.train import _training_refs
 
     opts = _opts(demo_root, tmp_path)
-    suite, reader, refs = _training_refs(opts)
+    suite, reader, refs, _ = _training_refs(opts)
     index = build_index(suite, reader, refs, True, 0, seed=0)
     whole = list(PlanBatches(index, 0, 2, 6, 2, 4, {}, 0.5, None))
     halves = [list(PlanBatches(index, 0, 2, 6, 2, 2, {}, 0.5, None, world=2, rank=r)) for r in (0, 1)]
