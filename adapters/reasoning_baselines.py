@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from partbench.api.method import check_method_args
 from partbench.data.partonomy import PartonomySample
 from partbench.suites import Suite
 
@@ -22,7 +23,7 @@ class PartOracle:
     needs_images = False
 
     def __init__(self, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0):
-        _no_args("oracle", args)
+        check_method_args("oracle", (), args)
 
     @classmethod
     def fingerprint_for(cls, **_) -> str:
@@ -41,7 +42,7 @@ class WholeImage:
     needs_images = False  # the image size is all it needs
 
     def __init__(self, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0):
-        _no_args("whole-image", args)
+        check_method_args("whole-image", (), args)
 
     @classmethod
     def fingerprint_for(cls, **_) -> str:
@@ -52,10 +53,3 @@ class WholeImage:
 
     def segment_parts(self, samples: Sequence[PartonomySample]) -> list[np.ndarray]:
         return [np.ones((len(s.record.gt_parts), *s.size), dtype=bool) for s in samples]
-
-
-def _no_args(name: str, args: dict[str, str]) -> None:
-    from partbench.errors import PartbenchError
-
-    if args:
-        raise PartbenchError(f"Method {name!r} takes no --method-arg; got {', '.join(args)}.")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from partbench.api.method import check_method_args
 from partbench.api.types import Vocabulary
 from partbench.data.types import Sample
 from partbench.suites import Suite
@@ -19,7 +20,7 @@ class Oracle:
     needs_images = False  # reads the ground truth, never the image
 
     def __init__(self, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0):
-        _no_args("oracle", args)
+        check_method_args("oracle", (), args)
 
     @classmethod
     def fingerprint_for(cls, **_) -> str:
@@ -42,7 +43,7 @@ class RandomParts:
     needs_images = False  # works from the object mask alone
 
     def __init__(self, suite: Suite, data_root: Path, args: dict[str, str], seed: int = 0):
-        _no_args("random", args)
+        check_method_args("random", (), args)
         self.seed = seed
 
     @classmethod
@@ -62,10 +63,3 @@ class RandomParts:
             pred[mask] = rng.choice(allowed, size=int(mask.sum()))
             out.append(pred)
         return out
-
-
-def _no_args(name: str, args: dict[str, str]) -> None:
-    from partbench.errors import PartbenchError
-
-    if args:
-        raise PartbenchError(f"Method {name!r} takes no --method-arg; got {', '.join(args)}.")

@@ -76,3 +76,17 @@ def test_method_options_fill_declared_defaults_and_convert_given_values():
     assert method_options("m", declared, {"n": "7", "mode": "b", "on": "yes"}) == {"n": 7, "mode": "b", "on": True}
     with pytest.raises(PartbenchError, match="n must be at least 1, got '0'"):
         method_options("m", declared, {"n": "0"})
+
+
+def test_reading_the_declarations_imports_no_method():
+    """The declarations live apart from the methods: loading the whole catalogue imports no numpy, torch or method
+    module (a method package whose __init__ imports its method would pull them in)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom partbench.registry import all_methods\n"
+            "assert all(m.params is not None for m in all_methods())\n"
+            "print([m for m in sys.modules if m.split('.')[0] in ('numpy', 'torch')\n"
+            "       or (m.endswith('.method') and m != 'partbench.api.method')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
