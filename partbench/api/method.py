@@ -60,9 +60,10 @@ class Param:
     max: float | None = None
     help: str = ""
 
-    def check(self, method: str, text: str) -> Any:
-        """The value `text` converts to, or an error naming the method, the argument and what it accepts."""
-        where = f"Method {method!r}: --method-arg {self.name}"
+    def check(self, method: str, text: str, owner: str | None = None) -> Any:
+        """The value `text` converts to, or an error naming the method (or `owner`, e.g. a suite whose task kind
+        takes the argument), the argument and what it accepts."""
+        where = f"{owner or f'Method {method!r}'}: --method-arg {self.name}"
         if self.choices and text not in self.choices:
             raise PartbenchError(f"{where} must be one of {', '.join(self.choices)}, got {text!r}.")
         if self.type is bool:
@@ -91,19 +92,25 @@ class Param:
         return "" if self.max is None else f"at most {self.max}"
 
 
-def check_method_args(method: str, params: tuple[Param, ...], args: dict[str, str]) -> dict[str, Any]:
-    """Every given argument converted and checked against `params`; unknown names get close matches."""
+def check_method_args(method: str, params: tuple[Param, ...], args: dict[str, str], *,
+                      owner: str | None = None, elsewhere: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every given argument converted and checked against `params`; unknown names get close matches, among
+    `elsewhere` too (the names the suite's task kind takes itself, which never reach the method). `owner` replaces
+    "Method NAME" in the messages."""
     declared = {p.name: p for p in params}
+    label = owner or f"Method {method!r}"
     out = {}
     for name, text in args.items():
         if name not in declared:
-            if not declared:
-                raise PartbenchError(f"Method {method!r} takes no --method-arg; got {', '.join(args)}.")
-            close = difflib.get_close_matches(name, declared, n=3, cutoff=0.5)
+            close = difflib.get_close_matches(name, [*declared, *elsewhere], n=3, cutoff=0.5)
             hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            raise PartbenchError(f"Method {method!r}: unknown --method-arg {name!r}.{hint} "
-                                 f"Known: {', '.join(sorted(declared))}.")
-        out[name] = declared[name].check(method, text)
+            also = f" The suite's own: {', '.join(elsewhere)}." if elsewhere else ""
+            if not declared:
+                raise PartbenchError(f"{label} takes no --method-arg{' of its own' if elsewhere else ''}; got "
+                                     f"{', '.join(args)}.{hint}{also}")
+            raise PartbenchError(f"{label}: unknown --method-arg {name!r}.{hint} "
+                                 f"Known: {', '.join(sorted(declared))}.{also}")
+        out[name] = declared[name].check(method, text, owner)
     return out
 
 
@@ -205,10 +212,12 @@ class MethodInfo:
     def factory_object(self) -> Any:
         return resolve(self.factory)
 
-    def check_args(self, args: dict[str, str]) -> None:
+    def check_args(self, args: dict[str, str], elsewhere: tuple[str, ...] = ()) -> None:
+        """Refuse arguments the method does not declare (`elsewhere`: names the suite's task kind takes itself,
+        offered as close matches)."""
         args = self._args(args)
         if self.params is not None:
-            check_method_args(self.name, self.params, args)
+            check_method_args(self.name, self.params, args, elsewhere=elsewhere)
 
     def describe(self, **kwargs: Any) -> dict[str, Any]:
         """What the run's config records about the method: the factory's `describe_for`, else nothing."""

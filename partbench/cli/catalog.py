@@ -71,7 +71,7 @@ def suites_command(
             "setting": s.setting, "data_present": present,
             "data_path": str(s.dataset_path(root)), "obtain": None if present else s.obtain,
         } | ({"description": s.description, "convention": s.convention, "splits": list(s.splits),
-              } if name else {}))
+              "task_args": _task_args(s)} if name else {}))
     if as_json:
         console.print_json(json.dumps(rows))
         return
@@ -153,3 +153,11 @@ def _size(suite) -> str | None:
     if not counts:
         return f"{unit} (counted when its data is here: `partbench data verify {suite.name}`)"
     return ", ".join(f"{n} {unit} ({split})" for split, n in counts)
+
+
+def _task_args(suite) -> list[dict]:
+    """The `--method-arg`s the suite's task kind takes itself (scorer and protocol options)."""
+    from partbench.cli.catalog_views import param_records
+    from partbench.tasks.base import task_kind_for
+
+    return param_records(task_kind_for(suite).arg_params)

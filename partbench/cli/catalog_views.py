@@ -78,17 +78,31 @@ def print_suite_details(r: dict[str, Any]) -> None:
         ("setting", r["setting"] or ""),
         ("convention", r.get("convention") or ""),
         ("splits", ", ".join(r.get("splits") or ())),
+        ("task args", ["--method-arg key=value, taken by the task kind (never the method):",
+                       *_param_lines(r["task_args"])] if r.get("task_args") else ""),
         ("data", where),
         ("get it", r["obtain"] or ""),
     ])
 
 
 # -- methods -------------------------------------------------------------------------------------------------------
+def param_records(params: Any) -> list[dict[str, Any]]:
+    """Declared `--method-arg`s (`Param`s) as --json lists them."""
+    return [{"name": p.name, "type": getattr(p.type, "__name__", str(p.type)), "default": p.default,
+             "choices": list(p.choices), "min": p.min, "max": p.max, "bounds": p.bounds, "help": p.help}
+            for p in params or ()]
+
+
+def _param_lines(records: list[dict[str, Any]]) -> list[str]:
+    return [f"{p['name']} ({p['type']}" + (f" {p['bounds']}" if p["bounds"] else "")
+            + (f", one of {'|'.join(p['choices'])}" if p["choices"] else "")
+            + (f", default {p['default']}" if p["default"] is not None else "") + ")"
+            + (f": {p['help']}" if p["help"] else "") for p in records]
+
+
 def method_record(m: Any) -> dict[str, Any]:
     missing = m.missing()
-    params = [{"name": p.name, "type": getattr(p.type, "__name__", str(p.type)), "default": p.default,
-               "choices": list(p.choices), "min": p.min, "max": p.max, "bounds": p.bounds, "help": p.help}
-              for p in (m.params or ())]
+    params = param_records(m.params)
     return {"name": m.name, "kind": "/".join(m.kinds), "summary": m.summary, "gpu": m.gpu,
             "extras": list(m.extras), "weights": m.weights, "runnable": not missing, "missing": missing,
             "params": params}
@@ -112,10 +126,7 @@ def print_methods(rows: list[dict[str, Any]]) -> None:
 
 
 def print_method_details(r: dict[str, Any]) -> None:
-    params = [f"{p['name']} ({p['type']}" + (f" {p['bounds']}" if p["bounds"] else "")
-              + (f", one of {'|'.join(p['choices'])}" if p["choices"] else "")
-              + (f", default {p['default']}" if p["default"] is not None else "") + ")"
-              + (f": {p['help']}" if p["help"] else "") for p in r["params"]]
+    params = _param_lines(r["params"])
     _details(f"{r['name']} ({r['kind']})", [
         ("what it is", r["summary"]),
         ("GPU", r["gpu"]),

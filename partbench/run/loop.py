@@ -43,9 +43,15 @@ def run(req: RunRequest) -> RunOutcome:
     split = suite.check_split(req.split)
     shard = Shard.parse(req.shard)
     options = _task_options(kind, suite, {"gt_resize": req.gt_resize})
-    work = kind.work(suite, req.data_root, split, req.limit, dict(req.method_args or {}), req.seed, req.convention,
+    args = dict(req.method_args or {})
+    kind.check_args(suite, args)
+    own = tuple(p.name for p in kind.arg_params or ())
+    if kind.arg_params is not None:  # the method's arguments are known before `work` (which may load scorers)
+        info.check_args({k: v for k, v in args.items() if k not in own}, elsewhere=own)
+    work = kind.work(suite, req.data_root, split, req.limit, dict(args), req.seed, req.convention,
                      **options)
-    info.check_args(work.method_args)
+    if kind.arg_params is None:
+        info.check_args(work.method_args)
     data_check.check_complete(work, suite.name, req.allow_incomplete_data)
     # A limit that leaves no item out makes the complete run: the same identity and folder as a run without one, so
     # it is neither marked partial nor kept beside the full run as another.

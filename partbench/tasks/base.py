@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from partbench.api.method import Param, check_method_args
 from partbench.errors import PartbenchError
 
 if TYPE_CHECKING:
@@ -111,11 +112,22 @@ class TaskKind(ABC):
     # Other method kinds this kind also runs, adapting their interface in `call` (part-reasoning runs segmentation
     # methods teacher-forced); a method registered for this kind itself is preferred (`registry.get_method`).
     method_kinds: tuple[str, ...] = ()
+    # The `--method-arg`s the kind takes itself (scorer and protocol options), split off before the method sees the
+    # rest: declared so that `partbench suites NAME` lists them, bad values are refused before anything runs, and a
+    # misspelt one is answered with its name rather than passed to the method. `()`: none. None: not declared (the
+    # kind's `work` may split off arguments of its own, so the method's are checked only after it).
+    arg_params: tuple[Param, ...] | None = None
 
     @abstractmethod
     def work(self, suite: Suite, data_root: Path, split: str, limit: int | None, args: dict[str, str],
              seed: int, convention: str | None) -> Work:
         ...
+
+    def check_args(self, suite: Suite, args: dict[str, str]) -> None:
+        """Refuse a bad value of an argument the kind takes itself (`arg_params`), before `work` parses it."""
+        declared = {p.name for p in self.arg_params or ()}
+        check_method_args(self.name, self.arg_params or (), {k: v for k, v in args.items() if k in declared},
+                          owner=f"Suite {suite.name!r} ({self.name})")
 
     def cache_id(self, item: Any) -> str:
         """What identifies the item in its cache key."""

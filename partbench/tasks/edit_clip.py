@@ -26,13 +26,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from partbench.errors import PartbenchError
+from partbench.tasks.part_editing import ARG_PARAMS, CLIP_MODES
 
 if TYPE_CHECKING:
     from partbench.data.part_edit import EditSample
 
-MODES = ("auto", "on", "off", "tiny")
-OPTIONS = ("alpha_clip", "alpha_clip_model", "alpha_clip_pretrained", "alpha_clip_weights", "masked_clip",
-           "masked_clip_model", "masked_clip_pretrained", "clip_device", "clip_batch_size")
+OPTIONS = tuple(p.name for p in ARG_PARAMS)
 GREY = (122, 116, 104)  # CLIP's normalisation mean × 255: a pixel that normalises to 0
 TINY_NOTE = "computed with a random tiny model (smoke test): the numbers mean nothing"
 # open_clip's Hugging Face copies of OpenAI's weights (`open_clip.get_pretrained_cfg(model, "openai")["hf_hub"]`),
@@ -43,8 +42,8 @@ OPENAI_HF = {"ViT-B-16": "timm/vit_base_patch16_clip_224.openai", "ViT-L-14": "t
 
 def _mode(args: dict[str, str], key: str) -> str:
     mode = args.get(key, "auto")
-    if mode not in MODES:
-        raise PartbenchError(f"{key} must be one of {', '.join(MODES)}, got {mode!r}.")
+    if mode not in CLIP_MODES:
+        raise PartbenchError(f"{key} must be one of {', '.join(CLIP_MODES)}, got {mode!r}.")
     return mode
 
 

@@ -132,6 +132,7 @@ class SavedMaps:
 
 
 class SegmentationTask(TaskKind):
+    arg_params = ()  # every --method-arg is the method's
     name = "segmentation"
     suite_tasks = ("part-semantic", "part-instance")
     unscorable = "empty_ground_truth"

@@ -90,3 +90,33 @@ def test_reading_the_declarations_imports_no_method():
             "       or (m.endswith('.method') and m != 'partbench.api.method')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_task_kinds_declare_the_arguments_they_split_off():
+    from partbench.tasks import edit_clip, generation, teacher_forcing
+    from partbench.tasks.part_editing import PartEditingTask
+
+    assert {p.name for p in generation.ARG_PARAMS} == set(generation.CLIP_OPTIONS) | set(generation.RUN_OPTIONS)
+    assert set(edit_clip.OPTIONS) == {p.name for p in PartEditingTask.arg_params}
+    assert set(teacher_forcing.PROTOCOL_ARGS) == {"competitor", "part_threshold"}
+
+
+def test_a_task_kinds_arguments_are_checked_listed_and_suggested(tmp_path):
+    """A bad value of the kind's own argument is refused in the kind's name before anything is written; a misspelt
+    one that reaches the method is answered with the kind's name for it; `partbench suites` lists them."""
+    from helpers.cli import invoke
+
+    from partbench.run import RunRequest, run
+
+    req = dict(method="image-folder", suite="demo-t2i", data_root=tmp_path, output_root=tmp_path / "runs")
+    with pytest.raises(PartbenchError, match=r"Suite 'demo-t2i' \(generation\): --method-arg clip_batch_size must "
+                                             r"be at least 1, got '0'"):
+        run(RunRequest(method_args={"path": str(tmp_path), "clip_batch_size": "0"}, **req))
+    with pytest.raises(PartbenchError, match=r"unknown --method-arg 'clip_modle'. Did you mean 'clip_model' or .*"
+                                             r"Known: path. The suite's own: images_per_prompt, clip_model"):
+        run(RunRequest(method_args={"path": str(tmp_path), "clip_modle": "ViT-B-16"}, **req))
+    assert not (tmp_path / "runs").exists()
+
+    listed = invoke("suites", "partonomy-core")
+    flat = " ".join(listed.output.split())
+    assert listed.exit_code == 0 and "competitor (str, one of background|object|background+object|none" in flat

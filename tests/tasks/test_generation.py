@@ -168,7 +168,8 @@ def test_seed_and_k_change_the_run_directory_and_images(tmp_path, swatch, clip):
     assert len({a.run_dir, b.run_dir, c.run_dir}) == 3
     assert c.results["n_images"] == 8
     assert _rows(a.run_dir)[0]["seed"] != _rows(b.run_dir)[0]["seed"]
-    with pytest.raises(PartbenchError, match="images_per_prompt must be a positive integer"):
+    with pytest.raises(PartbenchError, match=r"Suite 'demo-t2i' \(generation\): --method-arg images_per_prompt must "
+                                             r"be at least 1, got '0'"):
         run(_request(tmp_path, clip, args={"images_per_prompt": "0"}))
 
 
