@@ -72,12 +72,16 @@ class SpatialPrior:
         (names, sizes, modification times), so an edited train split invalidates cached predictions."""
         grid, train_split, train_objects = _options(args)
         reader = suite.make_reader(data_root)
-        _train_data(suite, reader, args)
+        train = _train_data(suite, reader, args)
         digest = hashlib.sha256(
             f"{suite.name}@{suite.version}/{train_split}/grid={grid}/objects={train_objects}".encode())
         for path in reader.annotation_files(train_split):
             st = path.stat()
             digest.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        # A file missing from the split (an image, where the annotations are one JSON) is not in that listing; what
+        # is missing is, so a fit allowed on an incomplete split is not reused once the files are restored.
+        for problem in train.problems:
+            digest.update(f"missing:{problem}\n".encode())
         return "spatial-prior-v2-" + digest.hexdigest()[:16]
 
     @classmethod

@@ -137,3 +137,17 @@ def test_cross_dataset_definition():
     assert seen_objects == set(superclass)
     assert set(superclass.values()) <= {c["supercategory"] for c in ZS_SPEC["part_categories_coco"]}
     assert cross.headline_metrics == ("seen_miou", "unseen_miou", "h_iou", "miou")
+
+
+def test_a_spatial_prior_fitted_without_a_train_image_is_not_reused_once_it_is_back(zero_shot):
+    """PartImageNet's annotations are one JSON per split, so the files a fit is fingerprinted on do not change when
+    an image goes missing; what is missing is part of the fingerprint instead."""
+    from partbench.adapters.spatial_prior import SpatialPrior
+
+    root, _ = zero_shot
+    kwargs = dict(suite=ZS, data_root=root, args={"allow_incomplete_train": "true"})
+    (image,) = (root / "PartImageNet" / "images" / "train").glob("*_5.JPEG")
+    image.rename(image.with_suffix(".bak"))
+    without = SpatialPrior.fingerprint_for(**kwargs)
+    image.with_suffix(".bak").rename(image)
+    assert SpatialPrior.fingerprint_for(**kwargs) != without
