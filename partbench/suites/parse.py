@@ -26,6 +26,7 @@ def parse_suite(path: Path) -> Suite:
         raise PartbenchError(f"{path}: invalid YAML ({e}).") from None
     if not isinstance(raw, dict):
         raise PartbenchError(f"{path}: a suite YAML is a mapping of keys (name, version, task, ...).")
+    _check_keys(path, raw)
 
     def need(key: str) -> Any:
         if key not in raw:
@@ -74,6 +75,28 @@ def parse_suite(path: Path) -> Suite:
     if suite.num_classes >= suite.ignore_label:
         raise PartbenchError(f"{path}: {suite.num_classes} classes do not fit below ignore label {suite.ignore_label}.")
     return suite
+
+
+# The keys every suite may have (docs/adding-a-suite.md); a task kind adds its own (`TaskKind.suite_keys`).
+SUITE_KEYS = ("name", "version", "task", "title", "description", "reader", "reader_args", "dataset_dir", "data_from",
+              "objects", "classes_json", "classes_builder", "object_classes", "unseen_objects", "ignore_label",
+              "splits", "default_split", "setting", "convention", "obtain", "expected_counts", "download", "prepare",
+              "headline_metrics", "headline_note", "prompts")
+
+
+def _check_keys(path: Path, raw: dict) -> None:
+    """A misspelt key would silently leave its default in place (`convetion: nanmean` scores with ovparts)."""
+    import difflib
+
+    from partbench.tasks.base import suite_keys_of
+
+    known = (*SUITE_KEYS, *suite_keys_of(str(raw.get("task"))))
+    for key in raw:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=2, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise PartbenchError(f"{path}: unknown key {key!r}.{hint} Suite keys are listed in "
+                                 "docs/adding-a-suite.md.")
 
 
 def _data_fields(path: Path, raw: dict, generation: bool) -> dict[str, Any]:

@@ -117,6 +117,9 @@ class TaskKind(ABC):
     # misspelt one is answered with its name rather than passed to the method. `()`: none. None: not declared (the
     # kind's `work` may split off arguments of its own, so the method's are checked only after it).
     arg_params: tuple[Param, ...] | None = None
+    # Top-level suite-YAML keys the kind reads itself (generation: images_per_prompt, clip_model, ...), beside the
+    # keys every suite has: any other key is refused as a typo (`partbench.suites.parse`).
+    suite_keys: tuple[str, ...] = ()
 
     @abstractmethod
     def work(self, suite: Suite, data_root: Path, split: str, limit: int | None, args: dict[str, str],
@@ -218,6 +221,13 @@ def task_kind_for(suite: Suite) -> TaskKind:
         if suite.task in kind.suite_tasks:
             return kind
     raise PartbenchError(f"Suite {suite.name!r} has task {suite.task!r}, which no registered task kind evaluates.")
+
+
+def suite_keys_of(task: str) -> tuple[str, ...]:
+    """The extra suite-YAML keys of the kind that evaluates `task` (none when no kind does)."""
+    from partbench.registry import TASK_KINDS
+
+    return next((kind.suite_keys for _, kind in TASK_KINDS.items() if task in kind.suite_tasks), ())
 
 
 def suite_tasks() -> list[str]:

@@ -88,6 +88,9 @@ class GenerationOptions:
         return cls(method_args, identity_args, k, ClipSpec(**clip_kwargs))
 
 
+SUITE_KEYS = ("images_per_prompt", "clip_model", "clip_pretrained")
+
+
 def suite_generation_defaults(suite: Suite) -> dict[str, Any]:
     """The generation keys of a suite's YAML (images_per_prompt, clip_model, clip_pretrained)."""
     from partbench.yaml_io import safe_load
@@ -95,7 +98,7 @@ def suite_generation_defaults(suite: Suite) -> dict[str, Any]:
     if suite.source_file is None:
         return {}
     raw = safe_load(Path(suite.source_file).read_text(encoding="utf-8")) or {}
-    return {k: raw[k] for k in ("images_per_prompt", "clip_model", "clip_pretrained") if k in raw}
+    return {k: raw[k] for k in SUITE_KEYS if k in raw}
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class GenerationTask(TaskKind):
     name = "generation"
     suite_tasks = ("generation",)
     arg_params = ARG_PARAMS
+    suite_keys = SUITE_KEYS
 
     def work(self, suite: Suite, data_root: Path, split: str, limit: int | None, args: dict[str, str],
              seed: int, convention: str | None) -> Work:

@@ -57,6 +57,12 @@ def test_unknown_suite_suggests():
      "unseen_objects: [zebra]\n", "zebra"),
     ("name: x\ntask: part-semantic\nreader: r\ndataset_dir: d\nobjects: {a: [b]}\n", "missing required key 'version'"),
     ("name: [unclosed\n", "invalid YAML"),
+    # a misspelt key would leave its default in place: scored with ovparts instead of nanmean
+    ("name: x\nversion: '1'\ntask: part-semantic\nreader: r\ndataset_dir: d\nobjects: {a: [b]}\n"
+     "convetion: nanmean\n", "unknown key 'convetion'. Did you mean 'convention'"),
+    # generation's own keys belong to generation suites only
+    ("name: x\nversion: '1'\ntask: part-semantic\nreader: r\ndataset_dir: d\nobjects: {a: [b]}\n"
+     "clip_model: ViT-B-16\n", "unknown key 'clip_model'"),
 ])
 def test_bad_suite_yaml_is_named(tmp_path, body, message):
     path = tmp_path / "broken.yaml"
