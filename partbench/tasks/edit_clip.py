@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from partbench.errors import PartbenchError
-from partbench.tasks.part_editing import ARG_PARAMS, CLIP_MODES
+from partbench.tasks.kind_args import CLIP_MODES, PART_EDITING_ARGS
 
 if TYPE_CHECKING:
     from partbench.data.part_edit import EditSample
 
-OPTIONS = tuple(p.name for p in ARG_PARAMS)
+OPTIONS = tuple(p.name for p in PART_EDITING_ARGS)
 GREY = (122, 116, 104)  # CLIP's normalisation mean × 255: a pixel that normalises to 0
 TINY_NOTE = "computed with a random tiny model (smoke test): the numbers mean nothing"
 # open_clip's Hugging Face copies of OpenAI's weights (`open_clip.get_pretrained_cfg(model, "openai")["hf_hub"]`),

@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from partbench.api.method import Param
 from partbench.errors import PartbenchError
 from partbench.tasks.base import TaskKind, Work, first_items
+from partbench.tasks.kind_args import PART_EDITING_ARGS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,27 +76,11 @@ def _warn(notes: dict[str, str]) -> None:
             err_console.print(f"note: {text}", style="dim", markup=False, highlight=False, soft_wrap=True)
 
 
-# When a CLIP score is computed: auto (when its weights are on this machine, else left out with the reason), on
-# (missing weights are an error), off, tiny (random tiny models: tests only).
-CLIP_MODES = ("auto", "on", "off", "tiny")
-ARG_PARAMS = (
-    Param("alpha_clip", str, "auto", choices=CLIP_MODES, help="when alpha_clip_fg/bg are computed"),
-    Param("alpha_clip_model", str, "ViT-L-14", help="ViT-B-16, ViT-L-14 or ViT-L-14-336 (the official checkpoints)"),
-    Param("alpha_clip_pretrained", str, "openai", help="the base CLIP's weights (open_clip tag or file)"),
-    Param("alpha_clip_weights", str, help="the Alpha-CLIP checkpoint file (default: PARTBENCH_CACHE/alpha-clip/)"),
-    Param("masked_clip", str, "auto", choices=CLIP_MODES, help="when masked_clip_fg is computed"),
-    Param("masked_clip_model", str, "ViT-L-14", help="open_clip model of masked_clip_fg"),
-    Param("masked_clip_pretrained", str, "openai", help="its weights (open_clip tag or file)"),
-    Param("clip_device", str, "cpu", help="cpu | auto | cuda | cuda:N"),
-    Param("clip_batch_size", int, 16, min=1, help="images per CLIP forward"),
-)
-
-
 class PartEditingTask(TaskKind):
     name = "part-editing"
     suite_tasks = ("part-editing",)
     unscorable = UNSCORABLE
-    arg_params = ARG_PARAMS
+    arg_params = PART_EDITING_ARGS
 
     def work(self, suite: Suite, data_root: Path, split: str, limit: int | None, args: dict[str, str],
              seed: int, convention: str | None, **_: Any) -> Work:

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from partbench.api.method import Param
 from partbench.errors import PartbenchError
 from partbench.tasks.base import Prediction, TaskKind, Work, first_items
+from partbench.tasks.kind_args import PART_REASONING_ARGS
 from partbench.tasks.part_masks import PartMasks
 
 if TYPE_CHECKING:
@@ -105,22 +105,11 @@ _CONVENTION_NOTES = {
 }
 
 
-# The classes a part competes with when a segmentation method answers teacher-forced (docs/partonomy.md).
-COMPETITORS = {"background": ("background",), "object": ("object",), "background+object": ("background", "object"),
-               "none": ()}
-ARG_PARAMS = (
-    Param("competitor", str, "background", choices=tuple(COMPETITORS),
-          help="the classes each part competes with: a background class, the object's name, both, or none"),
-    Param("part_threshold", float, help="instead of the argmax, a part is where its score exceeds T (methods "
-                                        "returning CxHxW scores)"),
-)
-
-
 class PartReasoningTask(TaskKind):
     name = "part-reasoning"
     suite_tasks = ("part-reasoning",)
     method_kinds = ("segmentation",)  # run teacher-forced through `partbench.tasks.teacher_forcing`
-    arg_params = ARG_PARAMS
+    arg_params = PART_REASONING_ARGS
 
     def work(self, suite: Suite, data_root: Path, split: str, limit: int | None, args: dict[str, str],
              seed: int, convention: str | None, **_: Any) -> Work:

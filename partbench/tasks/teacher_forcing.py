@@ -26,13 +26,13 @@ import numpy as np
 
 from partbench.data.types import ObjectAnnotation, Sample
 from partbench.errors import PartbenchError
-from partbench.tasks.reasoning_seg import ARG_PARAMS, COMPETITORS
+from partbench.tasks.kind_args import COMPETITORS, PART_REASONING_ARGS
 
 if TYPE_CHECKING:
     from partbench.api.types import Vocabulary
     from partbench.data.partonomy import PartonomySample
 
-PROTOCOL_ARGS = tuple(p.name for p in ARG_PARAMS)  # --method-arg keys the task kind takes, never the method
+PROTOCOL_ARGS = tuple(p.name for p in PART_REASONING_ARGS)  # --method-arg keys the task kind takes, never the method
 
 
 @dataclass(frozen=True)
