@@ -2,7 +2,7 @@
 segmentation throughput and generation time, printed as one markdown table.
 
     python benchmarks/gpu_check.py                       # Klein-4B and Klein-9B, 512 px, training micro-batch 1
-    python benchmarks/gpu_check.py --size 9B --batch 8   # the paper's base model at its micro-batch
+    python benchmarks/gpu_check.py --size 9B --batch 4   # the paper's base model at the klein recipe's micro-batch
     python benchmarks/gpu_check.py --cpu-smoke           # the same code on CPU, 1+1 blocks at 32 px: does it run?
 
 (`--cpu-smoke` took 10.5 min and 4.5 GB peak RSS under `/usr/bin/time -v` on the 2-core build machine, 2026-12-06:
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="4B,9B", help="Klein sizes, comma-separated (4B, 9B)")
     ap.add_argument("--resolution", type=int, default=512, help="square image size (PartConcepts' klein: 512)")
-    ap.add_argument("--batch", type=int, default=1, help="training micro-batch as built (the paper's recipe: 8 x 2)")
+    ap.add_argument("--batch", type=int, default=1, help="training micro-batch as built (the klein recipe's: 4)")
     ap.add_argument("--train-batch", type=int, default=4,
                     help="micro-batch of the `klein` training recipe (x 4 accumulation; checkpointing, bf16 autocast)")
     ap.add_argument("--seg-batch", type=int, default=8, help="segmentation batch (the method's default 8)")

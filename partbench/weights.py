@@ -33,17 +33,19 @@ def hf_cache_dir() -> Path:
     return Path(HF_HUB_CACHE)
 
 
-def resolve_model(ref: str, *, what: str, arg: str = "weights", revision: str | None = None) -> Path:
+def resolve_model(ref: str, *, what: str, arg: str = "weights", revision: str | None = None,
+                  option: str | None = None) -> Path:
     """A local directory or file for `ref`: the path itself, or the cached snapshot of a Hugging Face repo id.
 
-    `what` names the model's role in messages ("CLIPSeg model"); `arg` is the --method-arg that overrides it.
+    `what` names the model's role in messages ("CLIPSeg model"); `arg` is the --method-arg that overrides it, or
+    `option` how to pass a path where no --method-arg does ("--base-model PATH").
     """
+    option = option or f"--method-arg {arg}=PATH"
     path = Path(ref).expanduser()
     if path.exists():
         return path
     if _looks_like_path(ref) or not _looks_like_repo_id(ref):
-        raise WeightsNotFoundError(
-            f"{what}: {path} does not exist. Pass an existing path with --method-arg {arg}=PATH.")
+        raise WeightsNotFoundError(f"{what}: {path} does not exist. Pass an existing path with {option}.")
     try:
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import LocalEntryNotFoundError
@@ -57,7 +59,7 @@ def resolve_model(ref: str, *, what: str, arg: str = "weights", revision: str | 
             f"{what}: {ref!r}{'@' + revision if revision else ''} is not in the Hugging Face cache "
             f"({hf_cache_dir()}), and partbench never downloads during a run. On a machine with network access run "
             f"`huggingface-cli download {ref}` (with HF_HOME pointing at the cache this machine uses), "
-            f"or pass a local copy with --method-arg {arg}=/path/to/model."
+            f"or pass a local copy with {option.replace('PATH', '/path/to/model')}."
         ) from None
 
 

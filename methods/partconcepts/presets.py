@@ -7,6 +7,7 @@ with `partbench.weights.resolve_model`, which otherwise raises an error saying h
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from partbench.errors import PartbenchError
@@ -78,7 +79,11 @@ class PartConceptsConfig:
         base: dict[str, Any] = {"preset": preset}
         if preset == "klein":
             # recorded explicitly, so that a checkpoint names the model it was trained on whatever the default
-            base["base_model"] = KLEIN_MODELS.get(overrides.get("base_model") or "9B", overrides.get("base_model"))
+            name = overrides.get("base_model") or "9B"
+            if name not in KLEIN_MODELS and "/" not in name and not Path(name).expanduser().exists():
+                raise PartbenchError(f"PartConcepts: --base-model {name!r} is not one of {', '.join(KLEIN_MODELS)}, "
+                                     "a local folder or a Hugging Face repo id (owner/name).")
+            base["base_model"] = KLEIN_MODELS.get(name, name)
             overrides = {k: v for k, v in overrides.items() if k != "base_model"}
         if preset == "tiny":
             base |= {"concept_lora_rank": 16, "dit_lora_rank": 4, "trainable": "full", "resolution": 64,
@@ -117,7 +122,8 @@ def load_klein(ref: str, dtype: str = "bfloat16"):
     from partbench.tiny_models.flux2_tiny import Flux2Components
     from partbench.weights import resolve_model
 
-    path = resolve_model(ref, what="FLUX.2 Klein base model (PartConcepts)", arg="base_model")
+    path = resolve_model(ref, what="FLUX.2 Klein base model (PartConcepts)",
+                         option="`partbench train partconcepts --base-model PATH`")
     try:
         pipe = Flux2KleinPipeline.from_pretrained(path, torch_dtype=getattr(torch, dtype), local_files_only=True)
     except (OSError, ValueError) as e:

@@ -21,8 +21,11 @@ global batch, so N processes with batch B make the updates one process makes wit
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,6 +60,11 @@ PRESET_TRAINING: dict[str, dict[str, Any]] = {
               "gradient_checkpointing": True, "mixed_precision": "bf16"},
 }
 LATENT_CACHES = ("disk", "none")
+MIXED_PRECISION = ("no", "fp16", "bf16")
+# Options a resumed training may change: how long and where it runs, not what it learns. Any other recorded option
+# that differs from the checkpoint's is refused, so that the record describes the weights.
+RESUMABLE_WITH_OTHER = ("steps", "output", "data_root", "save_every", "time_limit_s", "num_workers", "device",
+                        "latent_cache", "gradient_checkpointing", "allow_incomplete_data")
 
 
 @dataclass
@@ -102,6 +110,9 @@ class TrainOptions:
         if self.latent_cache not in LATENT_CACHES:
             raise PartbenchError(f"PartConcepts: latent_cache must be one of {LATENT_CACHES}, got "
                                  f"{self.latent_cache!r}.")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise PartbenchError(f"PartConcepts: --mixed-precision must be one of {', '.join(MIXED_PRECISION)}, got "
+                                 f"{self.mixed_precision!r}.")
         if self.num_workers < 0:
             raise PartbenchError(f"PartConcepts: num_workers must be >= 0, got {self.num_workers}.")
         self._check_numbers()
@@ -145,6 +156,14 @@ class TrainOptions:
         d.pop("model")
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
 
+    def resume_conflicts(self, saved: dict[str, Any]) -> list[str]:
+        """The recorded training options of checkpoint config `saved` that these options would change, as
+        "name: saved (asked asked)"; options a checkpoint of an older version did not record are not compared."""
+        asked = json.loads(json.dumps(self.record()))  # as config.json holds it (tuples as lists)
+        was = saved.get("training", {})
+        return [f"{k}: {was[k]!r} (asked {asked[k]!r})" for k in asked
+                if k in was and k not in RESUMABLE_WITH_OTHER and was[k] != asked[k]]
+
 
 @dataclass
 class TrainResult:
@@ -152,6 +171,7 @@ class TrainResult:
     step: int
     seconds: float
     losses: list[dict[str, float]] = field(default_factory=list)
+    already_done: bool = False  # the checkpoint had reached `steps` before: nothing was trained
 
 
 def check_trainable_suite(name: str):
@@ -254,12 +274,16 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
     resume = out / ckpt.SUBDIR / ckpt.TRAINING_STATE
     if resume.is_file():
         saved = ckpt.read_config(out)
-        if saved.get("model") != opts.model.to_dict() or saved.get("training", {}).get("suite") != opts.suite:
-            raise PartbenchError(f"PartConcepts: {out} holds a checkpoint trained with other settings; "
-                                 f"use another --output or delete it.")
+        if saved.get("model") != opts.model.to_dict():
+            raise PartbenchError(f"PartConcepts: {out} holds a checkpoint of another model (preset, base model or "
+                                 f"model options differ); use another --output or delete it.")
+        conflicts = opts.resume_conflicts(saved)
+        if conflicts:
+            raise PartbenchError(f"PartConcepts: {out} holds a checkpoint trained with other settings ("
+                                 f"{'; '.join(conflicts)}). Resume with its settings, or use another --output.")
         if saved.get("final") and saved.get("step", 0) >= opts.steps:
             # Already trained: rewriting the checkpoint would change its fingerprint and void cached predictions.
-            return TrainResult(out / ckpt.SUBDIR, saved["step"], saved.get("seconds", 0.0), [])
+            return TrainResult(out / ckpt.SUBDIR, saved["step"], saved.get("seconds", 0.0), [], already_done=True)
     suite, reader, refs, data = _training_refs(opts)  # before building the model: bad data fails fast
     index = build_index(suite, reader, refs, opts.mirror, workers, opts.seed)
     if not len(index):
@@ -319,12 +343,15 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
         batches = iter(batch_loader(dataset, plans, workers, opts.seed, pin=device.type == "cuda"))
         t0 = time.monotonic()
         model.train()
-        with progress_bar() as bar:
+        with progress_bar() as bar, _StopRequest(enabled=world == 1) as stop:
             task = bar.add_task("partconcepts: training", total=opts.steps, completed=step, note="")
             while step < opts.steps:
                 if opts.time_limit_s and elapsed_before + time.monotonic() - t0 > opts.time_limit_s:
                     break
                 for _ in range(opts.grad_accum):
+                    if stop.asked:  # the weights are those of the last finished step (no optimizer step is half done)
+                        save()
+                        raise KeyboardInterrupt
                     with accelerator.accumulate(model):
                         batch = next(batches)
                         b = len(batch.entries)
@@ -360,6 +387,30 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
         del batches  # stops the DataLoader workers
         cache.close()  # and removes the latent file
     return TrainResult(out / ckpt.SUBDIR, step, elapsed_before + time.monotonic() - t0, history)
+
+
+class _StopRequest:
+    """Ctrl-C while training: the step under way finishes its optimizer update, the last finished step is saved, then
+    the training stops (KeyboardInterrupt), so that resuming loses nothing. A second Ctrl-C stops at once. Only in a
+    single process's main thread: processes of a distributed run would stop at different steps and wait for each
+    other in the save."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.asked = False
+
+    def __enter__(self) -> _StopRequest:
+        if self.enabled:
+            self.previous = signal.signal(signal.SIGINT, self._ask)
+        return self
+
+    def _ask(self, *_: Any) -> None:
+        self.asked = True
+        signal.signal(signal.SIGINT, self.previous)
+
+    def __exit__(self, *_: Any) -> None:
+        if self.enabled:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def lr_factor(step: int, opts: TrainOptions) -> float:

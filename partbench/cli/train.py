@@ -28,9 +28,9 @@ def train_partconcepts(
              "(paper: 0.25 for generation, no value given for segmentation).")] = "segmentation",
     data_root: DataRoot = None,
     steps: Annotated[Optional[int], typer.Option(help="Optimizer steps (tiny default 2500, klein 2000).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Samples per micro-batch (tiny 4, klein 8).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Samples per micro-batch (tiny 4, klein 4).")] = None,
     grad_accum: Annotated[Optional[int], typer.Option(
-        help="Gradient accumulation (klein default 2: the paper's effective batch 16).")] = None,
+        help="Gradient accumulation (klein default 4: 4 x 4 is the paper's batch 16).")] = None,
     lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate (tiny 2e-3, klein 1e-4).")] = None,
     flow_weight: Annotated[Optional[float], typer.Option(
         help="lambda in dice + lambda*flow (tiny 0.1, else per --task: 0.25).")] = None,
@@ -89,15 +89,25 @@ def train_partconcepts(
         preset, base_model=base_model, flow_weight=flow_weight, trainable=trainable,
         concept_lora_rank=concept_lora_rank, resolution=resolution, crop=crop, noise=noise,
         dtype=None if tiny else "bfloat16")
-    result = train(TrainOptions.for_preset(
+    opts = TrainOptions.for_preset(
         suite, resolve_data_root(data_root), output, config, steps=steps, batch_size=batch_size,
         grad_accum=grad_accum, lr=lr, bce_weight=bce_weight, ce_weight=ce_weight, pair_weight=pair_weight,
         noise_range=noise_range, max_parts=max_parts, lr_schedule=lr_schedule, train_objects=train_objects,
         captions=captions, save_every=save_every, mixed_precision=mixed_precision,
         gradient_checkpointing=gradient_checkpointing, num_workers=num_workers, latent_cache=latent_cache,
-        device=device, time_limit_s=time_limit, seed=seed, task=task, allow_incomplete_data=allow_incomplete_data))
+        device=device, time_limit_s=time_limit, seed=seed, task=task, allow_incomplete_data=allow_incomplete_data)
     from partbench.console import err_console
+    from partbench.data.generated import ensure_generated
 
+    # A generated suite (demo) is made on first use, as `partbench run` does.
+    ensure_generated(suite, opts.data_root, explicit_root=data_root is not None,
+                     note=lambda msg: err_console.print(msg, highlight=False, soft_wrap=True))
+    result = train(opts)
+
+    if result.already_done:
+        err_console.print(f"already trained: {result.step} steps, nothing to do (a larger --steps trains further); "
+                          f"checkpoint: {result.checkpoint}")
+        return
     last = result.losses[-1] if result.losses else {}
     err_console.print(f"trained {result.step} steps in {result.seconds:.0f} s "
                       f"(last dice {last.get('dice', float('nan')):.3f}); checkpoint: {result.checkpoint}")

@@ -21,6 +21,7 @@ from helpers.cli import invoke
     (["--resolution", "0"], "--resolution must be a positive integer"),
     (["--concept-lora-rank", "-1"], "--concept-lora-rank must be a positive integer"),
     (["--flow-weight", "-0.5"], "--flow-weight must be >= 0"),
+    (["--mixed-precision", "bf61"], "--mixed-precision must be one of no, fp16, bf16, got 'bf61'"),
 ])
 def test_impossible_numbers_are_refused_before_anything_is_written(tmp_path, args, says):
     out = tmp_path / "train"
@@ -59,3 +60,31 @@ def test_an_incomplete_train_split_is_refused_unless_told_and_then_recorded(tmp_
     assert trained.exit_code == 0, trained.output
     data = json.loads((out / "checkpoint" / "config.json").read_text())["training"]["data"]
     assert data["complete"] is False and any("demo_train_0005" in p for p in data["problems"])
+
+
+def test_klein_base_model_errors_name_the_train_option(tmp_path, monkeypatch, demo_root):
+    """The base model is a `train` option, not a --method-arg; an unknown size name lists the known ones."""
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    out = tmp_path / "train"
+    base = ("train", "partconcepts", "--suite", "demo", "--preset", "klein", "--output", out, "--data-root",
+            demo_root)
+    unknown = invoke(*base, "--base-model", "8B")
+    flat = " ".join(unknown.output.split())
+    assert unknown.exit_code == 2 and "--base-model '8B' is not one of 9B, 4B, base-9B, base-4B" in flat
+    missing = invoke(*base, "--base-model", "4B")
+    flat = " ".join(missing.output.split())
+    assert missing.exit_code == 2 and "Traceback" not in missing.output and not out.exists()
+    assert "black-forest-labs/FLUX.2-klein-4B" in flat and "--base-model /path/to/model" in flat
+    assert "--method-arg" not in flat
+
+
+def test_a_generated_suite_is_made_on_first_use(tmp_path):
+    """As `partbench run` does: the README's first training command works on a fresh machine."""
+    root, out = tmp_path / "data", tmp_path / "train"
+    r = invoke("train", "partconcepts", "--suite", "demo", "--output", out, "--data-root", root, "--steps", "1",
+               "--num-workers", "0", "--latent-cache", "none", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert "first use, generating its data" in " ".join(r.output.split())
+    assert (root / "PartbenchDemo" / "manifest.json").is_file() and (out / "checkpoint" / "config.json").is_file()

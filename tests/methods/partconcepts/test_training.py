@@ -89,7 +89,7 @@ def test_finished_training_is_left_alone(trained, demo_root):
     before = (weights.stat().st_mtime_ns, (out / "checkpoint" / "config.json").read_bytes())
     again = train(TrainOptions(suite="demo", data_root=demo_root, output=out, model=_tiny(), steps=3, batch_size=2,
                                save_every=1, device="cpu"))
-    assert again.step == 3
+    assert again.step == 3 and again.already_done and not again.losses
     assert (weights.stat().st_mtime_ns, (out / "checkpoint" / "config.json").read_bytes()) == before
 
 
@@ -109,8 +109,47 @@ def test_resume_refuses_other_settings(trained, demo_root):
     from partbench.methods.partconcepts.train import TrainOptions, train
 
     out, _, _ = trained
-    with pytest.raises(PartbenchError, match="other settings"):
+    with pytest.raises(PartbenchError, match="a checkpoint of another model"):
         train(TrainOptions(suite="demo", data_root=demo_root, output=out, model=_tiny(flow_weight=0.5), steps=4))
+    # The same model trained on with other options would leave a record that does not describe the weights; how
+    # long and where it runs may change.
+    same = dict(suite="demo", data_root=demo_root, output=out, model=_tiny(), batch_size=2, device="cpu")
+    with pytest.raises(PartbenchError, match=r"other settings \(lr: 0.0005 \(asked 0.01\); seed: 0 \(asked 5\)\)"):
+        train(TrainOptions(**same, steps=4, lr=0.01, seed=5))
+    with pytest.raises(PartbenchError, match=r"other settings \(batch_size: 2 \(asked 8\)\)"):
+        train(TrainOptions(**same | {"batch_size": 8}, steps=3))
+    assert train(TrainOptions(**same, steps=3, save_every=7, num_workers=0)).already_done
+
+
+def test_ctrl_c_saves_the_last_finished_step_and_resuming_goes_on_from_it(demo_root, tmp_path, monkeypatch):
+    """Ctrl-C in step 3 of 20 (no periodic save): the step finishes its update, step 3 is saved, KeyboardInterrupt
+    stops the training; the same command then resumes at step 3."""
+    import json
+    import os
+    import signal
+
+    from partbench.methods.partconcepts import train as training
+
+    calls = []
+    objective = training.objective
+
+    def interrupted_in_step_3(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return objective(*args, **kwargs)
+
+    monkeypatch.setattr(training, "objective", interrupted_in_step_3)
+    opts = training.TrainOptions(suite="demo", data_root=demo_root, output=tmp_path, model=_tiny(), steps=20,
+                                 batch_size=2, save_every=0, device="cpu", num_workers=0)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(opts)
+    saved = json.loads((tmp_path / "checkpoint" / "config.json").read_text())
+    assert (saved["step"], saved["final"]) == (3, False)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    monkeypatch.setattr(training, "objective", objective)
+    resumed = training.train(training.TrainOptions(**{**opts.__dict__, "steps": 4}))
+    assert resumed.step == 4 and [h["step"] for h in resumed.losses] == [1, 2, 3, 4]
 
 
 def test_checkpoint_round_trip_and_runner(trained, demo_root, tmp_path):
