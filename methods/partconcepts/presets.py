@@ -80,9 +80,6 @@ class PartConceptsConfig:
         if preset == "klein":
             # recorded explicitly, so that a checkpoint names the model it was trained on whatever the default
             name = overrides.get("base_model") or "9B"
-            if name not in KLEIN_MODELS and "/" not in name and not Path(name).expanduser().exists():
-                raise PartbenchError(f"PartConcepts: --base-model {name!r} is not one of {', '.join(KLEIN_MODELS)}, "
-                                     "a local folder or a Hugging Face repo id (owner/name).")
             base["base_model"] = KLEIN_MODELS.get(name, name)
             overrides = {k: v for k, v in overrides.items() if k != "base_model"}
         if preset == "tiny":
@@ -112,6 +109,13 @@ def build_components(config: PartConceptsConfig):
                 module.to(getattr(torch, config.dtype))
         return comps
     return load_klein(KLEIN_MODELS.get(config.base_model or "", config.base_model or LEGACY_KLEIN), config.dtype)
+
+
+def check_base_model_name(name: str) -> None:
+    """Refuse a `--base-model` that is neither a Klein size name, a repo id nor a local path (`8B`), listing them."""
+    if name not in KLEIN_MODELS and "/" not in name and not Path(name).expanduser().exists():
+        raise PartbenchError(f"PartConcepts: --base-model {name!r} is not one of {', '.join(KLEIN_MODELS)}, a local "
+                             "folder or a Hugging Face repo id (owner/name).")
 
 
 def load_klein(ref: str, dtype: str = "bfloat16"):

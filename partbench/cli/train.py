@@ -76,13 +76,15 @@ def train_partconcepts(
     """Train PartConcepts on SUITE's train split (resumes from OUTPUT/checkpoint when it exists)."""
     from partbench.data.root import resolve_data_root
     from partbench.errors import PartbenchError
-    from partbench.methods.partconcepts.presets import TASK_FLOW_WEIGHT, PartConceptsConfig
+    from partbench.methods.partconcepts.presets import TASK_FLOW_WEIGHT, PartConceptsConfig, check_base_model_name
     from partbench.methods.partconcepts.train import TrainOptions, check_trainable_suite, train
 
     check_trainable_suite(suite)  # before anything is written: a part-editing suite has no masks to learn
     if task not in TASK_FLOW_WEIGHT:
         raise PartbenchError(f"--task must be one of {', '.join(TASK_FLOW_WEIGHT)}, got {task!r}.")
     tiny = preset == "tiny"
+    if base_model is not None:
+        check_base_model_name(base_model)
     if flow_weight is None and not tiny:
         flow_weight = TASK_FLOW_WEIGHT[task]
     config = PartConceptsConfig.for_preset(

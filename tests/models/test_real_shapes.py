@@ -199,8 +199,8 @@ def klein():
 
 class TestKlein:
     def test_partconcepts_trains_segments_and_generates(self, demo_root, tmp_path, monkeypatch, klein):
-        """Klein-4B widths (3072-wide mmDiT with 24 heads, Qwen3-4B text encoder, 32-channel VAE), bf16: one
-        training step through `train` (Dice + flow, LoRAs on the text encoder and the mmDiT), the checkpoint
+        """Klein-4B widths (3072-wide mmDiT with 24 heads, Qwen3-4B text encoder, 32-channel VAE), bf16: two
+        training steps through `train` (Dice + flow, LoRAs on the text encoder and the mmDiT), the checkpoint
         reloaded by the `partconcepts` method, a segmentation and a generated image."""
         from safetensors.torch import load_file
 
@@ -219,12 +219,16 @@ class TestKlein:
         config = PartConceptsConfig.for_preset("klein", base_model="real-shape Klein-4B", dtype="bfloat16",
                                                resolution=32)
         out = tmp_path / "pc"
-        opts = TrainOptions.for_preset("demo", demo_root, out, config, steps=1, batch_size=1, grad_accum=1, warmup=0,
-                                       limit_samples=1, max_parts=2, save_every=0, device="cpu")
+        opts = TrainOptions.for_preset("demo", demo_root, out, config, steps=2, batch_size=1, grad_accum=1, warmup=0,
+                                       limit_samples=2, max_parts=2, save_every=0, device="cpu")
+        # the klein recipe's settings: streamed crops, checkpointed blocks, bf16 autocast over fp32 master weights
+        assert (opts.latent_cache, opts.gradient_checkpointing, opts.mixed_precision) == ("none", True, "bf16")
         result = train(opts)
-        assert result.step == 1 and all(math.isfinite(v) for v in result.losses[0].values())
+        assert result.step == 2 and all(math.isfinite(v) for h in result.losses for v in h.values())
         state = load_file(str(out / ckpt.SUBDIR / ckpt.WEIGHTS))
         assert all(torch.isfinite(v.float()).all() for v in state.values())
+        lora = {k: v for k, v in state.items() if "lora_" in k}
+        assert lora and all(v.dtype == torch.float32 for v in lora.values())  # the masters, not bf16 copies
         # Both LoRAs got gradients through the bf16 Qwen3 and mmDiT at real widths: Adam moved their B matrices.
         assert _lora_moved(state, "text_encoder.") and _lora_moved(state, "transformer.")
         del result, state
