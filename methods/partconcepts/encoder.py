@@ -24,6 +24,10 @@ POOLINGS = ("last", "mean")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
+class PromptTooLongError(PartbenchError):
+    """A marked phrase lies beyond the text encoder's token limit (training says which option shortens its prompts)."""
+
+
 @dataclass
 class EncodedPrompts:
     """Conditioning for the mmDiT: (B, T, D) embeddings with PartConcept tokens at `concept_positions` (B, C);
@@ -99,8 +103,8 @@ class PartConceptEncoder:
                 hit = [t for t, (s, e) in enumerate(spans) if e > s and s < z + shift and e > a + shift
                        and enc["attention_mask"][b, t]]
                 if not hit:
-                    raise PartbenchError(f"PartConcepts: phrase [{phrase}] of prompt {prompts[b]!r} falls beyond "
-                                         f"the {self.max_sequence_length}-token limit; shorten the prompt.")
+                    raise PromptTooLongError(f"PartConcepts: phrase [{phrase}] of prompt {prompts[b]!r} falls beyond "
+                                             f"the {self.max_sequence_length}-token limit; shorten the prompt.")
                 per_phrase.append(hit)
             positions.append(per_phrase)
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}, marked, positions

@@ -21,6 +21,7 @@ global batch, so N processes with batch B make the updates one process makes wit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -172,6 +173,7 @@ class TrainResult:
     seconds: float
     losses: list[dict[str, float]] = field(default_factory=list)
     already_done: bool = False  # the checkpoint had reached `steps` before: nothing was trained
+    is_main: bool = True  # the process that reports (one of a distributed training's)
 
 
 def check_trainable_suite(name: str):
@@ -283,7 +285,8 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
                                  f"{'; '.join(conflicts)}). Resume with its settings, or use another --output.")
         if saved.get("final") and saved.get("step", 0) >= opts.steps:
             # Already trained: rewriting the checkpoint would change its fingerprint and void cached predictions.
-            return TrainResult(out / ckpt.SUBDIR, saved["step"], saved.get("seconds", 0.0), [], already_done=True)
+            return TrainResult(out / ckpt.SUBDIR, saved["step"], saved.get("seconds", 0.0), [], already_done=True,
+                               is_main=accelerator.is_main_process)
     suite, reader, refs, data = _training_refs(opts)  # before building the model: bad data fails fast
     index = build_index(suite, reader, refs, opts.mirror, workers, opts.seed)
     if not len(index):
@@ -343,7 +346,7 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
         batches = iter(batch_loader(dataset, plans, workers, opts.seed, pin=device.type == "cuda"))
         t0 = time.monotonic()
         model.train()
-        with progress_bar() as bar, _StopRequest(enabled=world == 1) as stop:
+        with progress_bar(disable=not accelerator.is_main_process) as bar, _StopRequest(enabled=world == 1) as stop:
             task = bar.add_task("partconcepts: training", total=opts.steps, completed=step, note="")
             while step < opts.steps:
                 if opts.time_limit_s and elapsed_before + time.monotonic() - t0 > opts.time_limit_s:
@@ -363,7 +366,7 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
                         sigma = torch.empty(b * world).uniform_(lo, hi)[rank * b:(rank + 1) * b].to(device)
                         noise = torch.randn((b * world, *x0.shape[1:]), dtype=x0.dtype,
                                             device=x0.device)[rank * b:(rank + 1) * b]
-                        with accelerator.autocast():
+                        with accelerator.autocast(), _prompt_hint(opts):
                             res = model(x0, images, batch.prompts, sigma, noise)
                             loss, l_dice, l_flow = objective(res, tgt, valid, noise, x0, opts, norm)
                         accelerator.backward(loss)
@@ -386,7 +389,22 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
     finally:
         del batches  # stops the DataLoader workers
         cache.close()  # and removes the latent file
-    return TrainResult(out / ckpt.SUBDIR, step, elapsed_before + time.monotonic() - t0, history)
+    return TrainResult(out / ckpt.SUBDIR, step, elapsed_before + time.monotonic() - t0, history,
+                       is_main=accelerator.is_main_process)
+
+
+@contextlib.contextmanager
+def _prompt_hint(opts: TrainOptions):
+    """A training prompt over the token limit lists every part the plan drew for the object: say which option makes
+    them shorter (the user writes no prompt)."""
+    from partbench.methods.partconcepts.encoder import PromptTooLongError
+
+    try:
+        yield
+    except PromptTooLongError as e:
+        fewer = f"a --max-parts below {opts.max_parts}" if opts.max_parts else "--max-parts (e.g. 8)"
+        raise PartbenchError(f"{e} In training the prompt names the parts drawn for the object: pass {fewer} to "
+                             "prompt fewer parts per step.") from None
 
 
 class _StopRequest:

@@ -105,6 +105,8 @@ def train_partconcepts(
     ensure_generated(suite, opts.data_root, explicit_root=data_root is not None,
                      note=lambda msg: err_console.print(msg, highlight=False, soft_wrap=True))
     result = train(opts)
+    if not result.is_main:  # one report per training, not one per process
+        return
 
     if result.already_done:
         err_console.print(f"already trained: {result.step} steps, nothing to do (a larger --steps trains further); "
