@@ -124,7 +124,8 @@ def prepare_command(
                                                           "never modified.")],
     data_root: DataRoot = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing prepared folder (pascal-part-sr: make "
-                                                        "every image again).")] = False,
+                                                        "every image again, also images made with another recipe or "
+                                                        "generator, which are refused otherwise).")] = False,
     output: Annotated[Optional[Path], typer.Option(
         help="Folder to write. Default: <data-root>/pascal-part-sr, where the suite reads it.", show_default=False,
         rich_help_panel=SR_PANEL)] = None,

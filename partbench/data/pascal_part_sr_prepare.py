@@ -136,6 +136,7 @@ def prepare_pascal_part_sr(source: Path, output: Path, recipe: Recipe, generator
     summary = SRSummary(output=output, without_annotation=without)
     with _locked(output):
         rows = read_rows(output / ROWS)
+        _refuse_replacing(output, rows, recipe, identity, force)
         for path in [output / MANIFEST, *(_split_list(output, s) for s in SPLITS)]:
             path.unlink(missing_ok=True)  # incomplete until the end
         _compact(output / ROWS, rows)  # drops a line a kill cut short, so appends start on a fresh line
@@ -175,6 +176,21 @@ def prepare_pascal_part_sr(source: Path, output: Path, recipe: Recipe, generator
                            "failed": sum(1 for i in summary.failed if split_of.get(i) == s)}
                        for s, n in summary.listed.items()}})
     return summary
+
+
+def _refuse_replacing(output: Path, rows: dict[str, dict], recipe: Recipe, identity: dict[str, Any],
+                      force: bool) -> None:
+    """Images finished with another recipe or generator are refused unless --force: a mistyped option would otherwise
+    replace hours of generation, and drop them from the split lists at once. Nothing is touched before this."""
+    other = {i: r for i, r in rows.items() if r.get("ok") and (r.get("recipe") != recipe.hash
+                                                                or r.get("generator") != identity)}
+    if other and not force:
+        image_id, row = next(iter(other.items()))
+        raise PartbenchError(
+            f"{output}: {len(other)} image(s) there were made with another recipe or generator (e.g. {image_id}: "
+            f"recipe {row.get('recipe')}, generator {row.get('generator')}), and this run (recipe {recipe.hash}, "
+            f"generator {identity}) would replace them. Pass the options they were made with, --force to replace "
+            "them, or another --output to keep both.")
 
 
 def make_image(src: SourceLayout, output: Path, image_id: str, recipe: Recipe, generator: ImageGenerator,

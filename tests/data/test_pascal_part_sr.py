@@ -218,7 +218,7 @@ def test_a_bad_source_image_is_recorded_and_a_generator_error_stops_the_run(sour
             raise PartbenchError("weights do not load")
 
     with pytest.raises(PartbenchError, match="weights do not load"):  # not 10,000 failed images
-        prepare_pascal_part_sr(source, source / "sr", SMALL, Broken("mean"), progress=False)
+        prepare_pascal_part_sr(source, source / "sr", SMALL, Broken("mean"), force=True, progress=False)
 
 
 def test_resume_skips_finished_images_and_redoes_changed_ones(source):
@@ -249,10 +249,18 @@ def test_resume_skips_finished_images_and_redoes_changed_ones(source):
 
     output_mat(out, "2008_000002").unlink()  # a lost file is made again
     assert prepare_pascal_part_sr(source, out, SMALL, ResizeGenerator(), progress=False).made == 1
+    # Another recipe or generator would replace finished images (hours of FLUX): refused, nothing touched, unless
+    # --force.
     other = Recipe(scale=2.0, margins=(0.5, 0, 0.5, 0), multiple=4)
-    changed = prepare_pascal_part_sr(source, out, other, ResizeGenerator(), limit=1, progress=False)
+    listing = (out / "manifest.json").read_bytes(), (out / ROWS).read_bytes()
+    for recipe, generator in ((other, ResizeGenerator()), (SMALL, ResizeGenerator("mean"))):
+        with pytest.raises(PartbenchError, match=r"4 image\(s\) there were made with another recipe or generator.*"
+                                                 r"--force to replace them"):
+            prepare_pascal_part_sr(source, out, recipe, generator, limit=1, progress=False)
+        assert ((out / "manifest.json").read_bytes(), (out / ROWS).read_bytes()) == listing
+    changed = prepare_pascal_part_sr(source, out, other, ResizeGenerator(), limit=1, force=True, progress=False)
     assert (changed.made, changed.kept, changed.listed) == (1, 0, {"train": 0, "val": 1})  # others: old recipe
-    assert prepare_pascal_part_sr(source, out, other, ResizeGenerator("mean"), progress=False).made == 4
+    assert prepare_pascal_part_sr(source, out, other, ResizeGenerator("mean"), force=True, progress=False).made == 4
     assert len(read_rows(out / ROWS)) == 4 and len((out / ROWS).read_text().splitlines()) == 4  # compacted
     outputs = {i: r["outputs"] for i, r in read_rows(out / ROWS).items()}
     forced = prepare_pascal_part_sr(source, out, other, ResizeGenerator("mean"), force=True, progress=False)
