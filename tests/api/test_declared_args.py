@@ -115,6 +115,9 @@ def test_a_task_kinds_arguments_are_checked_listed_and_suggested(tmp_path):
     with pytest.raises(PartbenchError, match=r"unknown --method-arg 'clip_modle'. Did you mean 'clip_model' or .*"
                                              r"Known: path. The suite's own: images_per_prompt, clip_model"):
         run(RunRequest(method_args={"path": str(tmp_path), "clip_modle": "ViT-B-16"}, **req))
+    # a method's bad value is answered before the kind loads its scorers (no CLIP weights here)
+    with pytest.raises(PartbenchError, match="--method-arg sampler must be one of distilled, base, got 'bogus'"):
+        run(RunRequest(**req | {"method": "partconcepts"}, method_args={"checkpoint": "ck", "sampler": "bogus"}))
     assert not (tmp_path / "runs").exists()
 
     listed = invoke("suites", "partonomy-core")
