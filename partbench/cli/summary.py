@@ -42,7 +42,8 @@ def print_summary(results: dict[str, Any], where: str) -> None:
         console.print("skipped: " + ", ".join(f"{v} {SKIP_LABELS.get(k, k.replace('_', ' '))}"
                                                for k, v in skipped.items()), style="dim")
     if not results.get("meaningful", True):
-        console.print("note: this method is a pipeline check; its numbers are not a result.", style="yellow")
+        console.print("note: a pipeline check (a smoke-test method or scorer); its numbers are not a result.",
+                      style="yellow")
     keys = [k for k in ("seen_miou", "unseen_miou", "h_iou", "miou", "clip_score", "giou_macro", "giou_micro", "ciou",
                         "psnr_bg", "ssim_bg", "edit_error_fg")
             if k in metrics]

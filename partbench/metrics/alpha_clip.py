@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from partbench.errors import PartbenchError
+from partbench.metrics.clip_score import TINY, tiny_clip
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -44,10 +45,6 @@ CHECKPOINTS = {
 }
 DEFAULT_MODEL = "ViT-L-14"  # PartEdit does not say which Alpha-CLIP it used; the largest 224-px one
 ALPHA_MEAN, ALPHA_STD = 0.5, 0.26  # upstream's Normalize(0.5, 0.26) of the [0, 1] alpha map
-TINY = "tiny"
-TINY_CONFIG = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8,
-                                               "head_width": 16},
-               "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
 
 
 def alpha_patch_embed(rgb_conv: Any) -> Any:
@@ -137,19 +134,6 @@ class AlphaClipSpec:
         return hashlib.sha256(f"alpha-clip-v1\0{base}\0{alpha}".encode()).hexdigest()[:16]
 
 
-def _tiny_clip() -> tuple[Any, Any, Any]:
-    """(model, preprocess, tokenizer) of a seeded random tiny open_clip CLIP."""
-    import open_clip
-    import torch
-    from open_clip.model import CLIPTextCfg, CLIPVisionCfg
-
-    torch.manual_seed(0)
-    model = open_clip.model.CLIP(TINY_CONFIG["embed_dim"], CLIPVisionCfg(**TINY_CONFIG["vision_cfg"]),
-                                 CLIPTextCfg(**TINY_CONFIG["text_cfg"]), quick_gelu=True)
-    preprocess = open_clip.transform.image_transform(TINY_CONFIG["vision_cfg"]["image_size"], is_train=False)
-    return model.eval(), preprocess, open_clip.tokenizer.SimpleTokenizer()
-
-
 class AlphaClip:
     """Image (with alpha) and text embeddings, one model load for many batches."""
 
@@ -161,7 +145,7 @@ class AlphaClip:
         self.spec, self._torch = spec, torch
         self.device = torch.device(select_device(spec.device, arg="clip_device"))
         if spec.model == TINY:
-            self.model, self.preprocess, self.tokenizer = _tiny_clip()
+            self.model, self.preprocess, self.tokenizer = tiny_clip()
         else:
             from partbench.metrics.clip_score import ClipScorer, ClipSpec
 

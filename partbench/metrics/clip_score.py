@@ -17,7 +17,9 @@ which model produced the cosines.
 Weights are never downloaded: a pretrained tag (`openai`) is looked up in the Hugging Face cache through the repo
 open_clip names for it, or `clip_pretrained` is a local checkpoint file. `clip_model` is an open_clip model name, a
 path to an open_clip model-config JSON (custom or tiny test models), or `hf:<repo id or path>` for a transformers
-CLIPModel (the backend torchmetrics uses).
+CLIPModel (the backend torchmetrics uses). `clip_model=tiny` is a seeded random tiny open_clip CLIP
+(`TINY_CONFIG`) that needs no weights: it checks that scoring runs, and its scores mean nothing (such runs are
+marked not meaningful).
 """
 
 from __future__ import annotations
@@ -59,6 +61,25 @@ VARIANTS = {
 }
 
 
+TINY = "tiny"
+TINY_CONFIG = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8,
+                                               "head_width": 16},
+               "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+
+
+def tiny_clip() -> tuple[Any, Any, Any]:
+    """(model, preprocess, tokenizer) of a seeded random tiny open_clip CLIP (`TINY_CONFIG`, seed 0)."""
+    import open_clip
+    import torch
+    from open_clip.model import CLIPTextCfg, CLIPVisionCfg
+
+    torch.manual_seed(0)
+    model = open_clip.model.CLIP(TINY_CONFIG["embed_dim"], CLIPVisionCfg(**TINY_CONFIG["vision_cfg"]),
+                                 CLIPTextCfg(**TINY_CONFIG["text_cfg"]), quick_gelu=True)
+    preprocess = open_clip.transform.image_transform(TINY_CONFIG["vision_cfg"]["image_size"], is_train=False)
+    return model.eval(), preprocess, open_clip.tokenizer.SimpleTokenizer()
+
+
 def clip_variant(name: str, cos: Sequence[float]) -> float:
     """A published convention's aggregate of raw cosines (see the module table)."""
     from partbench.errors import UnknownNameError
@@ -87,6 +108,8 @@ class ClipSpec:
 
     @property
     def backend(self) -> str:
+        if self.model == TINY:
+            return "tiny"
         return "transformers" if self.model.startswith("hf:") else "open_clip"
 
     def describe(self) -> dict[str, Any]:
@@ -115,6 +138,10 @@ class ClipSpec:
         """Identifies the scorer without loading it: model (config contents), weights identity, convention."""
         from partbench.weights import weights_fingerprint
 
+        if self.backend == "tiny":  # no weights: the architecture and seed are the model
+            digest = hashlib.sha256(json.dumps(TINY_CONFIG, sort_keys=True).encode() + b"\0seed 0\0"
+                                    + CONVENTION.encode())
+            return "tiny-" + digest.hexdigest()[:11]
         config = Path(self.model).read_bytes() if self.model.endswith(".json") else self.model.encode()
         digest = hashlib.sha256(config + b"\0" + weights_fingerprint(self.weights_path()).encode()
                                 + b"\0" + CONVENTION.encode())
@@ -162,6 +189,10 @@ class ClipScorer:
                                                torch_dtype=self.dtype).to(self.device).eval()
             self.processor = CLIPProcessor.from_pretrained(path, local_files_only=True)
             self.context_length = int(self.model.config.text_config.max_position_embeddings)
+        elif spec.backend == "tiny":
+            model, self.preprocess, self.tokenizer = tiny_clip()
+            self.model = model.to(device=self.device, dtype=self.dtype)
+            self.context_length = TINY_CONFIG["text_cfg"]["context_length"]
         else:
             self._load_open_clip()
 

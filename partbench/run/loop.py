@@ -72,7 +72,7 @@ def run(req: RunRequest) -> RunOutcome:
         method, fingerprint = info.fingerprint(**build_kwargs)
         holder = _LazyMethod(info, build_kwargs, stack, method)
         method_config = info.describe(**build_kwargs)
-        meaningful = info.is_meaningful(work.method_args)
+        meaningful = info.is_meaningful(work.method_args) and work.meaningful
         imported = _check_inputs(info, work, build_kwargs)
         # Every input file is read (hashed) before the folder is made: a file that is missing or unreadable is
         # refused with nothing written.

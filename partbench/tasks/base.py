@@ -45,6 +45,9 @@ class Work:
     # drops it from the run's identity. None (a kind that does not say) counts as leaving items out: a limited run
     # taken for a full one could replace the full run's results.
     limited: bool | None = None
+    # False when the kind's own scoring is a smoke test (a random tiny CLIP): the run's numbers then mean nothing
+    # whatever the method, and results.json says so as it does for a method's smoke settings.
+    meaningful: bool = True
 
 
 def first_items(items: Sequence[T], limit: int | None) -> tuple[list[T], bool]:

@@ -36,8 +36,8 @@ CLIP_OPTIONS = {"clip_model": "model", "clip_pretrained": "pretrained", "clip_de
 RUN_OPTIONS = ("images_per_prompt",)
 ARG_PARAMS = (
     Param("images_per_prompt", int, min=1, help="images generated per prompt (default: the suite's, else 1)"),
-    Param("clip_model", str, help="open_clip model of the CLIP score, or hf:REPO (default: the suite's, else "
-                                  "ViT-L-14)"),
+    Param("clip_model", str, help="open_clip model of the CLIP score, hf:REPO, or tiny (a random CLIP needing no "
+                                  "weights: a smoke test, not meaningful); default: the suite's, else ViT-L-14"),
     Param("clip_pretrained", str, help="its weights: an open_clip tag or a checkpoint file (default: the suite's, "
                                        "else openai)"),
     Param("clip_device", str, "cpu", help="cpu | auto | cuda | cuda:N"),
@@ -146,6 +146,7 @@ class GenerationTask(TaskKind):
             config={"images_per_prompt": options.images_per_prompt, "seed_schedule": SEED_SCHEDULE,
                     "clip": options.clip.describe() | {"fingerprint": clip_fingerprint}},
             input_check={"prompts": prompts, "images_per_prompt": options.images_per_prompt}, limited=limited,
+            meaningful=options.clip.backend != "tiny",
         )
 
     def cache_id(self, job: ImageJob) -> str:

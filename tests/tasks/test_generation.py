@@ -218,6 +218,29 @@ def test_image_folder_scores_like_the_run_that_made_the_images(tmp_path, swatch,
         run(_request(tmp_path, clip, method="image-folder"))
 
 
+def test_clip_model_tiny_scores_offline_and_marks_the_run_not_meaningful(tmp_path, swatch, clip, monkeypatch):
+    """A new user's smoke run needs no CLIP weights (-a clip_model=tiny); its numbers are then marked as meaning
+    nothing, even for a method whose own numbers would count."""
+    import huggingface_hub.constants as hc
+
+    made = run(_request(tmp_path, clip))
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))  # nothing to load weights from
+    tiny = {"path": str(made.run_dir / "predictions"), "clip_model": "tiny"}
+    imported = run(_request(tmp_path, {}, method="image-folder", args=tiny))
+    res = imported.results
+    assert res["meaningful"] is False and res["n_images"] == 16
+    assert res["clip_score"]["backend"] == "tiny" and res["clip_score"]["fingerprint"].startswith("tiny-")
+    assert 0 <= res["metrics"]["clip_score"] <= 100 and np.isfinite([r["cos"] for r in _rows(imported.run_dir)]).all()
+    import partbench.metrics.clip_score as clip_score
+
+    with monkeypatch.context() as patched:
+        patched.setattr(clip_score, "ClipScorer", lambda spec: pytest.fail("the same tiny CLIP: rows are reused"))
+        assert run(_request(tmp_path, {}, method="image-folder", args=tiny)).results["metrics"] == res["metrics"]
+    # scored again with a real (here: file-configured) CLIP, the same run counts again
+    real = run(_request(tmp_path, clip, method="image-folder", args={"path": tiny["path"]}))
+    assert real.run_dir == imported.run_dir and real.results["meaningful"] is True
+
+
 # -- CLI ---------------------------------------------------------------------------------------------------------------
 def test_cli_prompts_listing():
     from partbench.cli.main import app
