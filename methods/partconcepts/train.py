@@ -21,12 +21,9 @@ global batch, so N processes with batch B make the updates one process makes wit
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import signal
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,8 +43,9 @@ from partbench.methods.partconcepts.losses import (
 )
 from partbench.methods.partconcepts.plans import load_captions
 from partbench.methods.partconcepts.presets import PartConceptsConfig
+from partbench.methods.partconcepts.train_control import StopRequest, prompt_hint
 
-# Per-preset training recipes. klein: the paper's (batch 16 = 8 x 2 accumulation, the LoRA learning rate, Dice +
+# Per-preset training recipes. klein: the paper's (batch 16 = 4 x 4 accumulation, the LoRA learning rate, Dice +
 # lambda * flow only). tiny: what trains a random base model on the demo suite within 10 minutes on 2 CPU cores
 # (docs/partconcepts.md, "The tiny preset"): small batches and more steps, a higher learning rate, lower noise, and
 # three auxiliary losses the paper does not use (pixel BCE, per-pixel cross-entropy over the prompt's parts, and a
@@ -346,7 +344,7 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
         batches = iter(batch_loader(dataset, plans, workers, opts.seed, pin=device.type == "cuda"))
         t0 = time.monotonic()
         model.train()
-        with progress_bar(disable=not accelerator.is_main_process) as bar, _StopRequest(enabled=world == 1) as stop:
+        with progress_bar(disable=not accelerator.is_main_process) as bar, StopRequest(enabled=world == 1) as stop:
             task = bar.add_task("partconcepts: training", total=opts.steps, completed=step, note="")
             while step < opts.steps:
                 if opts.time_limit_s and elapsed_before + time.monotonic() - t0 > opts.time_limit_s:
@@ -366,7 +364,7 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
                         sigma = torch.empty(b * world).uniform_(lo, hi)[rank * b:(rank + 1) * b].to(device)
                         noise = torch.randn((b * world, *x0.shape[1:]), dtype=x0.dtype,
                                             device=x0.device)[rank * b:(rank + 1) * b]
-                        with accelerator.autocast(), _prompt_hint(opts):
+                        with accelerator.autocast(), prompt_hint(opts.max_parts):
                             res = model(x0, images, batch.prompts, sigma, noise)
                             loss, l_dice, l_flow = objective(res, tgt, valid, noise, x0, opts, norm)
                         accelerator.backward(loss)
@@ -391,44 +389,6 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
         cache.close()  # and removes the latent file
     return TrainResult(out / ckpt.SUBDIR, step, elapsed_before + time.monotonic() - t0, history,
                        is_main=accelerator.is_main_process)
-
-
-@contextlib.contextmanager
-def _prompt_hint(opts: TrainOptions):
-    """A training prompt over the token limit lists every part the plan drew for the object: say which option makes
-    them shorter (the user writes no prompt)."""
-    from partbench.methods.partconcepts.encoder import PromptTooLongError
-
-    try:
-        yield
-    except PromptTooLongError as e:
-        fewer = f"a --max-parts below {opts.max_parts}" if opts.max_parts else "--max-parts (e.g. 8)"
-        raise PartbenchError(f"{e} In training the prompt names the parts drawn for the object: pass {fewer} to "
-                             "prompt fewer parts per step.") from None
-
-
-class _StopRequest:
-    """Ctrl-C while training: the step under way finishes its optimizer update, the last finished step is saved, then
-    the training stops (KeyboardInterrupt), so that resuming loses nothing. A second Ctrl-C stops at once. Only in a
-    single process's main thread: processes of a distributed run would stop at different steps and wait for each
-    other in the save."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.asked = False
-
-    def __enter__(self) -> _StopRequest:
-        if self.enabled:
-            self.previous = signal.signal(signal.SIGINT, self._ask)
-        return self
-
-    def _ask(self, *_: Any) -> None:
-        self.asked = True
-        signal.signal(signal.SIGINT, self.previous)
-
-    def __exit__(self, *_: Any) -> None:
-        if self.enabled:
-            signal.signal(signal.SIGINT, self.previous)
 
 
 def lr_factor(step: int, opts: TrainOptions) -> float:

@@ -294,15 +294,14 @@ def test_klein_preset_without_weights_names_the_model(monkeypatch, tmp_path):
         build_components(PartConceptsConfig.for_preset("klein", base_model=str(tmp_path / "missing")))
 
 
-def test_a_training_prompt_over_the_token_limit_names_max_parts(tmp_path):
+def test_a_training_prompt_over_the_token_limit_names_max_parts():
     """The user writes no training prompt: the error says which option shortens it."""
     from partbench.methods.partconcepts.encoder import PromptTooLongError
-    from partbench.methods.partconcepts.train import TrainOptions, _prompt_hint
+    from partbench.methods.partconcepts.train_control import prompt_hint
 
-    opts = TrainOptions(suite="demo", data_root=tmp_path, output=tmp_path, model=_tiny())
     with pytest.raises(PartbenchError, match=r"beyond the 48-token limit.*pass --max-parts \(e.g. 8\)"):
-        with _prompt_hint(opts):
+        with prompt_hint(None):
             raise PromptTooLongError("PartConcepts: phrase [muzzle] falls beyond the 48-token limit.")
     with pytest.raises(PartbenchError, match="a --max-parts below 6"):
-        with _prompt_hint(TrainOptions(**{**opts.__dict__, "max_parts": 6})):
+        with prompt_hint(6):
             raise PromptTooLongError("too long")
