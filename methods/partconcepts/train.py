@@ -172,6 +172,7 @@ class TrainResult:
     losses: list[dict[str, float]] = field(default_factory=list)
     already_done: bool = False  # the checkpoint had reached `steps` before: nothing was trained
     is_main: bool = True  # the process that reports (one of a distributed training's)
+    resumed_at: int = 0  # the step this call started from (a resumed training's checkpoint)
 
 
 def check_trainable_suite(name: str):
@@ -309,6 +310,7 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
         schedule.load_state_dict(state["schedule"])
         step, history, elapsed_before = state["step"], state["history"], state["seconds"]
         torch.random.set_rng_state(state["torch_rng"])
+    started_at = step
     model, optimizer = accelerator.prepare(model, optimizer)
     core = accelerator.unwrap_model(model)
 
@@ -352,6 +354,7 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
                 for _ in range(opts.grad_accum):
                     if stop.asked:  # the weights are those of the last finished step (no optimizer step is half done)
                         save()
+                        bar.console.print(f"partconcepts: stopped after step {step} of {opts.steps}, which is saved")
                         raise KeyboardInterrupt
                     with accelerator.accumulate(model):
                         batch = next(batches)
@@ -388,7 +391,7 @@ def train(opts: TrainOptions, model=None) -> TrainResult:
         del batches  # stops the DataLoader workers
         cache.close()  # and removes the latent file
     return TrainResult(out / ckpt.SUBDIR, step, elapsed_before + time.monotonic() - t0, history,
-                       is_main=accelerator.is_main_process)
+                       is_main=accelerator.is_main_process, resumed_at=started_at)
 
 
 def lr_factor(step: int, opts: TrainOptions) -> float:

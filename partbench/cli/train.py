@@ -113,5 +113,6 @@ def train_partconcepts(
                           f"checkpoint: {result.checkpoint}")
         return
     last = result.losses[-1] if result.losses else {}
-    err_console.print(f"trained {result.step} steps in {result.seconds:.0f} s "
+    resumed = f", resumed at step {result.resumed_at}" if result.resumed_at else ""
+    err_console.print(f"trained {result.step} steps in {result.seconds:.0f} s{resumed} "
                       f"(last dice {last.get('dice', float('nan')):.3f}); checkpoint: {result.checkpoint}")

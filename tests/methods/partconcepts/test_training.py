@@ -149,7 +149,7 @@ def test_ctrl_c_saves_the_last_finished_step_and_resuming_goes_on_from_it(demo_r
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
     monkeypatch.setattr(training, "objective", objective)
     resumed = training.train(training.TrainOptions(**{**opts.__dict__, "steps": 4}))
-    assert resumed.step == 4 and [h["step"] for h in resumed.losses] == [1, 2, 3, 4]
+    assert resumed.step == 4 and resumed.resumed_at == 3 and [h["step"] for h in resumed.losses] == [1, 2, 3, 4]
 
 
 def test_checkpoint_round_trip_and_runner(trained, demo_root, tmp_path):
