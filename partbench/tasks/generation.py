@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from partbench.api.method import Param
 from partbench.api.types import PromptItem
 from partbench.errors import PartbenchError
 from partbench.tasks.base import TaskKind, Work, first_items
+from partbench.tasks.kind_args import GENERATION_ARGS
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -34,16 +34,6 @@ SEED_SCHEDULE = "sha256('{seed}/{prompt_id}/{k}')[:4] as big-endian uint32, & 0x
 CLIP_OPTIONS = {"clip_model": "model", "clip_pretrained": "pretrained", "clip_device": "device",
                 "clip_batch_size": "batch_size", "clip_dtype": "dtype"}
 RUN_OPTIONS = ("images_per_prompt",)
-ARG_PARAMS = (
-    Param("images_per_prompt", int, min=1, help="images generated per prompt (default: the suite's, else 1)"),
-    Param("clip_model", str, help="open_clip model of the CLIP score, hf:REPO, or tiny (a random CLIP needing no "
-                                  "weights: a smoke test, not meaningful); default: the suite's, else ViT-L-14"),
-    Param("clip_pretrained", str, help="its weights: an open_clip tag or a checkpoint file (default: the suite's, "
-                                       "else openai)"),
-    Param("clip_device", str, "cpu", help="cpu | auto | cuda | cuda:N"),
-    Param("clip_batch_size", int, 16, min=1, help="images per CLIP forward"),
-    Param("clip_dtype", str, "float32", choices=("float32", "bfloat16", "float16"), help="the CLIP weights' dtype"),
-)
 
 
 def image_seed(global_seed: int, prompt_id: str, k: int) -> int:
@@ -129,7 +119,7 @@ def encode_image_png(image: Image, key: str) -> bytes:
 class GenerationTask(TaskKind):
     name = "generation"
     suite_tasks = ("generation",)
-    arg_params = ARG_PARAMS
+    arg_params = GENERATION_ARGS
     suite_keys = SUITE_KEYS
 
     def work(self, suite: Suite, data_root: Path, split: str, limit: int | None, args: dict[str, str],

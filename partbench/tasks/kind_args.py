@@ -1,9 +1,20 @@
-"""The `--method-arg`s the part-editing and part-reasoning task kinds take themselves (`TaskKind.arg_params`), apart
-from the modules that use them, which import numpy or each other."""
+"""The `--method-arg`s the task kinds take themselves (`TaskKind.arg_params`: scorer and protocol options), apart from
+the modules that use them, which import numpy or each other."""
 
 from __future__ import annotations
 
 from partbench.api.method import Param
+
+GENERATION_ARGS = (
+    Param("images_per_prompt", int, min=1, help="images generated per prompt (default: the suite's, else 1)"),
+    Param("clip_model", str, help="open_clip model of the CLIP score, hf:REPO, or tiny (a random CLIP needing no "
+                                  "weights: a smoke test, not meaningful); default: the suite's, else ViT-L-14"),
+    Param("clip_pretrained", str, help="its weights: an open_clip tag or a checkpoint file (default: the suite's, "
+                                       "else openai)"),
+    Param("clip_device", str, "cpu", help="cpu | auto | cuda | cuda:N"),
+    Param("clip_batch_size", int, 16, min=1, help="images per CLIP forward"),
+    Param("clip_dtype", str, "float32", choices=("float32", "bfloat16", "float16"), help="the CLIP weights' dtype"),
+)
 
 # When a CLIP score is computed: auto (when its weights are on this machine, else left out with the reason), on
 # (missing weights are an error), off, tiny (random tiny models: tests only).

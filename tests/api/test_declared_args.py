@@ -94,9 +94,10 @@ def test_reading_the_declarations_imports_no_method():
 
 def test_task_kinds_declare_the_arguments_they_split_off():
     from partbench.tasks import edit_clip, generation, teacher_forcing
+    from partbench.tasks.kind_args import GENERATION_ARGS
     from partbench.tasks.part_editing import PartEditingTask
 
-    assert {p.name for p in generation.ARG_PARAMS} == set(generation.CLIP_OPTIONS) | set(generation.RUN_OPTIONS)
+    assert {p.name for p in GENERATION_ARGS} == set(generation.CLIP_OPTIONS) | set(generation.RUN_OPTIONS)
     assert set(edit_clip.OPTIONS) == {p.name for p in PartEditingTask.arg_params}
     assert set(teacher_forcing.PROTOCOL_ARGS) == {"competitor", "part_threshold"}
 
