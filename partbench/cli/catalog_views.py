@@ -100,6 +100,13 @@ def _param_lines(records: list[dict[str, Any]]) -> list[str]:
             + (f": {p['help']}" if p["help"] else "") for p in records]
 
 
+def _smoke_hint(r: dict[str, Any]) -> str:
+    """A method that cannot run here for want of weights alone may still run its tiny preset, which needs none."""
+    tiny = any(p["name"] == "preset" and "tiny" in p["choices"] for p in r["params"])
+    weights_only = all(m.startswith("weights") for m in r["missing"])
+    return " (its tiny preset runs without weights: -a preset=tiny, a smoke test)" if tiny and weights_only else ""
+
+
 def method_record(m: Any) -> dict[str, Any]:
     missing = m.missing()
     params = param_records(m.params)
@@ -133,6 +140,6 @@ def print_method_details(r: dict[str, Any]) -> None:
         ("weights", r["weights"]),
         ("python", ", ".join(r["extras"])),
         ("arguments", ["--method-arg key=value, with key:", *params] if params else ""),
-        ("runs here", "yes" if r["runnable"] else "no"),
+        ("runs here", "yes" if r["runnable"] else "no" + _smoke_hint(r)),
         ("missing", "; ".join(r["missing"])),
     ])

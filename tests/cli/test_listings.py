@@ -201,3 +201,15 @@ def test_suites_without_part_classes_show_no_class_counts():
     assert line.split()[3:6] == ["—", "—", "—"], line  # not "0 0 0"
     details = " ".join(invoke("suites", "partedit-real").output.split())
     assert "classes none: 13 edits (real)" in details
+
+
+def test_a_method_missing_only_weights_points_at_its_tiny_preset(tmp_path, monkeypatch):
+    """`runs here: no` for want of weights alone: its tiny preset still runs (a smoke test); a method without one
+    (langhops needs its own codebase) gets no such pointer."""
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    flux = " ".join(invoke("methods", "flux2-klein").output.split())
+    assert "runs here no (its tiny preset runs without weights: -a preset=tiny, a smoke test)" in flux
+    langhops = " ".join(invoke("methods", "langhops").output.split())
+    assert "runs here no" in langhops and "preset=tiny" not in langhops
