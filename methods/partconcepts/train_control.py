@@ -32,7 +32,9 @@ class StopRequest:
     other in the save."""
 
     def __init__(self, enabled: bool):
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        # A process started with SIGINT ignored (nohup, a background job) keeps ignoring it, as Python itself does.
+        self.enabled = (enabled and threading.current_thread() is threading.main_thread()
+                        and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN)
         self.asked = False
 
     def __enter__(self) -> StopRequest:

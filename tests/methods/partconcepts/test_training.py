@@ -140,16 +140,22 @@ def test_ctrl_c_saves_the_last_finished_step_and_resuming_goes_on_from_it(demo_r
         return objective(*args, **kwargs)
 
     monkeypatch.setattr(training, "objective", interrupted_in_step_3)
-    opts = training.TrainOptions(suite="demo", data_root=demo_root, output=tmp_path, model=_tiny(), steps=20,
-                                 batch_size=2, save_every=0, device="cpu", num_workers=0)
-    with pytest.raises(KeyboardInterrupt):
-        training.train(opts)
-    saved = json.loads((tmp_path / "checkpoint" / "config.json").read_text())
-    assert (saved["step"], saved["final"]) == (3, False)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
-    monkeypatch.setattr(training, "objective", objective)
-    resumed = training.train(training.TrainOptions(**{**opts.__dict__, "steps": 4}))
-    assert resumed.step == 4 and resumed.resumed_at == 3 and [h["step"] for h in resumed.losses] == [1, 2, 3, 4]
+    # Python's own handler, as in a terminal (a background job, such as a CI step, may start with SIGINT ignored,
+    # which the training then keeps)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        opts = training.TrainOptions(suite="demo", data_root=demo_root, output=tmp_path, model=_tiny(), steps=20,
+                                     batch_size=2, save_every=0, device="cpu", num_workers=0)
+        with pytest.raises(KeyboardInterrupt):
+            training.train(opts)
+        saved = json.loads((tmp_path / "checkpoint" / "config.json").read_text())
+        assert (saved["step"], saved["final"]) == (3, False)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+        monkeypatch.setattr(training, "objective", objective)
+        resumed = training.train(training.TrainOptions(**{**opts.__dict__, "steps": 4}))
+        assert resumed.step == 4 and resumed.resumed_at == 3 and [h["step"] for h in resumed.losses] == [1, 2, 3, 4]
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
 
 def test_checkpoint_round_trip_and_runner(trained, demo_root, tmp_path):
@@ -305,3 +311,19 @@ def test_a_training_prompt_over_the_token_limit_names_max_parts():
     with pytest.raises(PartbenchError, match="a --max-parts below 6"):
         with prompt_hint(6):
             raise PromptTooLongError("too long")
+
+
+def test_a_training_started_with_sigint_ignored_keeps_ignoring_it():
+    """nohup or a background job: Python leaves SIGINT ignored, and so does the training's Ctrl-C handling."""
+    import signal
+
+    from partbench.methods.partconcepts.train_control import StopRequest
+
+    outer = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopRequest(enabled=True) as stop:
+            assert not stop.enabled and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        with StopRequest(enabled=False):
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, outer)
